@@ -1,0 +1,13 @@
+"""The ``metaan`` command line: a thin adapter that parses and calls the library.
+
+Each command group lives in its own module and registers itself on :data:`main`.
+"""
+
+from __future__ import annotations
+
+from metaan.cli._app import main
+
+# Importing a module registers its commands on ``main``.
+from metaan.cli import _fit  # noqa: F401  # isort: skip
+
+__all__ = ["main"]

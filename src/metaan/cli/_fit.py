@@ -1,0 +1,1 @@
+"""``metaan fit``: fit a meta-analytic model to a table of studies."""

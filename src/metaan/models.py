@@ -1,0 +1,370 @@
+"""Common-effect and random-effects models for univariate meta-analysis.
+
+``fit`` is the inverse-variance family (``EE`` and the random-effects
+estimators of :mod:`metaan.estimators`); ``fit_mh`` and ``fit_peto`` pool 2x2
+tables directly. All return a frozen :class:`~metaan.results.MetaResult`.
+
+References
+----------
+Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
+*Journal of Statistical Software*, 36(3), 1-48.
+
+Hartung, J., & Knapp, G. (2001). A refined method for the meta-analysis of
+controlled clinical trials with binary outcome. *Statistics in Medicine*, 20,
+3875-3889. Sidik, K., & Jonkman, J. N. (2002). A simple confidence interval for
+meta-analysis. *Statistics in Medicine*, 21, 3153-3159.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metaan.errors import InputError
+from metaan.estimators import FloatArray, estimate_tau2
+from metaan.heterogeneity import i2_h2, q_profile_ci, typical_within_variance
+from metaan.results import Exclusion, MetaResult
+
+__all__ = ["METHODS", "Method", "Test", "fit", "prepare_effects"]
+
+Method = Literal["EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
+METHODS: tuple[str, ...] = get_args(Method)
+Test = Literal["z", "knha"]
+TESTS: tuple[str, ...] = get_args(Test)
+
+_LABEL_COLUMNS = ("study", "study_id", "label", "author", "trial")
+
+
+def check_level(level: float) -> float:
+    """Return a confidence level in percent, accepting 0.95 or 95."""
+    level = float(level)
+    if 0.0 < level < 1.0:
+        level *= 100.0
+    if not 0.0 < level < 100.0:
+        raise InputError(
+            f"level is {level}; a confidence level must be between 0 and 100 (percent)",
+            fix="use e.g. 95 or 0.95",
+        )
+    return level
+
+
+def check_choice(value: str, allowed: Sequence[str], what: str) -> str:
+    """Return ``value`` if it is one of ``allowed`` (case-insensitive for methods)."""
+    for option in allowed:
+        if value == option or value.upper() == option.upper():
+            return option
+    raise InputError(f"{what} is {value!r}", fix=f"choose one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class EffectData:
+    """Effect sizes ready to model: the usable studies, and the rows left out."""
+
+    yi: FloatArray
+    vi: FloatArray
+    labels: tuple[str, ...]
+    rows: tuple[int | None, ...]
+    excluded: tuple[Exclusion, ...]
+    measure: str | None
+
+
+def _as_float_array(values: Any, name: str) -> FloatArray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} contains a value that is not a number", column=name) from None
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, not of shape {arr.shape}", column=name)
+    return arr
+
+
+def _label_column(table: pd.DataFrame, label: str | None) -> str | None:
+    if label is not None:
+        if label not in table.columns:
+            raise InputError(
+                f"the label column {label!r} is not in the table",
+                column=label,
+                fix=f"use one of {', '.join(map(str, table.columns))}",
+            )
+        return label
+    for name in _LABEL_COLUMNS:
+        if name in table.columns:
+            return name
+    return None
+
+
+def prepare_effects(
+    yi: Any,
+    vi: Any = None,
+    *,
+    sei: Any = None,
+    labels: Sequence[str] | None = None,
+    label: str | None = None,
+    measure: str | None = None,
+    source: str | None = None,
+) -> EffectData:
+    """Turn array-likes or an effect-size table into arrays of usable studies.
+
+    A table is a DataFrame with ``yi`` and ``vi`` (or ``sei``) columns, such as
+    :func:`metaan.escalc` returns; its ``exclusion_reason`` column, if present,
+    says why a row has no effect size. Rows with a missing ``yi`` or ``vi`` are
+    left out and listed in ``excluded``; they are never dropped silently. A
+    sampling variance that is not positive is an error.
+    """
+    rows: list[int | None]
+    reasons: list[str | None]
+    if isinstance(yi, pd.DataFrame):
+        table = yi
+        if "yi" not in table.columns:
+            raise InputError(
+                "the table has no yi column",
+                file=source,
+                column="yi",
+                fix="compute effect sizes first (metaan.escalc) or pass yi and vi arrays",
+            )
+        if "vi" in table.columns:
+            var_name, var_values = "vi", table["vi"]
+        elif "sei" in table.columns:
+            var_name, var_values = "sei", table["sei"]
+        else:
+            raise InputError(
+                "the table has neither a vi nor a sei column",
+                file=source,
+                column="vi",
+                fix="add sampling variances (vi) or standard errors (sei)",
+            )
+        y = _as_float_array(pd.to_numeric(table["yi"], errors="coerce"), "yi")
+        v = _as_float_array(pd.to_numeric(var_values, errors="coerce"), var_name)
+        if var_name == "sei":
+            v = v * v
+        col = _label_column(table, label)
+        names = [str(s) for s in table[col]] if col is not None else [None] * len(table)
+        label_list = [n if n is not None else f"Study {i + 1}" for i, n in enumerate(names)]
+        rows = [i + 2 for i in range(len(table))]
+        if "exclusion_reason" in table.columns:
+            reasons = [
+                None if (r is None or (isinstance(r, float) and math.isnan(r))) else str(r)
+                for r in table["exclusion_reason"]
+            ]
+        else:
+            reasons = [None] * len(table)
+        study_names: list[str | None] = list(names)
+        if measure is None:
+            measure = table.attrs.get("measure")
+    else:
+        y = _as_float_array(yi, "yi")
+        if vi is None and sei is None:
+            raise InputError("give the sampling variances vi or the standard errors sei")
+        if vi is not None and sei is not None:
+            raise InputError("give either vi or sei, not both")
+        v = _as_float_array(vi, "vi") if vi is not None else _as_float_array(sei, "sei") ** 2
+        var_name = "vi" if vi is not None else "sei"
+        if v.size != y.size:
+            raise InputError(f"yi has {y.size} values but {var_name} has {v.size}")
+        if labels is not None:
+            if len(labels) != y.size:
+                raise InputError(f"yi has {y.size} values but labels has {len(labels)}")
+            label_list = [str(s) for s in labels]
+            study_names = list(label_list)
+        else:
+            label_list = [f"Study {i + 1}" for i in range(y.size)]
+            study_names = [None] * y.size
+        rows = [i + 1 for i in range(y.size)]
+        reasons = [None] * y.size
+
+    if y.size == 0:
+        raise InputError("there are no studies", file=source, fix="give at least one study")
+
+    bad_v = np.isfinite(v) & (v <= 0.0)
+    if bad_v.any():
+        i = int(np.flatnonzero(bad_v)[0])
+        shown = math.sqrt(v[i]) if var_name == "sei" and v[i] >= 0 else v[i]
+        raise InputError(
+            f"{var_name} is {shown:g}; a sampling variance must be > 0",
+            file=source,
+            row=rows[i],
+            study=study_names[i],
+            column=var_name,
+            fix="check the study's standard error or variance",
+        )
+    missing = ~(np.isfinite(y) & np.isfinite(v))
+    excluded: list[Exclusion] = []
+    for j in np.flatnonzero(missing).tolist():
+        reason = reasons[j]
+        if reason is None:
+            which = "yi" if not np.isfinite(y[j]) else var_name
+            reason = f"{which} is missing"
+        excluded.append(Exclusion(rows[j], study_names[j], reason))
+    keep = ~missing
+    return EffectData(
+        yi=y[keep],
+        vi=v[keep],
+        labels=tuple(label_list[i] for i in np.flatnonzero(keep)),
+        rows=tuple(rows[i] for i in np.flatnonzero(keep)),
+        excluded=tuple(excluded),
+        measure=measure,
+    )
+
+
+def _p_and_crit(stat: float, df: int | None, level: float) -> tuple[float, float]:
+    alpha = 1.0 - level / 100.0
+    if df is None:
+        return 2.0 * float(stats.norm.sf(abs(stat))), float(stats.norm.isf(alpha / 2.0))
+    return 2.0 * float(stats.t.sf(abs(stat), df)), float(stats.t.isf(alpha / 2.0, df))
+
+
+def fit(
+    yi: Any,
+    vi: Any = None,
+    *,
+    sei: Any = None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95.0,
+    measure: str | None = None,
+    labels: Sequence[str] | None = None,
+    label: str | None = None,
+    source: str | None = None,
+) -> MetaResult:
+    """Fit a common-effect (``EE``) or random-effects model by inverse variance.
+
+    Parameters
+    ----------
+    yi
+        Effect sizes (array-like), or an effect-size table with ``yi`` and ``vi``
+        (or ``sei``) columns, as returned by :func:`metaan.escalc`.
+    vi, sei
+        Sampling variances or standard errors, when ``yi`` is an array.
+    method
+        ``EE`` (common effect) or a tau^2 estimator: ``DL``, ``HE``, ``HS``,
+        ``SJ``, ``ML``, ``REML`` (default), ``EB``, ``PM``.
+    test
+        ``z`` (normal) or ``knha`` (Hartung-Knapp-Sidik-Jonkman: the variance of
+        the estimate is scaled by the weighted residual mean square and the
+        t distribution with k - 1 df is used, as metafor does).
+    level
+        Confidence level in percent (95) or as a fraction (0.95).
+    measure
+        The effect measure, carried through to the result (e.g. ``"SMD"``).
+    labels, label
+        Study labels for arrays, or the label column of a table.
+    source
+        The file the data came from, for error messages.
+
+    Returns
+    -------
+    MetaResult
+        Estimate, SE, test, CI; tau^2 with its SE and Q-profile CI (Viechtbauer
+        2007); Q, I^2, H^2 (Higgins & Thompson 2002); and the prediction interval
+        (normal under ``z``, t(k-1) under ``knha``, as metafor 3.8).
+
+    Raises
+    ------
+    InputError
+        Non-positive sampling variances, no studies, or fewer than two studies
+        for a random-effects model.
+    """
+    method = check_choice(method, METHODS, "method")
+    test = check_choice(test, TESTS, "test")
+    level = check_level(level)
+    data = prepare_effects(
+        yi, vi, sei=sei, labels=labels, label=label, measure=measure, source=source
+    )
+    return fit_arrays(data, method=method, test=test, level=level)
+
+
+def fit_arrays(data: EffectData, *, method: str, test: str, level: float) -> MetaResult:
+    """Fit the inverse-variance model to prepared effect sizes (see :func:`fit`)."""
+    y, v = data.yi, data.vi
+    k = y.size
+    if k == 0:
+        raise InputError("no study has an effect size and variance to pool")
+    random = method != "EE"
+    if random and k < 2:
+        raise InputError(
+            f"a random-effects model needs at least 2 studies; {k} has an effect size",
+            fix="use method EE to show a single study, or add studies",
+        )
+
+    if random:
+        est = estimate_tau2(y, v, method)
+        tau2: float = est.tau2
+        se_tau2: float | None = est.se_tau2
+    else:
+        tau2, se_tau2 = 0.0, None
+
+    w = 1.0 / (v + tau2)
+    sw = float(w.sum())
+    mu = float(np.dot(w, y)) / sw
+    se = math.sqrt(1.0 / sw)
+    df: int | None = None
+    if test == "knha":
+        df = k - 1
+        resid = y - mu
+        rss = float(np.dot(w, resid * resid))
+        if k > 1 and rss > np.finfo(float).eps:
+            se *= math.sqrt(rss / df)
+        elif k == 1:
+            raise InputError("the Knapp-Hartung test needs at least 2 studies", fix="use test z")
+    stat = mu / se
+    pval, crit = _p_and_crit(stat, df, level)
+
+    w_fe = 1.0 / v
+    sw_fe = float(w_fe.sum())
+    mu_fe = float(np.dot(w_fe, y)) / sw_fe
+    qe = max(0.0, float(np.dot(w_fe, (y - mu_fe) ** 2)))
+    qe_df = k - 1
+    qep = float(stats.chi2.sf(qe, qe_df)) if qe_df >= 1 else 1.0
+
+    tau2_ci = tau_ci = i2_ci = h2_ci = None
+    if random:
+        s2 = typical_within_variance(v)
+        i2, h2 = i2_h2(tau2, s2)
+        ci = q_profile_ci(y, v, level=level)
+        tau2_ci, tau_ci, i2_ci, h2_ci = ci.tau2, ci.tau, ci.I2, ci.H2
+    else:
+        i2 = max(0.0, 100.0 * (qe - qe_df) / qe) if qe > 0 else 0.0
+        h2 = qe / qe_df if qe_df > 0 else 1.0
+
+    pi_half = crit * math.sqrt(se * se + tau2)
+    return MetaResult(
+        measure=data.measure,
+        method=method,
+        test=test,
+        level=level,
+        k=k,
+        estimate=mu,
+        se=se,
+        stat=stat,
+        df=df,
+        pval=pval,
+        ci_lb=mu - crit * se,
+        ci_ub=mu + crit * se,
+        tau2=tau2,
+        se_tau2=se_tau2,
+        tau2_ci=tau2_ci,
+        tau_ci=tau_ci,
+        I2=i2,
+        I2_ci=i2_ci,
+        H2=h2,
+        H2_ci=h2_ci,
+        QE=qe,
+        QE_df=qe_df,
+        QEp=qep,
+        pi_lb=mu - pi_half,
+        pi_ub=mu + pi_half,
+        excluded=data.excluded,
+        yi=y,
+        vi=v,
+        weights=100.0 * w / sw,
+        labels=data.labels,
+        rows=data.rows,
+    )

@@ -1,0 +1,188 @@
+"""Frozen result objects: what a fit returns, and nothing mutates afterwards."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metaan.estimators import FloatArray
+
+__all__ = ["Exclusion", "MetaResult"]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A row left out of an analysis, and why.
+
+    ``row`` is the row as a spreadsheet shows it (header = row 1) when the data
+    came from a table, else the 1-based position in the input arrays.
+    """
+
+    row: int | None
+    study: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "study": self.study, "reason": self.reason}
+
+
+def _num(x: float | None) -> float | None:
+    """A JSON-safe number: NaN and infinities become None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _pair(x: tuple[float, float] | None) -> list[float | None] | None:
+    return None if x is None else [_num(x[0]), _num(x[1])]
+
+
+#: The fields of :meth:`MetaResult.to_dict`, in order.
+SUMMARY_FIELDS: tuple[str, ...] = (
+    "measure",
+    "method",
+    "test",
+    "level",
+    "k",
+    "estimate",
+    "se",
+    "stat",
+    "df",
+    "pval",
+    "ci_lb",
+    "ci_ub",
+    "tau2",
+    "se_tau2",
+    "tau2_ci",
+    "tau_ci",
+    "I2",
+    "I2_ci",
+    "H2",
+    "H2_ci",
+    "QE",
+    "QE_df",
+    "QEp",
+    "pi_lb",
+    "pi_ub",
+)
+
+_RATIO_MEASURES = frozenset({"OR", "RR", "PETO"})
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class MetaResult:
+    """The result of a univariate meta-analysis (common or random effects).
+
+    Attribute names follow the JSON output of ``metaan fit --format json``.
+    ``stat`` is the z statistic, or the t statistic with ``df`` degrees of
+    freedom under ``test="knha"``. ``I2`` is in percent. Fields that do not apply
+    to a model (tau^2 for a common-effect model) are ``None`` or 0 as metafor has
+    them. For OR and RR the estimate is on the log scale.
+    """
+
+    measure: str | None
+    method: str
+    test: str
+    level: float
+    k: int
+    estimate: float
+    se: float
+    stat: float
+    df: int | None
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    tau2: float | None
+    se_tau2: float | None
+    tau2_ci: tuple[float, float] | None
+    tau_ci: tuple[float, float] | None
+    I2: float | None
+    I2_ci: tuple[float, float] | None
+    H2: float | None
+    H2_ci: tuple[float, float] | None
+    QE: float | None
+    QE_df: int
+    QEp: float | None
+    pi_lb: float
+    pi_ub: float
+    excluded: tuple[Exclusion, ...] = ()
+    #: Study-level data the model was fitted to (for plots and diagnostics).
+    yi: FloatArray = field(default_factory=lambda: np.empty(0))
+    vi: FloatArray = field(default_factory=lambda: np.empty(0))
+    #: Model weight of each study, in percent.
+    weights: FloatArray = field(default_factory=lambda: np.empty(0))
+    labels: tuple[str, ...] = ()
+    #: Source row of each study (spreadsheet numbering), where known.
+    rows: tuple[int | None, ...] = ()
+    #: Cochran-Mantel-Haenszel test and Tarone's test (Mantel-Haenszel OR only).
+    MH: float | None = None
+    MHp: float | None = None
+    TA: float | None = None
+    TAp: float | None = None
+
+    @property
+    def model(self) -> str:
+        """``"common"`` or ``"random"`` effects."""
+        return "random" if self.method not in {"EE", "MH", "PETO"} else "common"
+
+    @property
+    def is_ratio(self) -> bool:
+        """True when the estimate is a log ratio (OR, RR, Peto OR)."""
+        return self.measure in _RATIO_MEASURES or self.method == "PETO"
+
+    def __repr__(self) -> str:
+        text = (
+            f"<MetaResult {self.method} k={self.k} est={self.estimate:.4g} "
+            f"[{self.ci_lb:.4g}, {self.ci_ub:.4g}]"
+        )
+        if self.tau2 is not None and self.model == "random":
+            text += f" tau2={self.tau2:.4g}"
+        if self.I2 is not None:
+            text += f" I2={self.I2:.1f}%"
+        return text + ">"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every summary number as a JSON-ready dict (NaN becomes None)."""
+        out: dict[str, Any] = {}
+        for name in SUMMARY_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                out[name] = _pair(value)
+            elif isinstance(value, float):
+                out[name] = _num(value)
+            else:
+                out[name] = value
+        if self.method == "MH" and self.measure == "OR":
+            out.update(MH=_num(self.MH), MHp=_num(self.MHp), TA=_num(self.TA), TAp=_num(self.TAp))
+        out["excluded"] = [e.to_dict() for e in self.excluded]
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """The study-level table: label, row, yi, vi, SE, CI and weight (percent)."""
+        from scipy import stats
+
+        crit = float(stats.norm.isf((1.0 - self.level / 100.0) / 2.0))
+        sei = np.sqrt(self.vi)
+        return pd.DataFrame(
+            {
+                "study": list(self.labels),
+                "row": list(self.rows),
+                "yi": self.yi,
+                "vi": self.vi,
+                "sei": sei,
+                "ci_lb": self.yi - crit * sei,
+                "ci_ub": self.yi + crit * sei,
+                "weight": self.weights,
+            }
+        )
+
+    def summary(self) -> str:
+        """A readable multi-line summary, as ``metaan fit`` prints it."""
+        from metaan._format import format_summary
+
+        return format_summary(self)

@@ -1,0 +1,88 @@
+"""The metafor reference files, loaded once for the conformance suites.
+
+The directory is ``$METAAN_REFERENCE_DIR`` when set, otherwise the copy in
+``tests/reference/metafor``; the format is described in ``tests/reference/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_DIR = Path(__file__).parent / "reference" / "metafor"
+
+#: Keys of ``results`` that describe an analysis rather than hold one.
+METADATA_KEYS = frozenset({"metareg_vars", "subgroup_var"})
+
+
+def reference_dir() -> Path:
+    return Path(os.environ.get("METAAN_REFERENCE_DIR", str(DEFAULT_DIR)))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    path: Path
+    effect: dict[str, Any]
+    data: list[dict[str, Any]]
+    results: dict[str, Any]
+
+    def column(self, name: str) -> np.ndarray:
+        """A data column as floats, with None as NaN."""
+        return np.array(
+            [np.nan if row.get(name) is None else row[name] for row in self.data], dtype=float
+        )
+
+    @property
+    def yi(self) -> np.ndarray:
+        return self.column("yi")
+
+    @property
+    def vi(self) -> np.ndarray:
+        return self.column("vi")
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        e = self.effect
+        return (
+            self.column(e["ai"]),
+            self.column(e["n1i"]),
+            self.column(e["ci"]),
+            self.column(e["n2i"]),
+        )
+
+
+@cache
+def load_cases() -> tuple[Case, ...]:
+    directory = reference_dir()
+    paths = sorted(directory.glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(f"no reference files (*.json) in {directory}")
+    cases = []
+    for path in paths:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        cases.append(
+            Case(
+                name=raw.get("case", path.stem),
+                path=path,
+                effect=raw["effect"],
+                data=raw["data"],
+                results=raw["results"],
+            )
+        )
+    return tuple(cases)
+
+
+def analyses() -> list[tuple[Case, str]]:
+    """Every (case, analysis key) pair in the reference files, metadata keys aside."""
+    return [
+        (case, key)
+        for case in load_cases()
+        for key in sorted(case.results)
+        if key not in METADATA_KEYS
+    ]
