@@ -41,7 +41,6 @@ from typing import Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import brentq
 
 from metaan.errors import ConvergenceError
 
@@ -52,6 +51,7 @@ __all__ = [
     "Tau2Method",
     "estimate_tau2",
     "generalised_q",
+    "generalised_q_and_slope",
     "solve_decreasing",
 ]
 
@@ -127,6 +127,18 @@ class WLS:
         we = self.w * self.resid
         return float(np.dot(we, we))
 
+    def ypp_p_y(self) -> float:
+        """``Y^T P P P Y``, the derivative term of the likelihood scores."""
+        w = self.w
+        u = w * self.resid  # P Y
+        c = self.xtdx(w * u) if self.X is None else self.X.T @ (w * u)
+        if self.X is None:
+            quad = float(self.a_inv) * float(c) ** 2
+        else:
+            a_inv = cast(FloatArray, self.a_inv)
+            quad = float(c @ a_inv @ c)
+        return float(np.dot(w, u * u)) - quad
+
     def tr_p(self, d: FloatArray | None = None) -> float:
         """``tr(P D)`` for ``D = diag(d)`` (identity when ``d`` is None)."""
         w = self.w
@@ -146,6 +158,14 @@ class WLS:
         return term1 - 2.0 * term2 + term3
 
 
+def generalised_q_and_slope(
+    tau2: float, yi: FloatArray, vi: FloatArray, X: FloatArray | None
+) -> tuple[float, float]:
+    """The generalised Q statistic and its derivative in tau2, ``-Y^T P P Y``."""
+    fit = WLS(yi, 1.0 / (vi + tau2), X)
+    return fit.rss(), -fit.ypp_y()
+
+
 def generalised_q(tau2: float, yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> float:
     """The generalised Q statistic ``sum w_i (y_i - x_i b)^2`` with ``w_i = 1/(v_i + tau2)``.
 
@@ -155,36 +175,50 @@ def generalised_q(tau2: float, yi: FloatArray, vi: FloatArray, X: FloatArray | N
 
 
 def solve_decreasing(
-    f: Callable[[float], float],
+    f: Callable[[float], tuple[float, float]],
     lower: float,
     scale: float,
     what: str,
 ) -> float:
-    """The root of a function that is positive at ``lower`` and negative far above it.
+    """The root above ``lower`` of a function that is positive at ``lower`` and
+    negative far above it.
 
-    The upper end of the bracket is found by doubling from ``lower + scale``;
-    Brent's method then converges to ``ROOT_RTOL`` relative. A bracketed search
-    cannot diverge, unlike Fisher scoring, so this never fails on valid input.
+    ``f(x)`` returns the function's value and its derivative. Newton steps are
+    taken inside a bracket that every evaluation narrows; a step that leaves the
+    bracket (or a derivative that is not negative) is replaced by bisection, or
+    by doubling while no negative value has been seen. The search therefore
+    cannot diverge, unlike plain Fisher scoring, and converges to ``ROOT_RTOL``
+    relative. For the convex, decreasing generalised Q statistic the Newton steps
+    approach the root monotonically from below.
 
     Raises
     ------
     ConvergenceError
         If no sign change is found below 1e300 (the equation has no root).
     """
-    upper = lower + scale
-    f_upper = f(upper)
-    tries = 0
-    while f_upper > 0.0:
-        lower, upper = upper, lower + 2.0 * (upper - lower) + scale
-        f_upper = f(upper)
-        tries += 1
-        if tries > 2000 or not math.isfinite(upper) or upper > 1e300:
-            raise ConvergenceError(f"{what}: the estimating equation has no root for these data")
-    if f_upper == 0.0:
-        return upper
     xtol = max(scale, 1e-300) * 1e-16
-    root = brentq(f, lower, upper, xtol=xtol, rtol=ROOT_RTOL, maxiter=1000, full_output=False)
-    return float(root)
+    lo, hi = lower, math.inf
+    x = lower
+    for _ in range(2000):
+        value, slope = f(x)
+        if value == 0.0:
+            return x
+        if value > 0.0:
+            lo = x
+        else:
+            hi = x
+        step_ok = slope < 0.0 and math.isfinite(slope)
+        x_new = x - value / slope if step_ok else math.nan
+        if not lo < x_new < hi:
+            x_new = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * lo + scale
+        if abs(x_new - x) <= ROOT_RTOL * abs(x_new) + xtol:
+            return x_new
+        if math.isfinite(hi) and hi - lo <= ROOT_RTOL * hi + xtol:
+            return 0.5 * (lo + hi)
+        if x_new > 1e300:
+            break
+        x = x_new
+    raise ConvergenceError(f"{what}: the estimating equation has no root for these data")
 
 
 def _scale(yi: FloatArray, vi: FloatArray) -> float:
@@ -250,11 +284,12 @@ def _tau2_sj(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
 def _tau2_ml(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[float, float]:
     # Maximum likelihood (Hardy & Thompson 1996): root of the ML score
     # sum w^2 e^2 - sum w, found by a bracketed search instead of Fisher scoring.
-    def score(tau2: float) -> float:
+    def score(tau2: float) -> tuple[float, float]:
         fit = WLS(yi, 1.0 / (vi + tau2), X)
-        return fit.ypp_y() - float(fit.w.sum())
+        w = fit.w
+        return fit.ypp_y() - float(w.sum()), float(np.dot(w, w)) - 2.0 * fit.ypp_p_y()
 
-    tau2 = 0.0 if score(0.0) <= 0.0 else solve_decreasing(score, 0.0, _scale(yi, vi), "ML")
+    tau2 = 0.0 if score(0.0)[0] <= 0.0 else solve_decreasing(score, 0.0, _scale(yi, vi), "ML")
     w = 1.0 / (vi + tau2)
     return tau2, math.sqrt(2.0 / float(np.dot(w, w)))
 
@@ -262,11 +297,11 @@ def _tau2_ml(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
 def _tau2_reml(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[float, float]:
     # Restricted maximum likelihood (Viechtbauer 2005): root of the REML score
     # Y'PPY - tr(P), found by a bracketed search instead of Fisher scoring.
-    def score(tau2: float) -> float:
+    def score(tau2: float) -> tuple[float, float]:
         fit = WLS(yi, 1.0 / (vi + tau2), X)
-        return fit.ypp_y() - fit.tr_p()
+        return fit.ypp_y() - fit.tr_p(), fit.tr_pp() - 2.0 * fit.ypp_p_y()
 
-    tau2 = 0.0 if score(0.0) <= 0.0 else solve_decreasing(score, 0.0, _scale(yi, vi), "REML")
+    tau2 = 0.0 if score(0.0)[0] <= 0.0 else solve_decreasing(score, 0.0, _scale(yi, vi), "REML")
     fit = WLS(yi, 1.0 / (vi + tau2), X)
     return tau2, math.sqrt(2.0 / fit.tr_pp())
 
@@ -277,10 +312,11 @@ def _tau2_pm(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
     # same equation, so EB and PM coincide (Viechtbauer 2005).
     k, p = yi.size, 1 if X is None else X.shape[1]
 
-    def excess(tau2: float) -> float:
-        return generalised_q(tau2, yi, vi, X) - (k - p)
+    def excess(tau2: float) -> tuple[float, float]:
+        q, slope = generalised_q_and_slope(tau2, yi, vi, X)
+        return q - (k - p), slope
 
-    tau2 = 0.0 if excess(0.0) <= 0.0 else solve_decreasing(excess, 0.0, _scale(yi, vi), "PM")
+    tau2 = 0.0 if excess(0.0)[0] <= 0.0 else solve_decreasing(excess, 0.0, _scale(yi, vi), "PM")
     fit = WLS(yi, 1.0 / (vi + tau2), X)
     sw = float(fit.w.sum())
     se = math.sqrt(

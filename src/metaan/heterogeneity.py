@@ -19,9 +19,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
-from metaan.estimators import WLS, FloatArray, generalised_q, solve_decreasing
+from metaan._dist import chi2_isf, chi2_ppf
+from metaan.estimators import (
+    WLS,
+    FloatArray,
+    generalised_q,
+    generalised_q_and_slope,
+    solve_decreasing,
+)
 
 __all__ = [
     "HeterogeneityCI",
@@ -72,17 +78,20 @@ def q_profile_ci(
     k, p = yi.size, 1 if X is None else X.shape[1]
     df = k - p
     alpha = 1.0 - level / 100.0
-    crit_for_lower = float(stats.chi2.isf(alpha / 2.0, df))
-    crit_for_upper = float(stats.chi2.ppf(alpha / 2.0, df))
+    crit_for_lower = float(chi2_isf(alpha / 2.0, df))
+    crit_for_upper = float(chi2_ppf(alpha / 2.0, df))
     q0 = generalised_q(0.0, yi, vi, X)
     scale = float(np.var(yi)) + float(np.mean(vi)) + 1e-300
 
     def limit(crit: float, what: str) -> float:
         if q0 <= crit:
             return 0.0
-        return solve_decreasing(
-            lambda t: generalised_q(t, yi, vi, X) - crit, 0.0, scale, f"Q-profile {what} limit"
-        )
+
+        def excess(t: float) -> tuple[float, float]:
+            q, slope = generalised_q_and_slope(t, yi, vi, X)
+            return q - crit, slope
+
+        return solve_decreasing(excess, 0.0, scale, f"Q-profile {what} limit")
 
     lower = limit(crit_for_lower, "lower")
     upper = limit(crit_for_upper, "upper")

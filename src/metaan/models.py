@@ -24,8 +24,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from metaan._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from metaan.errors import InputError
 from metaan.estimators import FloatArray, estimate_tau2
 from metaan.heterogeneity import i2_h2, q_profile_ci, typical_within_variance
@@ -217,8 +217,8 @@ def prepare_effects(
 def _p_and_crit(stat: float, df: int | None, level: float) -> tuple[float, float]:
     alpha = 1.0 - level / 100.0
     if df is None:
-        return 2.0 * float(stats.norm.sf(abs(stat))), float(stats.norm.isf(alpha / 2.0))
-    return 2.0 * float(stats.t.sf(abs(stat), df)), float(stats.t.isf(alpha / 2.0, df))
+        return 2.0 * norm_sf(abs(stat)), norm_isf(alpha / 2.0)
+    return 2.0 * t_sf(abs(stat), df), t_isf(alpha / 2.0, df)
 
 
 def fit(
@@ -322,7 +322,7 @@ def fit_arrays(data: EffectData, *, method: str, test: str, level: float) -> Met
     mu_fe = float(np.dot(w_fe, y)) / sw_fe
     qe = max(0.0, float(np.dot(w_fe, (y - mu_fe) ** 2)))
     qe_df = k - 1
-    qep = float(stats.chi2.sf(qe, qe_df)) if qe_df >= 1 else 1.0
+    qep = chi2_sf(qe, qe_df) if qe_df >= 1 else 1.0
 
     tau2_ci = tau_ci = i2_ci = h2_ci = None
     if random:

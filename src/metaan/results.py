@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metaan._dist import norm_isf
 from metaan.estimators import FloatArray
 
 __all__ = ["Exclusion", "MetaResult"]
@@ -164,9 +165,7 @@ class MetaResult:
 
     def to_frame(self) -> pd.DataFrame:
         """The study-level table: label, row, yi, vi, SE, CI and weight (percent)."""
-        from scipy import stats
-
-        crit = float(stats.norm.isf((1.0 - self.level / 100.0) / 2.0))
+        crit = norm_isf((1.0 - self.level / 100.0) / 2.0)
         sei = np.sqrt(self.vi)
         return pd.DataFrame(
             {

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
+from metaan._dist import chi2_sf, norm_isf, norm_sf
 from metaan.errors import InputError, NotEstimableError
 from metaan.estimators import FloatArray
 from metaan.results import Exclusion, MetaResult
@@ -164,7 +164,7 @@ def _heterogeneity(
     k = yi.size
     qe = float(np.sum((yi - estimate) ** 2 / vi)) if k else 0.0
     df = k - 1
-    qep = float(stats.chi2.sf(qe, df)) if df >= 1 else 1.0
+    qep = chi2_sf(qe, df) if df >= 1 else 1.0
     i2 = max(0.0, 100.0 * (qe - df) / qe) if qe > 0 else 0.0
     h2 = qe / df if df >= 1 else 1.0
     return qe, df, qep, i2, h2
@@ -185,8 +185,8 @@ def _result(
     extra: dict[str, float | None] | None = None,
 ) -> MetaResult:
     stat = estimate / se
-    pval = 2.0 * float(stats.norm.sf(abs(stat)))
-    crit = float(stats.norm.isf((1.0 - level / 100.0) / 2.0))
+    pval = 2.0 * norm_sf(abs(stat))
+    crit = norm_isf((1.0 - level / 100.0) / 2.0)
     qe, qe_df, qep, i2, h2 = _heterogeneity(yi[use], vi[use], estimate)
     return MetaResult(
         measure=measure,
@@ -336,7 +336,7 @@ def _cmh_and_tarone(t: _Tables, odds_ratio: float, correct: bool) -> dict[str, f
         diff = max(0.0, diff - 0.5)
     sv = float(variance.sum())
     cmh = diff**2 / sv if sv > 0 else math.nan
-    cmh_p = float(stats.chi2.sf(cmh, 1)) if math.isfinite(cmh) else math.nan
+    cmh_p = chi2_sf(cmh, 1) if math.isfinite(cmh) else math.nan
 
     # Fitted a under the common odds ratio: the root in [max(0, m - n2), min(n1, m)]
     # of (a (n2 - m + a)) / ((n1 - a)(m - a)) = OR, a quadratic in a.
@@ -368,7 +368,7 @@ def _cmh_and_tarone(t: _Tables, odds_ratio: float, correct: bool) -> dict[str, f
     sv_fit = float(v_fit.sum())
     ta = bd - float(dev.sum()) ** 2 / sv_fit if sv_fit > 0 else math.nan
     df = int(np.count_nonzero(varying)) - 1
-    ta_p = float(stats.chi2.sf(ta, df)) if df >= 1 and math.isfinite(ta) else math.nan
+    ta_p = chi2_sf(ta, df) if df >= 1 and math.isfinite(ta) else math.nan
     return {"MH": cmh, "MHp": cmh_p, "TA": ta, "TAp": ta_p}
 
 
