@@ -29,7 +29,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	for f in benchmarks/*.py; do $(BIN)/python $$f; done
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
