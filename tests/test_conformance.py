@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tolerance import ATOL, RTOL, assert_close
 
 import metaan
 from metaan.errors import MetaanError
 from metaan.estimators import generalised_q
 from reference_cases import Case, analyses
+from tolerance import ATOL, RTOL, assert_close
 
 Checker = Callable[[Case, str, dict[str, Any]], None]
 

@@ -145,6 +145,10 @@ def prepare_effects(
         v = _as_float_array(pd.to_numeric(var_values, errors="coerce"), var_name)
         if var_name == "sei":
             v = v * v
+        if label is None and table.attrs.get("label") in table.columns:
+            label = str(table.attrs["label"])
+        if source is None and table.attrs.get("source"):
+            source = str(table.attrs["source"])
         col = _label_column(table, label)
         names = [str(s) for s in table[col]] if col is not None else [None] * len(table)
         label_list = [n if n is not None else f"Study {i + 1}" for i, n in enumerate(names)]

@@ -1,0 +1,159 @@
+"""``metaan fit`` from the command line: formats, methods and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from metaan.cli import main
+
+HEADER = "study,tpos,n1i,cpos,n2i\n"
+ROWS = [
+    "Aronson,4,123,11,139",
+    "Ferguson,6,306,29,303",
+    "Rosenthal,3,231,11,220",
+    "Hart,62,13598,248,12867",
+    "Frimodt,33,5069,47,5808",
+]
+COUNT_FLAGS = ["--measure", "OR", "--ai", "tpos", "--n1i", "n1i", "--ci", "cpos", "--n2i", "n2i"]
+
+
+def _write(tmp_path: Path, text: str, name: str = "studies.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_output_has_every_documented_field_with_pairs_for_intervals(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    code, out, err = _run("fit", path, *COUNT_FLAGS, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    fields = [
+        *("measure", "method", "test", "level", "k", "estimate", "se", "stat", "df", "pval"),
+        *("ci_lb", "ci_ub", "tau2", "se_tau2", "tau2_ci", "tau_ci", "I2", "I2_ci", "H2"),
+        *("H2_ci", "QE", "QE_df", "QEp", "pi_lb", "pi_ub", "excluded"),
+    ]
+    for field in fields:
+        assert field in data, field
+    assert data["measure"] == "OR" and data["method"] == "REML" and data["k"] == 5
+    assert len(data["tau2_ci"]) == 2 and data["tau2_ci"][0] <= data["tau2"] <= data["tau2_ci"][1]
+
+
+def test_the_json_numbers_match_the_python_api(tmp_path: Path) -> None:
+    import pandas as pd
+
+    import metaan
+
+    path = _write(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    code, out, _ = _run(
+        "fit", path, *COUNT_FLAGS, "--method", "PM", "--test", "knha", "--format", "json"
+    )
+    assert code == 0
+    table = metaan.escalc(pd.read_csv(path), "OR", ai="tpos", n1i="n1i", ci="cpos", n2i="n2i")
+    res = metaan.fit(table, method="PM", test="knha")
+    assert json.loads(out)["estimate"] == res.estimate
+    assert json.loads(out)["df"] == 4
+
+
+def test_the_table_view_shows_exponentiated_ratios_and_lists_excluded_rows(tmp_path: Path) -> None:
+    rows = [*ROWS[:2], "Rosenthal,3,231,,220", *ROWS[3:]]
+    path = _write(tmp_path, HEADER + "\n".join(rows) + "\n")
+    code, out, _ = _run("fit", path, *COUNT_FLAGS)
+    assert code == 0
+    assert "exponentiated" in out
+    assert "row 4 (Rosenthal)" in out and "missing" in out
+
+
+@pytest.mark.parametrize("method", ["MH", "PETO"])
+def test_mantel_haenszel_and_peto_run_from_the_counts(tmp_path: Path, method: str) -> None:
+    path = _write(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    code, out, err = _run("fit", path, *COUNT_FLAGS, "--method", method, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["method"] == method and data["tau2"] is None
+    if method == "MH":
+        assert data["MH"] > 0 and data["TA"] >= 0
+
+
+def test_precomputed_effects_with_standard_errors_fit(tmp_path: Path) -> None:
+    path = _write(tmp_path, "study,g,se\nA,-0.5,0.2\nB,-0.9,0.3\nC,-0.2,0.25\n")
+    code, out, err = _run("fit", path, "--yi", "g", "--sei", "se", "--format", "csv")
+    assert code == 0, err
+    header, values = out.strip().splitlines()
+    assert header.startswith("measure,method,test,level,k,estimate")
+    assert ",REML,z,95.0,3," in values
+
+
+def _assert_one_line_error(code: int, err: str, *parts: str) -> None:
+    assert code == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+
+
+def test_a_missing_column_names_the_file_and_the_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    code, _, err = _run("fit", path, "--measure", "OR", "--ai", "nope", "--n1i", "n1i",
+                        "--ci", "cpos", "--n2i", "n2i")  # fmt: skip
+    _assert_one_line_error(code, err, "studies.csv", "nope")
+
+
+def test_a_non_numeric_cell_names_the_row_study_and_column(tmp_path: Path) -> None:
+    rows = [*ROWS[:2], "Rosenthal,three,231,11,220", *ROWS[3:]]
+    path = _write(tmp_path, HEADER + "\n".join(rows) + "\n")
+    code, _, err = _run("fit", path, *COUNT_FLAGS)
+    _assert_one_line_error(code, err, "studies.csv", "row 4", "Rosenthal", "tpos")
+
+
+def test_events_above_the_group_size_are_an_error(tmp_path: Path) -> None:
+    rows = [*ROWS[:2], "Rosenthal,300,231,11,220", *ROWS[3:]]
+    path = _write(tmp_path, HEADER + "\n".join(rows) + "\n")
+    code, _, err = _run("fit", path, *COUNT_FLAGS)
+    _assert_one_line_error(code, err, "row 4", "Rosenthal", "tpos")
+
+
+def test_a_negative_sd_and_a_zero_n_are_errors(tmp_path: Path) -> None:
+    head = "study,m1,s1,n1,m2,s2,n2\n"
+    flags = ["--measure", "SMD", "--m1i", "m1", "--sd1i", "s1", "--n1i", "n1",
+             "--m2i", "m2", "--sd2i", "s2", "--n2i", "n2"]  # fmt: skip
+    bad_sd = _write(tmp_path, head + "A,1,2,10,2,2,10\nB,1,-3.2,10,2,2,10\n", "sd.csv")
+    code, _, err = _run("fit", bad_sd, *flags)
+    _assert_one_line_error(code, err, "sd.csv", "row 3", "(B)", "s1")
+    bad_n = _write(tmp_path, head + "A,1,2,10,2,2,10\nB,1,2,0,2,2,10\n", "n.csv")
+    code, _, err = _run("fit", bad_n, *flags)
+    _assert_one_line_error(code, err, "n.csv", "row 3", "(B)", "n1")
+
+
+def test_a_variance_that_is_not_positive_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "study,y,v\nA,0.1,0.02\nB,0.3,0\nC,0.2,0.01\n")
+    code, _, err = _run("fit", path, "--yi", "y", "--vi", "v")
+    _assert_one_line_error(code, err, "row 3", "(B)", "v")
+
+
+def test_a_random_effects_model_of_one_study_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "study,y,v\nA,0.1,0.02\nB,,0.03\n")
+    code, _, err = _run("fit", path, "--yi", "y", "--vi", "v")
+    _assert_one_line_error(code, err, "at least 2 studies")
+
+
+@pytest.mark.parametrize("text", ["", "study,y,v\n"])
+def test_an_empty_file_is_an_error(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path, text)
+    code, _, err = _run("fit", path, "--yi", "y", "--vi", "v")
+    _assert_one_line_error(code, err, "studies.csv")
+
+
+def test_a_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    code, _, err = _run("fit", str(tmp_path / "none.csv"), "--yi", "y", "--vi", "v")
+    _assert_one_line_error(code, err, "none.csv")
