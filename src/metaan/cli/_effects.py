@@ -1,0 +1,130 @@
+"""``metaan effects``: effect sizes and sampling variances for a table of studies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import click
+import numpy as np
+import pandas as pd
+
+from metaan.cli._app import main
+from metaan.cli._common import (
+    compute_effects_from_options,
+    effect_options,
+    json_value,
+    write_output,
+)
+from metaan.effects import measure_name, study_labels
+from metaan.io import read_table, spreadsheet_rows
+
+OutputFormat = Literal["csv", "json", "table"]
+
+
+@main.command("effects")
+@click.argument("file", metavar="FILE", type=click.Path(path_type=str))
+@effect_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["csv", "json", "table"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def effects(file: str, output_format: OutputFormat, output: str | None, **options: Any) -> None:
+    """Compute effect sizes (yi) and sampling variances (vi) from a CSV of studies.
+
+    Name the columns that hold each value with the flags below, named as R's
+    metafor names them. For example, events and totals per arm:
+
+        metaan effects trials.csv --measure OR --ai tpos --n1i n1 --ci cpos --n2i n2
+
+    or means, SDs and sizes (endpoint values or changes from baseline):
+
+        metaan effects trials.csv --measure SMD --m1i m1 --sd1i sd1 --n1i n1
+        --m2i m2 --sd2i sd2 --n2i n2
+
+    Columns already named ai, n1i, m1i, ... (or yi with vi or sei) need no flag.
+    The output is the table with yi and vi added; studies that cannot be used
+    are listed with the reason and their spreadsheet row.
+    """
+    table = read_table(file)
+    result = compute_effects_from_options(file, table, **options)
+    labels = study_labels(result, options.get("label"), source=file)
+    shown = _whole_numbers_as_integers(result)
+    if output_format == "csv":
+        text = shown.to_csv(index=False, lineterminator="\n")
+    elif output_format == "json":
+        text = _as_json(shown, labels, file)
+    else:
+        text = _as_text(shown, labels)
+    write_output(text, output)
+
+
+def _whole_numbers_as_integers(result: pd.DataFrame) -> pd.DataFrame:
+    """Show input columns of whole numbers with blanks (read as float) as integers."""
+    shown = result.copy()
+    for name in shown.columns:
+        column = shown[name]
+        if name in ("yi", "vi") or not pd.api.types.is_float_dtype(column.dtype):
+            continue
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        present = values[~np.isnan(values)]
+        if np.all(np.isfinite(present) & (present == np.round(present))) and np.all(
+            np.abs(present) < 2.0**53
+        ):
+            shown[name] = column.astype("Int64")
+    return shown
+
+
+def _excluded(result: pd.DataFrame, labels: list[str | None]) -> list[dict[str, Any]]:
+    rows = spreadsheet_rows(result)
+    reasons = result["exclusion_reason"].tolist()
+    return [
+        {"row": int(rows[i]), "study": labels[i], "reason": str(reason)}
+        for i, reason in enumerate(reasons)
+        if reason is not None and not pd.isna(reason)
+    ]
+
+
+def _as_json(result: pd.DataFrame, labels: list[str | None], source: str) -> str:
+    columns = [str(c) for c in result.columns]
+    excluded = _excluded(result, labels)
+    records = [
+        {name: json_value(value) for name, value in zip(columns, row, strict=True)}
+        for row in result.itertuples(index=False, name=None)
+    ]
+    document = {
+        "source": source,
+        "measure": result.attrs.get("measure"),
+        "yi": measure_name(str(result.attrs.get("measure", "GEN"))),
+        "k": len(records),
+        "k_excluded": len(excluded),
+        "columns": columns,
+        "rows": records,
+        "excluded": excluded,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _as_text(result: pd.DataFrame, labels: list[str | None]) -> str:
+    shown = result.drop(columns=["exclusion_reason"])
+    body = shown.to_string(index=False, na_rep="NA", float_format=lambda x: f"{x:.6g}")
+    measure = str(result.attrs.get("measure", "GEN"))
+    lines = [body, "", f"yi: {measure_name(measure)} ({measure}); vi: its sampling variance"]
+    excluded = _excluded(result, labels)
+    if excluded:
+        lines.append(f"Excluded: {len(excluded)} of {len(result)} studies")
+        for entry in excluded:
+            study = f" ({entry['study']})" if entry["study"] else ""
+            lines.append(f"  row {entry['row']}{study}: {entry['reason']}")
+    return "\n".join(lines) + "\n"
