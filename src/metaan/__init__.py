@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from metaan.effects import MEASURES, EffectArrays, escalc
 from metaan.errors import (
     ConvergenceError,
     InputError,
@@ -15,6 +16,7 @@ from metaan.errors import (
     SpecError,
 )
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
+from metaan.io import read_table
 from metaan.models import fit
 from metaan.results import Exclusion, MetaResult
 from metaan.tables import fit_mh, fit_peto
@@ -25,7 +27,9 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare che
     __version__ = "0+unknown"
 
 __all__ = [
+    "MEASURES",
     "ConvergenceError",
+    "EffectArrays",
     "Exclusion",
     "HeterogeneityCI",
     "InputError",
@@ -34,8 +38,10 @@ __all__ = [
     "NotEstimableError",
     "SpecError",
     "__version__",
+    "escalc",
     "fit",
     "fit_mh",
     "fit_peto",
     "q_profile_ci",
+    "read_table",
 ]
