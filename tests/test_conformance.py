@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import metaan
+from conformance_regression import CHECKERS as REGRESSION_CHECKERS
 from metaan.errors import MetaanError
 from metaan.estimators import generalised_q
 from reference_cases import Case, analyses
@@ -135,12 +136,13 @@ CHECKERS: list[tuple[str, Checker]] = [
     (r"predict_(EE|DL|HE|HS|SJ|ML|REML|EB|PM)(_knha)?", check_predict),
     (r"mh_(OR|RR|RD)", check_mh),
     (r"peto_OR", check_peto),
+    *REGRESSION_CHECKERS,
 ]
 
 #: Analyses that later parts of metaan (subgroups, meta-regression, small-study
 #: effects, sensitivity) will check. They are reported as skipped with their names.
 NOT_YET_CHECKED = re.compile(
-    r"(subgroup_.*|metareg_.*|egger_.*|peese_.*|pet_.*|begg_.*|trimfill_.*|fsn_.*"
+    r"(egger_.*|peese_.*|pet_.*|begg_.*|trimfill_.*|fsn_.*"
     r"|leave1out_.*|influence_.*|baujat_.*|cumul_.*)"
 )
 

@@ -1,0 +1,600 @@
+"""Subgroup analysis: a separate fit per level, and tests of subgroup differences.
+
+:func:`fit_subgroups` fits the model to the studies of each level of a grouping
+variable and tests whether the levels differ in two ways:
+
+* the fixed-effect Q-between test: Cochran's Q of the whole set minus the sum
+  of the within-level Q statistics, which is the Wald test of the subgroup
+  dummies in a common-effect meta-regression (metafor's
+  ``rma(yi, vi, mods = ~ factor(g), method = "EE")``);
+* the mixed-effects moderator test QM: the same Wald test in a mixed-effects
+  meta-regression with one residual tau^2 shared by all levels (``rma(...,
+  mods = ~ factor(g), method = "REML")``).
+
+tau^2 is estimated separately in each level by default; with
+``tau2="pooled"`` every level uses the residual tau^2 of the mixed-effects
+model (Borenstein et al. 2009, ch. 19).
+
+References
+----------
+Borenstein, M., Hedges, L. V., Higgins, J. P. T., & Rothstein, H. R. (2009).
+*Introduction to Meta-Analysis*. Wiley, chapter 19.
+
+Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
+*Journal of Statistical Software*, 36(3), 1-48.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from metaan._dist import chi2_sf, norm_isf, t_isf
+from metaan.errors import InputError, NotEstimableError
+from metaan.heterogeneity import i2_h2, typical_within_variance
+from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, fit_arrays
+from metaan.regression import (
+    INTERCEPT,
+    Design,
+    MetaRegressionResult,
+    build_design,
+    fit_design,
+    level_name,
+    ordered_levels,
+)
+from metaan.results import Exclusion, MetaResult
+
+__all__ = ["SubgroupLevel", "SubgroupResult", "fit_subgroups"]
+
+TAU2_MODES: tuple[str, ...] = ("separate", "pooled")
+
+#: The note of a level with a single study.
+SINGLE_STUDY_NOTE = "a single study: shown as reported, not pooled"
+
+
+def _num(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True, eq=False)
+class SubgroupLevel:
+    """One level of the grouping variable and the model fitted to its studies.
+
+    ``pooled`` is False for a level with a single study: ``fit`` then shows
+    that study as reported (its effect, SE and CI; no tau^2, Q of 0), as metafor
+    shows a model of one study, and ``note`` says so.
+    """
+
+    name: str
+    fit: MetaResult
+    pooled: bool
+    note: str | None = None
+
+    @property
+    def k(self) -> int:
+        return self.fit.k
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SubgroupResult:
+    """A subgroup analysis: a fit per level and the tests of subgroup differences.
+
+    Attributes
+    ----------
+    by
+        The grouping variable.
+    levels
+        One :class:`SubgroupLevel` per level, in R's ``factor`` order.
+    Q_between, Q_between_df, Q_between_p
+        Fixed-effect test of subgroup differences (Q-between, chi^2).
+    Q_within, Q_within_df
+        Sum of the levels' common-effect Q statistics and of their df.
+    common
+        The common-effect meta-regression on the subgroup dummies.
+    mixed
+        The mixed-effects meta-regression on the subgroup dummies (same tau^2
+        estimator), whose ``QM`` is the mixed-effects test of subgroup
+        differences; ``None`` when it cannot be estimated (``mixed_note`` says
+        why), e.g. with as many levels as studies.
+    tau2_mode
+        ``"separate"`` (tau^2 estimated within each level) or ``"pooled"``
+        (every level uses ``tau2_pooled``, the mixed-effects model's residual tau^2).
+    """
+
+    by: str
+    method: str
+    test: str
+    level: float
+    tau2_mode: str
+    k: int
+    levels: tuple[SubgroupLevel, ...]
+    Q_between: float | None
+    Q_between_df: int | None
+    Q_between_p: float | None
+    Q_within: float | None
+    Q_within_df: int | None
+    common: MetaRegressionResult | None
+    mixed: MetaRegressionResult | None
+    mixed_note: str | None
+    tau2_pooled: float | None
+    measure: str | None = None
+    excluded: tuple[Exclusion, ...] = ()
+    #: Levels of the grouping variable whose every study was excluded (no fit).
+    empty_levels: tuple[str, ...] = ()
+
+    @property
+    def fits(self) -> dict[str, MetaResult]:
+        """The fit of each level, by level name."""
+        return {lev.name: lev.fit for lev in self.levels}
+
+    def fit_of(self, name: str) -> MetaResult:
+        """The fit of the level ``name``.
+
+        Raises
+        ------
+        NotEstimableError
+            When every study of that level was excluded, so it has no fit.
+        InputError
+            When the grouping variable has no such level.
+        """
+        for lev in self.levels:
+            if lev.name == name:
+                return lev.fit
+        if name in self.empty_levels:
+            raise NotEstimableError(
+                f"subgroup {name!r} of {self.by} has no study with an effect size "
+                "(every one is excluded)"
+            )
+        known = ", ".join(lev.name for lev in self.levels)
+        raise InputError(f"{self.by} has no level {name!r}", fix=f"use one of {known}")
+
+    def moderator_test(self) -> MetaRegressionResult:
+        """The mixed-effects test of subgroup differences: the meta-regression on
+        the subgroup dummies, whose ``QM`` tests the differences.
+
+        Raises
+        ------
+        NotEstimableError
+            When that model cannot be estimated (as many parameters as studies,
+            which metafor refuses too) or there is a single subgroup.
+        """
+        if self.mixed is None:
+            raise NotEstimableError(self.mixed_note or "no mixed-effects test")
+        return self.mixed
+
+    @property
+    def QM(self) -> float | None:
+        """The mixed-effects test of subgroup differences (F under ``knha``)."""
+        return None if self.mixed is None else self.mixed.QM
+
+    @property
+    def QMp(self) -> float | None:
+        return None if self.mixed is None else self.mixed.QMp
+
+    def __repr__(self) -> str:
+        text = (
+            f"<Subgroups by={self.by} {self.method} k={self.k} levels={len(self.levels)}"
+            f" tau2={self.tau2_mode}"
+        )
+        if self.Q_between is not None and self.Q_between_p is not None:
+            text += f" Qb={self.Q_between:.4g} p={self.Q_between_p:.3g}"
+        if self.mixed is not None:
+            text += f" QM={self.mixed.QM:.4g} p={self.mixed.QMp:.3g}"
+        return text + ">"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per level: its fit's summary, whether it is pooled and any note."""
+        records = []
+        for lev in self.levels:
+            f = lev.fit
+            records.append(
+                {
+                    self.by: lev.name,
+                    "k": f.k,
+                    "estimate": f.estimate,
+                    "se": f.se,
+                    "stat": f.stat,
+                    "df": f.df,
+                    "pval": f.pval,
+                    "ci_lb": f.ci_lb,
+                    "ci_ub": f.ci_ub,
+                    "tau2": f.tau2 if lev.pooled else None,
+                    "I2": f.I2 if lev.pooled else None,
+                    "QE": f.QE,
+                    "QE_df": f.QE_df,
+                    "QEp": f.QEp,
+                    "pooled": lev.pooled,
+                    "note": lev.note,
+                }
+            )
+        return pd.DataFrame.from_records(records)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number as a JSON-ready dict (NaN becomes None)."""
+        mixed: dict[str, Any] | None = None
+        if self.mixed is not None:
+            m = self.mixed
+            mixed = {
+                "QM": _num(m.QM),
+                "QM_df": m.QM_df,
+                "QM_df2": m.QM_df2,
+                "QM_dist": "F" if m.QM_df2 is not None else "chi2",
+                "QMp": _num(m.QMp),
+                "tau2": _num(m.tau2),
+                "se_tau2": _num(m.se_tau2),
+                "I2": _num(m.I2),
+                "QE": _num(m.QE),
+                "QE_df": m.QE_df,
+                "QEp": _num(m.QEp),
+                "R2": _num(m.R2),
+                "coefficients": m.to_dict()["coefficients"],
+            }
+        return {
+            "by": self.by,
+            "measure": self.measure,
+            "method": self.method,
+            "test": self.test,
+            "level": self.level,
+            "tau2_mode": self.tau2_mode,
+            "tau2_pooled": _num(self.tau2_pooled),
+            "k": self.k,
+            "levels": {
+                lev.name: {**lev.fit.to_dict(), "pooled": lev.pooled, "note": lev.note}
+                for lev in self.levels
+            },
+            "between_fixed": {
+                "Q": _num(self.Q_between),
+                "df": self.Q_between_df,
+                "pval": _num(self.Q_between_p),
+            },
+            "within_fixed": {"Q": _num(self.Q_within), "df": self.Q_within_df},
+            "mixed_effects_test": mixed,
+            "mixed_effects_note": self.mixed_note,
+            "excluded": [e.to_dict() for e in self.excluded],
+        }
+
+    def summary(self) -> str:
+        """A readable summary: the fit of each level, then the tests of differences."""
+        return format_subgroups(self)
+
+
+def _fit_fixed_tau2(
+    data: EffectData, tau2: float, se_tau2: float | None, method: str, test: str, level: float
+) -> MetaResult:
+    """The random-effects fit of one level with tau^2 fixed at the pooled value."""
+    y, v = data.yi, data.vi
+    k = y.size
+    w = 1.0 / (v + tau2)
+    sw = float(w.sum())
+    mu = float(np.dot(w, y)) / sw
+    se = math.sqrt(1.0 / sw)
+    df: int | None = None
+    alpha = 1.0 - level / 100.0
+    if test == "knha":
+        df = k - 1
+        rss = float(np.dot(w, (y - mu) ** 2))
+        if rss > np.finfo(float).eps:
+            se *= math.sqrt(rss / df)
+    stat = mu / se
+    if df is None:
+        pval = float(2.0 * special.ndtr(-abs(stat)))
+        crit = norm_isf(alpha / 2.0)
+    else:
+        pval = float(2.0 * special.stdtr(df, -abs(stat)))
+        crit = t_isf(alpha / 2.0, df)
+    w_fe = 1.0 / v
+    mu_fe = float(np.dot(w_fe, y)) / float(w_fe.sum())
+    qe = max(0.0, float(np.dot(w_fe, (y - mu_fe) ** 2)))
+    i2, h2 = i2_h2(tau2, typical_within_variance(v))
+    pi_half = crit * math.sqrt(se * se + tau2)
+    return MetaResult(
+        measure=data.measure,
+        method=method,
+        test=test,
+        level=level,
+        k=k,
+        estimate=mu,
+        se=se,
+        stat=stat,
+        df=df,
+        pval=pval,
+        ci_lb=mu - crit * se,
+        ci_ub=mu + crit * se,
+        tau2=tau2,
+        se_tau2=se_tau2,
+        tau2_ci=None,
+        tau_ci=None,
+        I2=i2,
+        I2_ci=None,
+        H2=h2,
+        H2_ci=None,
+        QE=qe,
+        QE_df=k - 1,
+        QEp=chi2_sf(qe, k - 1),
+        pi_lb=mu - pi_half,
+        pi_ub=mu + pi_half,
+        excluded=(),
+        yi=y,
+        vi=v,
+        weights=100.0 * w / sw,
+        labels=data.labels,
+        rows=data.rows,
+    )
+
+
+def _subset(data: EffectData, idx: Sequence[int]) -> EffectData:
+    ix = np.asarray(idx, dtype=np.int64)
+    return EffectData(
+        yi=data.yi[ix],
+        vi=data.vi[ix],
+        labels=tuple(data.labels[i] for i in idx),
+        rows=tuple(data.rows[i] for i in idx),
+        excluded=(),
+        measure=data.measure,
+    )
+
+
+def _grouping(data: Any, groups: Any) -> tuple[str, pd.Categorical]:
+    """The grouping variable's name and its values as a categorical in factor order."""
+    if isinstance(groups, str):
+        if not isinstance(data, pd.DataFrame):
+            raise InputError(
+                "a grouping column given by name needs a table",
+                fix="pass an effect-size table, or the group of each study",
+            )
+        if groups not in data.columns:
+            raise InputError(
+                f"the grouping column {groups!r} is not in the table",
+                column=groups,
+                fix=f"use one of {', '.join(map(str, data.columns))}",
+            )
+        by, values = groups, data[groups].reset_index(drop=True)
+    else:
+        name = getattr(groups, "name", None)
+        by = str(name) if name is not None else "group"
+        values = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.tolist())
+        if isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype):
+            values = groups.reset_index(drop=True)
+    order = ordered_levels(values)
+    text = [None if pd.isna(x) else level_name(x) for x in values.astype(object)]
+    return by, pd.Categorical(text, categories=order)
+
+
+def fit_subgroups(
+    data: Any,
+    groups: Any,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 95.0,
+    tau2: str = "separate",
+    labels: Sequence[str] | None = None,
+    label: str | None = None,
+    measure: str | None = None,
+    source: str | None = None,
+) -> SubgroupResult:
+    """Subgroup analysis: a fit per level and the tests for subgroup differences.
+
+    Parameters
+    ----------
+    data
+        An effect-size table (DataFrame with ``yi`` and ``vi`` or ``sei``), or a
+        pair ``(yi, vi)`` of arrays.
+    groups
+        The grouping column's name (with a table), or the group of each study.
+        Levels are ordered as R's ``factor`` orders them (sorted; numerically
+        for numbers; a pandas categorical keeps its order); the first is the
+        reference of the dummies of the moderator tests.
+    method
+        ``EE`` or a tau^2 estimator (default ``REML``), for the fits of the
+        levels and the mixed-effects test.
+    test
+        ``z`` or ``knha`` (then the mixed-effects test is an F test).
+    level
+        Confidence level in percent or as a fraction.
+    tau2
+        ``"separate"`` (default): tau^2 is estimated within each level.
+        ``"pooled"``: every level uses the residual tau^2 of the mixed-effects
+        model with the subgroup dummies (refused when that model cannot be
+        estimated).
+    labels, label, measure, source
+        As for :func:`metaan.fit`.
+
+    Returns
+    -------
+    SubgroupResult
+        A :class:`~metaan.results.MetaResult` per level (a level with a single
+        study is shown as reported, not pooled, with a note); the fixed-effect
+        Q-between test; the mixed-effects moderator test QM with the residual
+        tau^2 (``mixed``; ``None`` with a note when the model has as many
+        parameters as studies, which metafor refuses).
+
+    Raises
+    ------
+    InputError
+        A grouping column that does not exist, bad effect sizes.
+    NotEstimableError
+        ``tau2="pooled"`` when the mixed-effects model cannot be estimated.
+
+    Notes
+    -----
+    A study with no group is left out and listed in ``excluded``.
+    """
+    method = check_choice(method, METHODS, "method")
+    test = check_choice(test, TESTS, "test")
+    level = check_level(level)
+    tau2_mode = check_choice(tau2, TAU2_MODES, "tau2")
+    if isinstance(data, pd.DataFrame):
+        yi, vi = data, None
+    else:
+        try:
+            yi, vi = data
+        except (TypeError, ValueError):
+            raise InputError(
+                "data must be an effect-size table or a pair (yi, vi)",
+                fix="pass a DataFrame with yi and vi columns, or (yi, vi)",
+            ) from None
+    by, cat = _grouping(data, groups)
+    design = build_design(
+        yi,
+        vi,
+        pd.DataFrame({by: cat}),
+        intercept=False,
+        labels=labels,
+        label=label,
+        measure=measure,
+        source=source,
+        role="subgroup",
+    )
+    effects = design.data
+    level_names = design.levels[0][1]
+    member = np.argmax(design.X, axis=1)
+    n_levels = len(level_names)
+
+    common: MetaRegressionResult | None = None
+    mixed: MetaRegressionResult | None = None
+    mixed_note: str | None = None
+    if n_levels >= 2:
+        X = np.column_stack([np.ones(effects.yi.size), design.X[:, 1:]])
+        treatment = Design(
+            data=effects,
+            X=X,
+            names=(INTERCEPT, *design.names[1:]),
+            moderators=(by,),
+            intercept=True,
+            reference_levels=((by, level_names[0]),),
+            levels=design.levels,
+        )
+        common = fit_design(treatment, method="EE", test="z", level=level)
+        try:
+            mixed = fit_design(treatment, method=method, test=test, level=level)
+        except NotEstimableError as exc:
+            mixed_note = (
+                f"the mixed-effects test of subgroup differences cannot be estimated: {exc}"
+            )
+    else:
+        mixed_note = "a single subgroup: there are no differences to test"
+
+    tau2_pooled: float | None = None
+    se_tau2_pooled: float | None = None
+    if tau2_mode == "pooled" and method != "EE" and n_levels >= 2:
+        if mixed is None:
+            raise NotEstimableError(
+                f"tau^2 cannot be pooled across the subgroups of {by}: {mixed_note}"
+            )
+        tau2_pooled, se_tau2_pooled = mixed.tau2, mixed.se_tau2
+
+    fitted: list[SubgroupLevel] = []
+    for j, name in enumerate(level_names):
+        idx = np.flatnonzero(member == j).tolist()
+        sub = _subset(effects, idx)
+        if len(idx) == 1:
+            one = fit_arrays(sub, method="EE", test="z", level=level)
+            fitted.append(SubgroupLevel(name, one, pooled=False, note=SINGLE_STUDY_NOTE))
+        elif tau2_pooled is not None:
+            res = _fit_fixed_tau2(sub, tau2_pooled, se_tau2_pooled, method, test, level)
+            fitted.append(SubgroupLevel(name, res, pooled=True))
+        else:
+            fitted.append(
+                SubgroupLevel(
+                    name, fit_arrays(sub, method=method, test=test, level=level), pooled=True
+                )
+            )
+    if tau2_mode == "pooled" and method != "EE" and n_levels == 1:
+        tau2_pooled = fitted[0].fit.tau2  # one subgroup: its own tau^2 is the pooled one
+
+    return SubgroupResult(
+        by=by,
+        method=method,
+        test=test,
+        level=level,
+        tau2_mode=tau2_mode,
+        k=int(effects.yi.size),
+        levels=tuple(fitted),
+        Q_between=None if common is None else common.QM,
+        Q_between_df=None if common is None else common.QM_df,
+        Q_between_p=None if common is None else common.QMp,
+        Q_within=None if common is None else common.QE,
+        Q_within_df=None if common is None else common.QE_df,
+        common=common,
+        mixed=mixed,
+        mixed_note=mixed_note,
+        tau2_pooled=tau2_pooled,
+        measure=effects.measure,
+        excluded=effects.excluded,
+        empty_levels=tuple(c for c in cat.categories if c not in level_names),
+    )
+
+
+def _f(x: float | None, digits: int = 4) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:.{digits}f}"
+
+
+def _fp(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "-"
+    return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def format_subgroups(res: SubgroupResult) -> str:
+    """The subgroup analysis as a person reads it."""
+    mode = "pooled across subgroups" if res.tau2_mode == "pooled" else "estimated per subgroup"
+    head = f"Subgroup analysis by {res.by} ({res.method}"
+    head += f"; tau^2 {mode})" if res.method != "EE" else ")"
+    lines = [head, f"k = {res.k}" + (f"; measure: {res.measure}" if res.measure else ""), ""]
+    width = max(8, len(res.by), *(len(lev.name) for lev in res.levels))
+    stat = "t" if any(lev.fit.df is not None for lev in res.levels) else "z"
+    lines.append(
+        f"{res.by:<{width}} {'k':>4} {'estimate':>10} {'se':>8} {stat:>8} {'p':>8} "
+        f"{'ci.lb':>9} {'ci.ub':>9} {'tau2':>8} {'I2':>7}"
+    )
+    for lev in res.levels:
+        f = lev.fit
+        tau2 = _f(f.tau2) if lev.pooled and res.method != "EE" else ""
+        i2 = _f(f.I2, 1) if lev.pooled else ""
+        line = (
+            f"{lev.name:<{width}} {f.k:>4} {_f(f.estimate):>10} {_f(f.se):>8} "
+            f"{_f(f.stat, 3):>8} {_fp(f.pval):>8} {_f(f.ci_lb):>9} {_f(f.ci_ub):>9} "
+            f"{tau2:>8} {i2:>7}"
+        )
+        lines.append(line.rstrip() + (f"  ({lev.note})" if lev.note else ""))
+    lines.append("")
+    lines.append("Test for subgroup differences:")
+    if res.Q_between is not None:
+        lines.append(
+            f"  fixed effect (Q-between): Q({res.Q_between_df}) = {_f(res.Q_between)}, "
+            f"p = {_fp(res.Q_between_p)}"
+        )
+    if res.mixed is not None:
+        m = res.mixed
+        qm = f"F({m.QM_df}, {m.QM_df2})" if m.QM_df2 is not None else f"QM({m.QM_df})"
+        lines.append(
+            f"  mixed effects ({m.method}): {qm} = {_f(m.QM)}, p = {_fp(m.QMp)}"
+            + (f"; residual tau^2 = {_f(m.tau2)}" if m.method != "EE" else "")
+        )
+    if res.mixed_note:
+        lines.append(f"  {res.mixed_note}")
+    if res.empty_levels:
+        lines.append("")
+        lines.append(
+            "Subgroups with no usable study (every study excluded): " + ", ".join(res.empty_levels)
+        )
+    if res.excluded:
+        lines.append("")
+        lines.append(f"Excluded ({len(res.excluded)}):")
+        for e in res.excluded:
+            where = f"row {e.row}" if e.row is not None else ""
+            who = f" ({e.study})" if e.study else ""
+            lines.append(f"  {where}{who}: {e.reason}")
+    return "\n".join(lines)
