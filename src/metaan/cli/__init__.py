@@ -9,6 +9,7 @@ from metaan.cli._app import main
 
 # Importing a module registers its commands on ``main``.
 from metaan.cli import _fit  # noqa: F401  # isort: skip
+from metaan.cli import _studies  # noqa: F401  # isort: skip
 from metaan.cli import _effects  # noqa: F401  # isort: skip
 
 __all__ = ["main"]
