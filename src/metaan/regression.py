@@ -559,7 +559,7 @@ def _typical_variance(vi: FloatArray, X: FloatArray | None) -> float:
     w = 1.0 / vi
     q, _ = np.linalg.qr(np.sqrt(w)[:, None] * X)
     h = np.sum(q * q, axis=1)
-    return (X.shape[0] - X.shape[1]) / float(np.sum(w * (1.0 - h)))
+    return float(X.shape[0] - X.shape[1]) / float(np.sum(w * (1.0 - h)))
 
 
 def fit_design(design: Design, *, method: str, test: str, level: float) -> MetaRegressionResult:
