@@ -17,7 +17,9 @@ from metaan.cli._common import compute_effects_from_options, effect_options, wri
 from metaan.errors import InputError
 from metaan.io import read_table
 from metaan.models import METHODS, fit
+from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.results import MetaResult
+from metaan.subgroups import SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 
 FORMATS = ("table", "json", "csv")
@@ -158,15 +160,120 @@ def render(res: MetaResult, fmt: str) -> str:
     help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df).",
 )
 @click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
+@click.option(
+    "--subgroup",
+    metavar="COL",
+    default=None,
+    help="Fit each level of COL separately and test for subgroup differences.",
+)
+@click.option(
+    "--mods",
+    metavar="COL[,COL...]",
+    default=None,
+    help="Meta-regression on these moderator columns (text columns become dummies).",
+)
+@click.option(
+    "--tau2-pooled/--tau2-separate",
+    "tau2_pooled",
+    default=False,
+    show_default=True,
+    help="With --subgroup: one residual tau^2 for every level, or one per level.",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout.")
 def fit_command(
-    file: str, method: str, test: str, level: float, fmt: str, output: str | None, **options: Any
+    file: str,
+    method: str,
+    test: str,
+    level: float,
+    subgroup: str | None,
+    mods: str | None,
+    tau2_pooled: bool,
+    fmt: str,
+    output: str | None,
+    **options: Any,
 ) -> None:
     """Fit a common-effect or random-effects model to the studies in FILE (CSV).
 
     Give precomputed effects with --yi and --vi (or --sei), or a --measure with
-    its raw columns, as for `metaan effects`.
+    its raw columns, as for `metaan effects`. With --subgroup COL, fit each level
+    of COL and test for differences; with --mods COL[,COL...], fit a
+    meta-regression.
     """
+    if subgroup is not None or mods is not None:
+        grouped = _fit_grouped(
+            file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
+        )
+        write_output(_render_grouped(grouped, fmt), output)
+        return
     res = fit_from_options(file, method, test.lower(), level, options)
     write_output(render(res, fmt), output)
+
+
+def _fit_grouped(
+    file: str,
+    method: str,
+    test: str,
+    level: float,
+    subgroup: str | None,
+    mods: str | None,
+    tau2_pooled: bool,
+    options: dict[str, Any],
+) -> SubgroupResult | MetaRegressionResult:
+    """The subgroup analysis or meta-regression the options ask for."""
+    if subgroup is not None and mods is not None:
+        raise InputError("give --subgroup or --mods, not both")
+    if method.upper() in TABLE_METHODS:
+        raise InputError(
+            f"--subgroup and --mods need an inverse-variance model, not {method.upper()}",
+            fix="use --method EE or a tau^2 estimator",
+        )
+    table = read_table(file)
+    names = [subgroup] if subgroup is not None else [n.strip() for n in str(mods).split(",")]
+    for name in names:
+        if name not in table.columns:
+            flag = "--subgroup" if subgroup is not None else "--mods"
+            raise InputError(
+                f"{flag}: there is no column {name!r}",
+                file=file,
+                column=name or None,
+                fix=f"use one of {', '.join(map(str, table.columns))}",
+            )
+    effects = compute_effects_from_options(file, table, **options)
+    try:
+        if subgroup is not None:
+            tau2 = "pooled" if tau2_pooled else "separate"
+            return fit_subgroups(
+                effects, subgroup, method=method, test=test, level=level, tau2=tau2, source=file
+            )
+        return fit_regression(
+            effects, mods=names, method=method, test=test, level=level, source=file
+        )
+    except InputError as exc:
+        raise exc.located(file=file) from None
+
+
+def _render_grouped(res: SubgroupResult | MetaRegressionResult, fmt: str) -> str:
+    """A subgroup analysis or meta-regression as text in one of :data:`FORMATS`."""
+    if fmt == "json":
+        return json.dumps(res.to_dict(), indent=2) + "\n"
+    if fmt == "table":
+        return res.summary() + "\n"
+    # CSV: one row per level or coefficient; excluded rows are named on stderr.
+    for e in res.excluded:
+        who = f" ({e.study})" if e.study else ""
+        click.echo(f"metaan: note: row {e.row}{who} excluded: {e.reason}", err=True)
+    frame = res.to_frame()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(frame.columns)
+    for row in frame.itertuples(index=False):
+        writer.writerow(
+            ""
+            if v is None or (isinstance(v, float) and np.isnan(v))
+            else repr(float(v))
+            if isinstance(v, float | np.floating)
+            else v
+            for v in row
+        )
+    return buffer.getvalue()
