@@ -1,0 +1,1051 @@
+"""Sensitivity analyses: leave-one-out, influence diagnostics, Baujat coordinates
+and cumulative meta-analysis.
+
+Each analysis refits the model to many subsets of the studies (all but one
+study, or the first i studies). metafor refits them one at a time, each fit
+O(k^3) in time and O(k^2) in memory; here the k refits are computed together.
+What a refit needs are the sums
+
+.. math:: S_{ab}(t) = \\sum_{j \\in \\text{subset}} (v_j + t)^{-a} y_j^b,
+    \\qquad a = 1, 2, 3, \\quad b = 0, 1, 2,
+
+at the subset's own tau^2 = t. Around a common centre c (the tau^2 of the full
+fit), :math:`(v_j + t)^{-a}` is a power series in :math:`t - c` whose
+coefficients are moments :math:`\\sum_j (v_j + c)^{-a-n} y_j^b`; the moments of
+all-but-one subsets are totals minus each study's own term, those of the
+leading subsets cumulative sums. So every step of the root finder costs O(k)
+for all k subsets at once. A subset whose t is too far from c for the series to
+converge fast (or whose own term dominates the totals, where the subtraction
+would lose digits) is summed directly instead, O(k) for that subset alone. The
+tau^2 of each subset is then found by the same safeguarded Newton iteration
+as :func:`metaan.estimators.solve_decreasing`, run on all subsets at once, to
+the same relative precision :data:`~metaan.estimators.ROOT_RTOL`.
+
+References
+----------
+Viechtbauer, W., & Cheung, M. W.-L. (2010). Outlier and influence diagnostics
+for meta-analysis. *Research Synthesis Methods*, 1, 112-125.
+
+Baujat, B., Mahé, C., Pignon, J.-P., & Hill, C. (2002). A graphical method for
+exploring heterogeneity in meta-analyses: application to a meta-analysis of 65
+trials. *Statistics in Medicine*, 21, 2641-2652.
+
+Lau, J., Antman, E. M., Jimenez-Silva, J., Kupelnick, B., Mosteller, F., &
+Chalmers, T. C. (1992). Cumulative meta-analysis of therapeutic trials for
+myocardial infarction. *New England Journal of Medicine*, 327, 248-254.
+
+Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
+*Journal of Statistical Software*, 36(3), 1-48 (the R sources of ``leave1out``,
+``influence``, ``baujat`` and ``cumul`` define the conventions followed here).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import special
+
+from metaan.bias import as_fit
+from metaan.errors import ConvergenceError, InputError, NotEstimableError
+from metaan.estimators import ROOT_RTOL, FloatArray
+from metaan.results import MetaResult
+
+__all__ = [
+    "Baujat",
+    "Cumulative",
+    "Influence",
+    "LeaveOneOut",
+    "baujat",
+    "cumulative",
+    "influence",
+    "leave_one_out",
+]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+SubsetKind = Literal["drop", "prefix"]
+
+#: Terms of the power series in (t - c), and the largest |t - c| max_j (v_j + c)^-1
+#: it is used for: the first omitted term is then below 1e-18 relative.
+_SERIES_TERMS = 24
+_SERIES_RADIUS = 0.125
+#: An all-but-one subset is summed directly when the omitted study carries more
+#: than this share of a total (the subtraction would lose more than one bit).
+_MAX_OWN_SHARE = 0.5
+#: A leading subset is summed directly when its largest weight is this far
+#: below the largest overall (the scaled series could overflow).
+_MIN_WEIGHT_RATIO = 1e-6
+#: Cells per block of direct summation (memory of one block: 16 MiB per array).
+_BLOCK_CELLS = 1 << 21
+_MAX_ITER = 500
+
+
+# --------------------------------------------------------------------------------------
+# The engine: sums over many subsets, each at its own tau^2
+# --------------------------------------------------------------------------------------
+
+
+class _SubsetSums:
+    """The sums ``S[a-1, b, i] = sum_{j in subset i} (v_j + t_i)^-a y_j^b``.
+
+    ``kind="drop"``: subset i is every study but i; ``kind="prefix"``: studies
+    0..i. ``centre`` is the tau^2 about which the series is expanded.
+    """
+
+    def __init__(self, y: FloatArray, v: FloatArray, kind: SubsetKind, centre: float) -> None:
+        self.y, self.v, self.kind, self.centre = y, v, kind, centre
+        k = y.size
+        self.ypow = np.stack([np.ones(k), y, y * y])  # (3, k): y^b
+        u = 1.0 / (v + centre)
+        self.scale = float(u.max())
+        r = u / self.scale  # in (0, 1]
+        orders = np.arange(3 + _SERIES_TERMS)
+        with np.errstate(under="ignore"):
+            powers = r[None, :] ** orders[:, None]  # (m, k): r^m
+            moments = powers[:, None, :] * self.ypow[None, :, :]  # (m, 3, k)
+        if kind == "drop":
+            totals = moments.sum(axis=2, keepdims=True)
+            self.moments = totals - moments
+            own = powers[3][None, :] * np.abs(self.ypow)  # the a = 3 terms
+            total_abs = own.sum(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(total_abs > 0.0, own / total_abs, 0.0).max(axis=0)
+            self.series_ok: BoolArray = share <= _MAX_OWN_SHARE
+            self.reach: FloatArray = np.full(k, self.scale)
+        else:
+            self.moments = np.cumsum(moments, axis=2)
+            running = np.maximum.accumulate(u)
+            self.series_ok = running >= _MIN_WEIGHT_RATIO * self.scale
+            self.reach = running
+        n = np.arange(_SERIES_TERMS, dtype=np.float64)
+        self.coef = np.stack([np.ones_like(n), n + 1.0, (n + 1.0) * (n + 2.0) / 2.0])
+
+    def evaluate(self, t: FloatArray, idx: IntArray) -> FloatArray:
+        """The sums for subsets ``idx`` at tau^2 values ``t``: shape (3, 3, len(idx))."""
+        out = np.empty((3, 3, idx.size))
+        if idx.size == 0:
+            return out
+        delta = t - self.centre
+        use = self.series_ok[idx] & (np.abs(delta) * self.reach[idx] <= _SERIES_RADIUS)
+        if use.any():
+            out[:, :, use] = self._series(delta[use], idx[use])
+        if not use.all():
+            rest = np.flatnonzero(~use)
+            out[:, :, rest] = self._direct(t[rest], idx[rest])
+        return out
+
+    def _series(self, delta: FloatArray, idx: IntArray) -> FloatArray:
+        x = -delta * self.scale
+        powers = x[None, :] ** np.arange(_SERIES_TERMS)[:, None]  # (n, m)
+        out = np.empty((3, 3, idx.size))
+        for a in (1, 2, 3):
+            block = self.moments[a : a + _SERIES_TERMS][:, :, idx]  # (n, 3, m)
+            weights = self.coef[a - 1][:, None] * powers  # (n, m)
+            out[a - 1] = self.scale**a * np.einsum("nm,nbm->bm", weights, block)
+        return out
+
+    def _direct(self, t: FloatArray, idx: IntArray) -> FloatArray:
+        out = np.empty((3, 3, idx.size))
+        ncol = self.y.size if self.kind == "drop" else int(idx.max()) + 1
+        v = self.v[:ncol]
+        ypow_t = self.ypow[:, :ncol].T  # (ncol, 3)
+        rows = max(1, _BLOCK_CELLS // ncol)
+        cols = np.arange(ncol)
+        for start in range(0, idx.size, rows):
+            sel = slice(start, start + rows)
+            ii, tt = idx[sel], t[sel]
+            w = 1.0 / (v[None, :] + tt[:, None])
+            if self.kind == "drop":
+                w[np.arange(ii.size), ii] = 0.0
+            else:
+                w[cols[None, :] > ii[:, None]] = 0.0
+            w2 = w * w
+            out[0, :, sel] = (w @ ypow_t).T
+            out[1, :, sel] = (w2 @ ypow_t).T
+            out[2, :, sel] = ((w2 * w) @ ypow_t).T
+        return out
+
+
+def _mean_and_terms(s: FloatArray) -> tuple[FloatArray, ...]:
+    """From sums S: the weighted mean mu and sum w^2 e^2, sum w^2 e, sum w^3 e^2,
+    sum w e^2 with e = y - mu."""
+    a1, a2, a3 = s[0, 0], s[1, 0], s[2, 0]
+    b1, b2, b3 = s[0, 1], s[1, 1], s[2, 1]
+    c1, c2, c3 = s[0, 2], s[1, 2], s[2, 2]
+    mu = b1 / a1
+    w2e2 = c2 - 2.0 * mu * b2 + mu * mu * a2
+    w2e = b2 - mu * a2
+    w3e2 = c3 - 2.0 * mu * b3 + mu * mu * a3
+    we2 = c1 - mu * b1
+    return mu, w2e2, w2e, w3e2, we2
+
+
+def _score(method: str, s: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The estimating equation of ``method`` (decreasing in tau^2) and its derivative.
+
+    REML: Y'PPY - tr(P) (Viechtbauer 2005); ML: Y'PPY - sum w (Hardy & Thompson
+    1996); PM/EB: Q(tau^2) - (n - 1) (Paule & Mandel 1982).
+    """
+    a1, a2, a3 = s[0, 0], s[1, 0], s[2, 0]
+    _, w2e2, w2e, w3e2, we2 = _mean_and_terms(s)
+    if method == "PM" or method == "EB":
+        return we2 - (n - 1.0), -w2e2
+    curvature = -2.0 * w3e2 + 2.0 * w2e * w2e / a1 + a2
+    if method == "ML":
+        return w2e2 - a1, curvature
+    ratio = a2 / a1
+    return w2e2 - (a1 - ratio), curvature - 2.0 * a3 / a1 + ratio * ratio
+
+
+def _solve(
+    method: str,
+    sums: _SubsetSums,
+    idx: IntArray,
+    n: FloatArray,
+    start: FloatArray,
+    scale: float,
+) -> FloatArray:
+    """The root above 0 of each subset's estimating equation (positive at 0), by the
+    safeguarded Newton iteration of :func:`metaan.estimators.solve_decreasing`
+    run on all subsets at once, converged to ``ROOT_RTOL`` relative."""
+    m = idx.size
+    root = np.full(m, np.nan)
+    lo = np.zeros(m)
+    hi = np.full(m, np.inf)
+    x = start.copy()
+    xtol = max(scale, 1e-300) * 1e-16
+    active = np.arange(m)
+    for _ in range(_MAX_ITER):
+        if active.size == 0:
+            return root
+        xa = x[active]
+        value, slope = _score(method, sums.evaluate(xa, idx[active]), n[active])
+        exact = value == 0.0
+        lo_a = np.where(value > 0.0, xa, lo[active])
+        hi_a = np.where(value < 0.0, xa, hi[active])
+        step_ok = (slope < 0.0) & np.isfinite(slope)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = np.where(step_ok, xa - value / slope, np.nan)
+        inside = (lo_a < newton) & (newton < hi_a)
+        fallback = np.where(np.isfinite(hi_a), 0.5 * (lo_a + hi_a), 2.0 * lo_a + scale)
+        new = np.where(inside, newton, fallback)
+        small_step = np.abs(new - xa) <= ROOT_RTOL * np.abs(new) + xtol
+        tight = np.isfinite(hi_a) & (hi_a - lo_a <= ROOT_RTOL * hi_a + xtol)
+        done = exact | small_step | tight
+        result = np.where(exact, xa, np.where(small_step, new, 0.5 * (lo_a + hi_a)))
+        root[active[done]] = result[done]
+        if np.any(new[~done] > 1e300):
+            raise ConvergenceError(f"{method}: the estimating equation has no root for a subset")
+        keep = ~done
+        lo[active] = lo_a
+        hi[active] = hi_a
+        x[active] = new
+        active = active[keep]
+    raise ConvergenceError(f"{method}: tau^2 of the study subsets did not converge")
+
+
+@dataclass(frozen=True)
+class _Refits:
+    """Every quantity of the refits to a family of subsets (centred effects)."""
+
+    n: FloatArray  # studies in each subset
+    tau2: FloatArray
+    mu: FloatArray  # estimate minus the centring constant
+    a1: FloatArray  # sum of weights at tau2
+    rss: FloatArray  # sum w e^2 at tau2 (Knapp-Hartung)
+    qe: FloatArray
+    i2: FloatArray
+    h2: FloatArray
+
+
+def _hedges(y: FloatArray, v: FloatArray, kind: SubsetKind) -> tuple[FloatArray, FloatArray]:
+    """Per subset: sum y, sum y^2, sum v (unweighted sums, for HE and SJ)."""
+    stacked = np.stack([y, y * y, v])
+    if kind == "drop":
+        sums = stacked.sum(axis=1, keepdims=True) - stacked
+    else:
+        sums = np.cumsum(stacked, axis=1)
+    return sums[0], np.stack([sums[1], sums[2]])
+
+
+def _refits(
+    y: FloatArray,
+    v: FloatArray,
+    method: str,
+    kind: SubsetKind,
+    idx: IntArray,
+    centre: float,
+) -> _Refits:
+    """Refit ``method`` to the subsets ``idx`` of the centred effects ``y``."""
+    if kind == "drop":
+        n = np.full(idx.size, y.size - 1, dtype=np.float64)
+    else:
+        n = idx.astype(np.float64) + 1.0
+    at_zero = _SubsetSums(y, v, kind, 0.0)
+    s0 = at_zero.evaluate(np.zeros(idx.size), idx)
+    we2_0 = _mean_and_terms(s0)[4]
+    a1_0, a2_0 = s0[0, 0], s0[1, 0]
+    qe = np.maximum(0.0, we2_0)
+    tr_p0 = a1_0 - a2_0 / a1_0
+    scale = float(np.var(y)) + float(np.mean(v)) + 1e-300
+
+    if method == "EE":
+        tau2 = np.zeros(idx.size)
+    elif method == "DL":
+        tau2 = np.maximum(0.0, (qe - (n - 1.0)) / tr_p0)
+    elif method == "HS":
+        tau2 = np.maximum(0.0, (qe - n) / a1_0)
+    elif method in ("HE", "SJ"):
+        sum_y, (sum_y2, sum_v) = _hedges(y, v, kind)
+        sum_y, sum_y2, sum_v = sum_y[idx], sum_y2[idx], sum_v[idx]
+        rss_ols = sum_y2 - sum_y * sum_y / n
+        if method == "HE":
+            tau2 = np.maximum(0.0, (rss_ols - (sum_v - sum_v / n)) / (n - 1.0))
+        else:
+            tau2_0 = rss_ols / n  # the variance of y with divisor n
+            positive = tau2_0 > 0.0
+            tau2 = np.zeros(idx.size)
+            if positive.any():
+                sj = _SubsetSums(y, v, kind, centre)
+                s = sj.evaluate(tau2_0[positive], idx[positive])
+                q = _mean_and_terms(s)[4]
+                tau2[positive] = np.maximum(0.0, tau2_0[positive] * q / (n[positive] - 1.0))
+    elif method in ("REML", "ML", "PM", "EB"):
+        tau2 = np.zeros(idx.size)
+        value0, _ = _score(method, s0, n)
+        positive = value0 > 0.0
+        if positive.any():
+            sums = _SubsetSums(y, v, kind, centre)
+            start = np.full(int(positive.sum()), centre)
+            tau2[positive] = _solve(method, sums, idx[positive], n[positive], start, scale)
+    else:  # pragma: no cover - as_fit checks the method
+        raise ValueError(f"unknown method {method!r}")
+
+    if method == "EE" or not np.any(tau2 > 0.0):
+        s = s0
+    else:
+        s = _SubsetSums(y, v, kind, centre).evaluate(tau2, idx)
+    mu, _, _, _, rss = _mean_and_terms(s)
+    df = n - 1.0
+    if method == "EE":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            i2 = np.where(qe > 0.0, np.maximum(0.0, 100.0 * (qe - df) / qe), 0.0)
+            h2 = np.where(df > 0.0, qe / df, 1.0)
+    else:
+        s2 = df / tr_p0
+        i2 = 100.0 * tau2 / (s2 + tau2)
+        h2 = tau2 / s2 + 1.0
+    return _Refits(n=n, tau2=tau2, mu=mu, a1=s[0, 0], rss=rss, qe=qe, i2=i2, h2=h2)
+
+
+def _tests(
+    estimate: FloatArray, refits: _Refits, test: str, level: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray | None]:
+    """SE, statistic, p-value and CI of each refit, as :func:`metaan.fit` computes them."""
+    se = np.sqrt(1.0 / refits.a1)
+    alpha = 1.0 - level / 100.0
+    df: FloatArray | None = None
+    if test == "knha":
+        df = refits.n - 1.0
+        scaled = refits.rss > np.finfo(float).eps
+        se = np.where(scaled, se * np.sqrt(np.abs(refits.rss) / df), se)
+        stat = estimate / se
+        pval = 2.0 * special.stdtr(df, -np.abs(stat))
+        crit = -special.stdtrit(df, alpha / 2.0)
+    else:
+        stat = estimate / se
+        pval = 2.0 * special.ndtr(-np.abs(stat))
+        crit = np.full(estimate.size, -special.ndtri(alpha / 2.0))
+    return se, stat, pval, estimate - crit * se, estimate + crit * se, df
+
+
+def _qe_p(qe: FloatArray, n: FloatArray) -> FloatArray:
+    df = n - 1.0
+    with np.errstate(invalid="ignore"):
+        return np.where(df >= 1.0, special.chdtrc(np.maximum(df, 1.0), qe), 1.0)
+
+
+def _list(values: Any) -> list[Any]:
+    out: list[Any] = []
+    for x in np.asarray(values).tolist():
+        if isinstance(x, float) and not math.isfinite(x):
+            out.append(None)
+        else:
+            out.append(x)
+    return out
+
+
+def _frame(labels: Sequence[str], rows: Sequence[int | None], **columns: Any) -> pd.DataFrame:
+    data: dict[str, Any] = {"study": list(labels), "row": pd.array(list(rows), dtype="Int64")}
+    data.update(columns)
+    return pd.DataFrame(data)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = []
+    for row in frame.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            if value is None or value is pd.NA:
+                clean[str(key)] = None
+            elif isinstance(value, bool | np.bool_):
+                clean[str(key)] = bool(value)
+            elif isinstance(value, int | np.integer):
+                clean[str(key)] = int(value)
+            elif isinstance(value, float | np.floating):
+                number = float(value)
+                clean[str(key)] = number if math.isfinite(number) else None
+            else:
+                clean[str(key)] = value
+        records.append(clean)
+    return records
+
+
+def _need_studies(res: MetaResult, what: str) -> None:
+    minimum = 2 if res.method == "EE" else 3
+    if res.k < minimum:
+        raise NotEstimableError(
+            f"{what} needs at least {minimum} studies for method {res.method}; "
+            f"{res.k} {'has' if res.k == 1 else 'have'} an effect size"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Leave-one-out
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class LeaveOneOut:
+    """The model refitted with each study left out in turn.
+
+    Element i of every array is the fit without study i (``labels[i]``).
+
+    Attributes
+    ----------
+    method, test, level, k
+        The settings of the full fit and its number of studies.
+    labels, rows
+        The study left out, and its source row.
+    estimate, se, stat, pval, ci_lb, ci_ub
+        The pooled estimate without the study, its SE, z (or t with ``df``
+        degrees of freedom under Knapp-Hartung) test and confidence interval.
+    df
+        k - 2 under ``test="knha"``, else None.
+    tau2, I2, H2
+        Heterogeneity without the study (I2 in percent).
+    QE, QEp
+        Cochran's Q without the study (k - 2 degrees of freedom) and its p-value.
+    """
+
+    method: str
+    test: str
+    level: float
+    k: int
+    labels: tuple[str, ...]
+    rows: tuple[int | None, ...]
+    estimate: FloatArray
+    se: FloatArray
+    stat: FloatArray
+    df: int | None
+    pval: FloatArray
+    ci_lb: FloatArray
+    ci_ub: FloatArray
+    tau2: FloatArray
+    I2: FloatArray
+    H2: FloatArray
+    QE: FloatArray
+    QEp: FloatArray
+
+    def __repr__(self) -> str:
+        return (
+            f"<LeaveOneOut {self.method} k={self.k} estimate from {np.min(self.estimate):.4g} "
+            f"to {np.max(self.estimate):.4g}>"
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per omitted study."""
+        return _frame(
+            self.labels,
+            self.rows,
+            estimate=self.estimate,
+            se=self.se,
+            stat=self.stat,
+            pval=self.pval,
+            ci_lb=self.ci_lb,
+            ci_ub=self.ci_ub,
+            tau2=self.tau2,
+            I2=self.I2,
+            H2=self.H2,
+            QE=self.QE,
+            QEp=self.QEp,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings and one record per omitted study, JSON-ready."""
+        return {
+            "analysis": "leave_one_out",
+            "method": self.method,
+            "test": self.test,
+            "level": self.level,
+            "k": self.k,
+            "df": self.df,
+            "QE_df": self.k - 2,
+            "studies": _records(self.to_frame()),
+        }
+
+
+@dataclass(frozen=True)
+class _Deletions:
+    res: MetaResult
+    refits: _Refits
+    estimate: FloatArray
+    se: FloatArray
+    stat: FloatArray
+    pval: FloatArray
+    ci_lb: FloatArray
+    ci_ub: FloatArray
+    df: FloatArray | None
+
+
+def _deletions(res: MetaResult) -> _Deletions:
+    centre = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
+    y = res.yi - res.estimate  # centred at the full estimate: the deletions stay near 0
+    idx = np.arange(res.k)
+    refits = _refits(y, res.vi, res.method, "drop", idx, centre)
+    estimate = refits.mu + res.estimate
+    se, stat, pval, lb, ub, df = _tests(estimate, refits, res.test, res.level)
+    return _Deletions(res, refits, estimate, se, stat, pval, lb, ub, df)
+
+
+def leave_one_out(
+    data: MetaResult | pd.DataFrame,
+    *,
+    method: str | None = None,
+    test: str | None = None,
+    level: float | None = None,
+) -> LeaveOneOut:
+    """Refit the model with each study left out in turn (metafor's ``leave1out``).
+
+    All k refits are computed together in O(k) time per step of the tau^2
+    iteration (see the module notes); each equals a full refit of the k - 1
+    studies with the same method, test and level.
+
+    Parameters
+    ----------
+    data
+        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    method, test, level
+        Override the fit's settings (or set them for a table; default REML, z, 95).
+
+    Returns
+    -------
+    LeaveOneOut
+
+    Raises
+    ------
+    NotEstimableError
+        Too few studies (3 for a random-effects model, 2 for a common effect).
+    """
+    res = as_fit(data, method=method, test=test, level=level)
+    _need_studies(res, "leave-one-out")
+    d = _deletions(res)
+    return LeaveOneOut(
+        method=res.method,
+        test=res.test,
+        level=res.level,
+        k=res.k,
+        labels=res.labels,
+        rows=res.rows,
+        estimate=d.estimate,
+        se=d.se,
+        stat=d.stat,
+        df=None if d.df is None else res.k - 2,
+        pval=d.pval,
+        ci_lb=d.ci_lb,
+        ci_ub=d.ci_ub,
+        tau2=d.refits.tau2,
+        I2=d.refits.i2,
+        H2=d.refits.h2,
+        QE=d.refits.qe,
+        QEp=_qe_p(d.refits.qe, d.refits.n),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Influence diagnostics and Baujat coordinates
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Influence:
+    """Case-deletion diagnostics of each study (Viechtbauer & Cheung 2010).
+
+    Attributes
+    ----------
+    method, test, k
+        The full fit's settings and number of studies.
+    labels, rows
+        The studies and their source rows.
+    rstudent
+        Studentised deleted residual: (y_i - mu_(-i)) / sqrt(v_i + var(mu_(-i)) + tau2_(-i)).
+    dffits
+        Change in the estimate when study i is deleted, in units of its SE.
+    cook_d
+        Cook's distance: the squared change in the estimate over its variance.
+    cov_r
+        Covariance ratio: the variance of the estimate without study i over its
+        variance with it.
+    tau2_del, QE_del
+        tau^2 and Cochran's Q with study i deleted.
+    hat
+        Leverage (hat value) of study i: its share of the total weight.
+    weight
+        Weight of study i in percent.
+    dfbetas
+        Change in the estimate, scaled by its SE with the deleted-study tau^2.
+    influential
+        metafor's flag: |dffits| > 3 sqrt(1/(k-1)), Cook's distance above the
+        median of chi^2(1), hat > 3/k or |dfbetas| > 1.
+    """
+
+    method: str
+    test: str
+    k: int
+    labels: tuple[str, ...]
+    rows: tuple[int | None, ...]
+    rstudent: FloatArray
+    dffits: FloatArray
+    cook_d: FloatArray
+    cov_r: FloatArray
+    tau2_del: FloatArray
+    QE_del: FloatArray
+    hat: FloatArray
+    weight: FloatArray
+    dfbetas: FloatArray
+    influential: BoolArray
+
+    def __repr__(self) -> str:
+        flagged = int(np.sum(self.influential))
+        return f"<Influence {self.method} k={self.k} influential={flagged}>"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per study."""
+        return _frame(
+            self.labels,
+            self.rows,
+            rstudent=self.rstudent,
+            dffits=self.dffits,
+            cook_d=self.cook_d,
+            cov_r=self.cov_r,
+            tau2_del=self.tau2_del,
+            QE_del=self.QE_del,
+            hat=self.hat,
+            weight=self.weight,
+            dfbetas=self.dfbetas,
+            influential=self.influential,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings and one record per study, JSON-ready."""
+        return {
+            "analysis": "influence",
+            "method": self.method,
+            "test": self.test,
+            "k": self.k,
+            "studies": _records(self.to_frame()),
+        }
+
+
+def _s2w(d: _Deletions) -> FloatArray:
+    """The Knapp-Hartung scale of each deletion fit (1 under the z test)."""
+    if d.res.test != "knha":
+        return np.ones(d.estimate.size)
+    rss, n = d.refits.rss, d.refits.n
+    return np.where(rss > np.finfo(float).eps, rss / (n - 1.0), 1.0)
+
+
+def influence(
+    data: MetaResult | pd.DataFrame,
+    *,
+    method: str | None = None,
+    test: str | None = None,
+    level: float | None = None,
+) -> Influence:
+    """Case-deletion influence diagnostics, as metafor's ``influence`` computes them.
+
+    Every diagnostic follows from the k leave-one-out refits (computed together,
+    see :func:`leave_one_out`) and the full fit: studentised deleted residuals,
+    DFFITS, Cook's distance, covariance ratio, DFBETAS, tau^2 and Q with each
+    study deleted, hat values and weights (Viechtbauer & Cheung 2010).
+
+    Parameters
+    ----------
+    data
+        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    method, test, level
+        Override the fit's settings (or set them for a table).
+
+    Returns
+    -------
+    Influence
+    """
+    res = as_fit(data, method=method, test=test, level=level)
+    _need_studies(res, "influence diagnostics")
+    d = _deletions(res)
+    tau2 = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
+    v = res.vi
+    w = 1.0 / (v + tau2)
+    hat = w / float(w.sum())
+    vb_full = res.se * res.se
+    change = -d.refits.mu  # full estimate minus the deleted-study estimate
+    vb_del = d.se * d.se
+    s2w = _s2w(d)
+    tau2_del = d.refits.tau2
+    rstudent = (res.yi - d.estimate) / np.sqrt(v + vb_del + tau2_del)
+    dffits = change / np.sqrt(s2w * hat * (tau2_del + v))
+    all_weights = d.refits.a1 + 1.0 / (v + tau2_del)  # every study at the deleted tau^2
+    dfbetas = change / np.sqrt(s2w / all_weights)
+    cook_d = change * change / vb_full
+    k = res.k
+    influential = (
+        (np.abs(dffits) > 3.0 * math.sqrt(1.0 / (k - 1)))
+        | (special.chdtr(1.0, cook_d) > 0.5)
+        | (hat > 3.0 / k)
+        | (np.abs(dfbetas) > 1.0)
+    )
+    return Influence(
+        method=res.method,
+        test=res.test,
+        k=k,
+        labels=res.labels,
+        rows=res.rows,
+        rstudent=rstudent,
+        dffits=dffits,
+        cook_d=cook_d,
+        cov_r=vb_del / vb_full,
+        tau2_del=tau2_del,
+        QE_del=d.refits.qe,
+        hat=hat,
+        weight=res.weights.copy(),
+        dfbetas=dfbetas,
+        influential=influential,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Baujat:
+    """Baujat plot coordinates of each study (Baujat et al. 2002).
+
+    Attributes
+    ----------
+    method, k
+        The fit's method and number of studies.
+    labels, rows
+        The studies and their source rows.
+    x
+        Contribution to the overall heterogeneity: the squared Pearson residual
+        (y_i - mu)^2 / (v_i + tau^2) (with tau^2 = 0 for a common-effect model
+        this is the study's term of Cochran's Q).
+    y
+        Influence on the overall result: (mu_(-i) - mu)^2 / var(mu_(-i)).
+    """
+
+    method: str
+    k: int
+    labels: tuple[str, ...]
+    rows: tuple[int | None, ...]
+    x: FloatArray
+    y: FloatArray
+
+    def __repr__(self) -> str:
+        top = int(np.argmax(self.y))
+        return f"<Baujat {self.method} k={self.k} most influential: {self.labels[top]}>"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per study."""
+        return _frame(self.labels, self.rows, x=self.x, y=self.y)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings and one record per study, JSON-ready."""
+        return {
+            "analysis": "baujat",
+            "method": self.method,
+            "k": self.k,
+            "studies": _records(self.to_frame()),
+        }
+
+
+def baujat(
+    data: MetaResult | pd.DataFrame,
+    *,
+    method: str | None = None,
+    test: str | None = None,
+    level: float | None = None,
+) -> Baujat:
+    """Baujat et al.'s (2002) coordinates, as metafor's ``baujat`` computes them:
+    each study's squared Pearson residual against the squared change of the
+    estimate when it is left out, over the variance of the leave-one-out estimate.
+
+    Parameters
+    ----------
+    data
+        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    method, test, level
+        Override the fit's settings (or set them for a table).
+    """
+    res = as_fit(data, method=method, test=test, level=level)
+    _need_studies(res, "the Baujat plot")
+    d = _deletions(res)
+    tau2 = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
+    resid = res.yi - res.estimate
+    change = d.refits.mu
+    return Baujat(
+        method=res.method,
+        k=res.k,
+        labels=res.labels,
+        rows=res.rows,
+        x=resid * resid / (res.vi + tau2),
+        y=change * change / (d.se * d.se),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Cumulative meta-analysis
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Cumulative:
+    """Cumulative meta-analysis: the model refitted as the studies are added one
+    at a time, in ``order``.
+
+    Element i of every array is the fit to the first i + 1 studies of the order.
+    The first is the single study itself (estimate y, SE sqrt(v), tau^2 = 0,
+    z test), as metafor reports it.
+
+    Attributes
+    ----------
+    method, test, level
+        The settings of the fits.
+    order
+        Positions of the studies in the fit, in the cumulative order.
+    labels, rows
+        The study added at each step, and its source row.
+    k
+        Number of studies in each fit (1, 2, ..., k).
+    estimate, se, stat, pval, ci_lb, ci_ub
+        Pooled estimate, SE, test and confidence interval of each fit.
+    df
+        Degrees of freedom of the t test under Knapp-Hartung (NaN for the first
+        fit, which uses z), else None.
+    tau2, I2, H2, QE, QEp
+        Heterogeneity of each fit.
+    """
+
+    method: str
+    test: str
+    level: float
+    order: IntArray
+    labels: tuple[str, ...]
+    rows: tuple[int | None, ...]
+    k: IntArray
+    estimate: FloatArray
+    se: FloatArray
+    stat: FloatArray
+    df: FloatArray | None
+    pval: FloatArray
+    ci_lb: FloatArray
+    ci_ub: FloatArray
+    tau2: FloatArray
+    I2: FloatArray
+    H2: FloatArray
+    QE: FloatArray
+    QEp: FloatArray
+
+    def __repr__(self) -> str:
+        return (
+            f"<Cumulative {self.method} k={self.k.size} final est={self.estimate[-1]:.4g} "
+            f"[{self.ci_lb[-1]:.4g}, {self.ci_ub[-1]:.4g}]>"
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per step: the study added and the fit so far."""
+        columns: dict[str, Any] = {
+            "k": self.k,
+            "estimate": self.estimate,
+            "se": self.se,
+            "stat": self.stat,
+        }
+        if self.df is not None:
+            columns["df"] = self.df
+        columns.update(
+            pval=self.pval,
+            ci_lb=self.ci_lb,
+            ci_ub=self.ci_ub,
+            tau2=self.tau2,
+            I2=self.I2,
+            H2=self.H2,
+            QE=self.QE,
+            QEp=self.QEp,
+        )
+        return _frame(self.labels, self.rows, **columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings and one record per step, JSON-ready."""
+        return {
+            "analysis": "cumulative",
+            "method": self.method,
+            "test": self.test,
+            "level": self.level,
+            "order": _list(self.order),
+            "studies": _records(self.to_frame()),
+        }
+
+
+def _order_keys(
+    data: MetaResult | pd.DataFrame, res: MetaResult, order: str | Sequence[Any] | Any
+) -> pd.Series:
+    """The sort key of each study in ``res``, from a column of the table or an array."""
+    if isinstance(order, str):
+        if not isinstance(data, pd.DataFrame):
+            raise InputError(
+                f"cannot order by the column {order!r} of a fitted result",
+                fix="pass the effect-size table, or an array with one sort key per study",
+            )
+        if order not in data.columns:
+            raise InputError(
+                f"the order column {order!r} is not in the table",
+                column=order,
+                fix=f"use one of {', '.join(map(str, data.columns))}",
+            )
+        positions = [int(r) - 2 for r in res.rows if r is not None]
+        keys = data[order].iloc[positions].reset_index(drop=True)
+        column: str | None = order
+    else:
+        values = list(np.asarray(order, dtype=object).ravel())
+        if isinstance(data, pd.DataFrame) and len(values) == len(data) != res.k:
+            values = [values[int(r) - 2] for r in res.rows if r is not None]
+        if len(values) != res.k:
+            raise InputError(
+                f"order has {len(values)} values but the analysis has {res.k} studies",
+                fix="give one sort key per study in the analysis",
+            )
+        keys = pd.Series(values, dtype=object)
+        column = None
+    missing = keys.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise InputError(
+            "the sort key is missing for a study in the analysis",
+            row=res.rows[i],
+            study=res.labels[i],
+            column=column,
+            fix="fill in the value or order by another column",
+        )
+    numeric = pd.to_numeric(keys, errors="coerce")
+    if not numeric.isna().any():
+        return numeric.astype(float)
+    return keys.astype(str)
+
+
+def cumulative(
+    data: MetaResult | pd.DataFrame,
+    *,
+    order: str | Sequence[Any] | Any = None,
+    method: str | None = None,
+    test: str | None = None,
+    level: float | None = None,
+) -> Cumulative:
+    """Cumulative meta-analysis (Lau et al. 1992), as metafor's ``cumul`` computes it.
+
+    The studies are sorted by ``order`` (a stable sort, so ties keep the data
+    order) and the model is refitted to the first 1, 2, ..., k of them. All k
+    fits are computed together from cumulative sums (see the module notes).
+
+    Parameters
+    ----------
+    data
+        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    order
+        ``None``: the data order. A column name of the table (e.g. ``"year"``),
+        or one sort key per study of the analysis (numbers, or text sorted as
+        text). With a table, an array may also have one key per table row.
+    method, test, level
+        Override the fit's settings (or set them for a table).
+
+    Returns
+    -------
+    Cumulative
+
+    Raises
+    ------
+    InputError
+        An unknown column, a missing sort key, or keys of the wrong length.
+    """
+    res = as_fit(data, method=method, test=test, level=level)
+    if order is None:
+        perm = np.arange(res.k, dtype=np.int64)
+    else:
+        keys = _order_keys(data, res, order)
+        perm = np.asarray(keys.argsort(kind="stable").to_numpy(), dtype=np.int64)
+    y = res.yi[perm] - res.estimate
+    v = res.vi[perm]
+    k = res.k
+    centre = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
+    estimate = np.empty(k)
+    se = np.empty(k)
+    stat = np.empty(k)
+    pval = np.empty(k)
+    lb = np.empty(k)
+    ub = np.empty(k)
+    tau2 = np.zeros(k)
+    i2 = np.zeros(k)
+    h2 = np.ones(k)
+    qe = np.zeros(k)
+    qep = np.ones(k)
+    df: FloatArray | None = np.full(k, np.nan) if res.test == "knha" else None
+    # The first study alone, as metafor reports it (z test whatever the test).
+    crit = -float(special.ndtri((1.0 - res.level / 100.0) / 2.0))
+    estimate[0] = res.yi[perm[0]]
+    se[0] = math.sqrt(res.vi[perm[0]])
+    stat[0] = estimate[0] / se[0]
+    pval[0] = 2.0 * float(special.ndtr(-abs(stat[0])))
+    lb[0], ub[0] = estimate[0] - crit * se[0], estimate[0] + crit * se[0]
+    if k > 1:
+        idx = np.arange(1, k, dtype=np.int64)
+        refits = _refits(y, v, res.method, "prefix", idx, centre)
+        est = refits.mu + res.estimate
+        s, z, p, low, high, dfs = _tests(est, refits, res.test, res.level)
+        estimate[1:], se[1:], stat[1:], pval[1:], lb[1:], ub[1:] = est, s, z, p, low, high
+        tau2[1:], i2[1:], h2[1:], qe[1:] = refits.tau2, refits.i2, refits.h2, refits.qe
+        qep[1:] = _qe_p(refits.qe, refits.n)
+        if df is not None and dfs is not None:
+            df[1:] = dfs
+    return Cumulative(
+        method=res.method,
+        test=res.test,
+        level=res.level,
+        order=perm,
+        labels=tuple(res.labels[i] for i in perm),
+        rows=tuple(res.rows[i] for i in perm),
+        k=np.arange(1, k + 1, dtype=np.int64),
+        estimate=estimate,
+        se=se,
+        stat=stat,
+        df=df,
+        pval=pval,
+        ci_lb=lb,
+        ci_ub=ub,
+        tau2=tau2,
+        I2=i2,
+        H2=h2,
+        QE=qe,
+        QEp=qep,
+    )
