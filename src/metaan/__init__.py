@@ -18,7 +18,14 @@ from metaan.errors import (
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
 from metaan.models import fit
+from metaan.regression import (
+    MetaRegressionResult,
+    PermutationResult,
+    fit_regression,
+    permutation_test,
+)
 from metaan.results import Exclusion, MetaResult
+from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 
 try:
@@ -33,15 +40,22 @@ __all__ = [
     "Exclusion",
     "HeterogeneityCI",
     "InputError",
+    "MetaRegressionResult",
     "MetaResult",
     "MetaanError",
     "NotEstimableError",
+    "PermutationResult",
     "SpecError",
+    "SubgroupLevel",
+    "SubgroupResult",
     "__version__",
     "escalc",
     "fit",
     "fit_mh",
     "fit_peto",
+    "fit_regression",
+    "fit_subgroups",
+    "permutation_test",
     "q_profile_ci",
     "read_table",
 ]

@@ -1,0 +1,1 @@
+"""Reproducible reports: a declared specification builds HTML, PDF, JSON, CSV and figures."""

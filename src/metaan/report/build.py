@@ -1,0 +1,398 @@
+"""Building a report: specification in, HTML, PDF, JSON, CSV and figures out.
+
+The build is reproducible: the same specification, inputs and library
+versions give byte-identical ``index.html``, ``results.json``, CSV tables and
+SVG figures (no timestamps, fixed SVG hash salt, sorted JSON keys, fixed float
+formatting). Every file is written inside the output folder.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from metaan.errors import SpecError
+from metaan.report.analyses import ClassResults, ReportResults, run_report_analyses
+from metaan.report.serialize import (
+    library_versions,
+    provenance,
+    relative,
+    results_data,
+    sha256,
+    tables,
+)
+from metaan.report.spec import ReportSpec, load_spec
+from metaan.report.text import (
+    evidence_note,
+    fmt,
+    fmt_ci,
+    fmt_p,
+    key_findings,
+    methods_text,
+    p_text,
+)
+from metaan.studies import load_studies
+
+__all__ = ["BuildResult", "build_report", "render_html"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build wrote, and how long it took."""
+
+    output: Path
+    files: tuple[Path, ...]
+    seconds: float
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _figures(results: ReportResults, progress: Progress) -> dict[str, Any]:
+    """Build every figure of the report as a matplotlib Figure, keyed by file stem."""
+    from metaan import plots
+
+    figs: dict[str, Any] = {}
+    for c in results.classes:
+        f = c.continuous.fit
+        if f is None:
+            continue
+        progress(f"figure: forest plot, {c.label}")
+        recs = c.continuous.records
+        rob = None
+        if recs["rob_overall"].astype("string").fillna("").ne("").any():
+            rob = pd.DataFrame(
+                {
+                    name: [_rob_text(v) for v in recs[col]]
+                    for name, col in (
+                        ("D1", "rob_d1"),
+                        ("D2", "rob_d2"),
+                        ("D3", "rob_d3"),
+                        ("D4", "rob_d4"),
+                        ("D5", "rob_d5"),
+                        ("Overall", "rob_overall"),
+                    )
+                }
+            )
+        columns = {
+            "N drug": [_int_text(v) for v in recs["n1"]],
+            "N control": [_int_text(v) for v in recs["n2_used"]],
+        }
+        if c.continuous.k <= 40:
+            columns["Control"] = [str(v).replace("_", " ") for v in recs["comparator_kind"]]
+        figs[f"forest_{c.id}"] = plots.forest(
+            f,
+            columns=columns,
+            rob=rob,
+            groups=(c.label.lower(), "control"),
+            lower_is_better=True,
+            xlabel="Standardised mean difference (Hedges' g)",
+            title=f"{c.label}: depression scores",
+        )
+    return figs
+
+
+def _rob_text(value: Any) -> str:
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return {
+        "low": "Low",
+        "some_concerns": "Some concerns",
+        "high": "High",
+        "": "No information",
+    }.get(text, "No information")
+
+
+def _int_text(value: Any) -> str:
+    x = float(value)
+    return f"{x:.0f}" if x == round(x) else f"{x:.1f}"
+
+
+def _svg_markup(fig: Any) -> str:
+    from metaan.plots import save
+
+    buffer = io.BytesIO()
+    save(fig, buffer, format="svg")
+    text = buffer.getvalue().decode("utf-8")
+    start = text.find("<svg")
+    return text[start:]
+
+
+def _loo_summary(c: ClassResults) -> dict[str, Any]:
+    loo = c.leave1out
+    assert loo is not None  # the template asks only when it exists
+    full = c.continuous.fit
+    est = np.asarray(loo.estimate, dtype=float)
+    i2 = np.asarray(loo.I2, dtype=float)
+    change = np.abs(est - (full.estimate if full is not None else 0.0))
+    return {
+        "min": float(est.min()),
+        "max": float(est.max()),
+        "i2_min": float(i2.min()),
+        "i2_max": float(i2.max()),
+        "most": loo.labels[int(change.argmax())],
+    }
+
+
+def _reported(c: ClassResults) -> list[dict[str, str]]:
+    out = []
+    for r in c.reported.to_dict(orient="records"):
+        effect = "–"
+        for est, lb, ub, name in (
+            ("md", "md_ci_lb", "md_ci_ub", "MD"),
+            ("smd", "smd_ci_lb", "smd_ci_ub", "SMD"),
+        ):
+            value = r.get(est)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                effect = f"{name} {fmt(float(value))} {fmt_ci(_f(r.get(lb)), _f(r.get(ub)))}"
+                break
+        why = r.get("not_poolable_reason")
+        if why is None or (isinstance(why, float) and math.isnan(why)) or not str(why).strip():
+            why = "no per-arm n and SD, so no standardised mean difference"
+        out.append(
+            {
+                "study_id": str(r["study_id"]),
+                "intervention": str(r.get("intervention", "")),
+                "comparator": str(r.get("comparator", "")),
+                "scale": str(r.get("scale", "")),
+                "outcome_type": str(r.get("outcome_type", "")),
+                "time_label": "" if _blankish(r.get("time_label")) else str(r.get("time_label")),
+                "effect": effect,
+                "why": str(why),
+            }
+        )
+    return out
+
+
+def _f(x: Any) -> float | None:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return float(x)
+
+
+def _blankish(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA or x == ""
+
+
+def _references(results: ReportResults) -> list[dict[str, str]]:
+    used: set[str] = set()
+    for c in results.classes:
+        for a in (c.continuous, c.response):
+            if a is not None and len(a.records):
+                used.update(str(s) for s in a.records["study_id"])
+        used.update(str(s) for s in c.reported.get("study_id", []))
+    comp = results.comparison
+    if comp is not None and comp.direct_analysis is not None:
+        used.update(str(s) for s in comp.direct_analysis.records["study_id"])
+    frame = results.studies.frame
+    refs = []
+    for sid in sorted(used):
+        rows = frame[frame["study_id"] == sid]
+        reference = next((str(v) for v in rows["reference"] if not _blankish(v)), "")
+        doi = next((str(v) for v in rows["doi"] if not _blankish(v)), "")
+        refs.append({"study": sid, "reference": reference, "doi": doi})
+    return refs
+
+
+def _subgroup_text(results: ReportResults) -> str:
+    d = results.dose
+    if d is None or d.by_comparator is None:
+        return ""
+    sg = d.by_comparator
+    common = sg.common
+    mixed = sg.mixed
+    parts = []
+    if common is not None:
+        parts.append(
+            f"Test for subgroup differences (fixed-effect Q between groups): "
+            f"Q({len(sg.levels) - 1}) = {fmt(common.QM)}, {p_text(common.QMp)}"
+        )
+    if mixed is not None:
+        parts.append(f"mixed-effects moderator test: QM = {fmt(mixed.QM)}, p {fmt_p(mixed.QMp)}")
+    elif sg.mixed_note:
+        parts.append(f"mixed-effects moderator test not estimable ({sg.mixed_note})")
+    return "; ".join(parts) + "." if parts else ""
+
+
+def _dose_text(results: ReportResults) -> str:
+    d = results.dose
+    if d is None or d.regression is None:
+        return ""
+    reg = d.regression
+    slope = float(reg.coef[1])
+    lb, ub = float(reg.ci_lb[1]), float(reg.ci_ub[1])
+    return (
+        f"Across {reg.k} trials with a readable dose, the standardised mean difference "
+        f"changes by {fmt(slope, 3)} {fmt_ci(lb, ub, 3)} per mg of psilocybin "
+        f"({p_text(float(reg.pval[1]))}). "
+        "The doses span a narrow range, nearly all trials gave a full dose, and dose is "
+        "confounded with trial, population and control; this is not evidence for or against a "
+        "dose-response relation."
+    )
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("metaan.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = lambda x, d=2: fmt(None if x is None else float(x), d)
+    env.filters["pfmt"] = lambda p: (
+        fmt_p(None if p is None else float(p)).replace("< ", "<\u2009")
+        if p is not None and float(p) < 0.001
+        else "= " + fmt_p(None if p is None else float(p))
+    )
+    env.filters["ratio"] = lambda x: fmt(math.exp(float(x)), 2)
+    env.globals["fmt_ci"] = fmt_ci
+    return env
+
+
+def render_html(results: ReportResults, figures: dict[str, str]) -> str:
+    """The report as one self-contained HTML page (figures inline as SVG)."""
+    spec = results.spec
+    base = spec.path.parent
+    versions = library_versions()
+    env = _environment()
+    css = (Path(__file__).parent / "templates" / "style.css").read_text(encoding="utf-8")
+    context = {
+        "R": results,
+        "spec": spec,
+        "spec_file": relative(spec.path, base),
+        "spec_sha": sha256(spec.path),
+        "versions": versions,
+        "css": Markup(css),
+        "level": f"{spec.model.level:g}",
+        "findings": key_findings(results),
+        "notes": {c.id: evidence_note(c) for c in results.classes},
+        "rob_classes": {
+            c.id
+            for c in results.classes
+            if c.continuous.fit is not None
+            and c.continuous.records["rob_overall"].astype("string").fillna("").ne("").any()
+        },
+        "loo": {c.id: _loo_summary(c) for c in results.classes if c.leave1out is not None},
+        "influential": {
+            c.id: [
+                lab
+                for lab, flag in zip(c.influence.labels, c.influence.influential, strict=True)
+                if flag
+            ]
+            for c in results.classes
+            if c.influence is not None
+        },
+        "reported": {c.id: _reported(c) for c in results.classes},
+        "subgroup_test": _subgroup_text(results),
+        "dose_text": _dose_text(results),
+        "methods": methods_text(results, versions),
+        "exclusions": [{**e.to_dict(), "file": relative(e.file, base)} for e in results.excluded],
+        "provenance": provenance(results),
+        "references": _references(results),
+        "figures": {k: Markup(v) for k, v in figures.items()},
+    }
+    return env.get_template("report.html.j2").render(**context)
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    raise ValueError(f"the report renderer does not fetch anything ({url})")
+
+
+def _write(path: Path, data: str | bytes, output: Path) -> Path:
+    target = path.resolve()
+    if output.resolve() not in target.parents:
+        raise SpecError(f"refusing to write {target}: it is outside the output folder {output}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        target.write_text(data, encoding="utf-8", newline="\n")
+    else:
+        target.write_bytes(data)
+    return target
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def build_report(
+    spec_path: str | Path,
+    output: str | Path | None = None,
+    *,
+    pdf: bool = True,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build the report a specification declares.
+
+    Parameters
+    ----------
+    spec_path
+        The ``reports/<name>.toml`` file.
+    output
+        The output folder (default: the spec's ``output``, next to the spec).
+        Everything is written inside it; it is emptied of earlier report files
+        (``index.html``, ``report.pdf``, ``results.json``, ``tables/``,
+        ``figures/``) first.
+    pdf
+        Render ``report.pdf`` from the HTML with WeasyPrint.
+    progress
+        Called with a short message at each step (the CLI prints them on stderr).
+    """
+    say = progress or _quiet
+    start = time.perf_counter()
+    spec: ReportSpec = load_spec(spec_path)
+    out = Path(output).resolve() if output is not None else spec.output
+    say(f"reading {len(spec.files)} study files")
+    studies = load_studies(spec.files)
+    say("running the analyses")
+    results = run_report_analyses(spec, studies)
+    written: list[Path] = []
+    for stale in ("tables", "figures"):
+        if (out / stale).is_dir():
+            shutil.rmtree(out / stale)
+    say("drawing the figures")
+    import matplotlib.pyplot as plt
+
+    svg: dict[str, str] = {}
+    for name, fig in _figures(results, say).items():
+        from metaan.plots import save
+
+        svg[name] = _svg_markup(fig)
+        for fmt_name in spec.figure_formats:
+            buffer = io.BytesIO()
+            save(fig, buffer, format=fmt_name)
+            written.append(_write(out / "figures" / f"{name}.{fmt_name}", buffer.getvalue(), out))
+        plt.close(fig)
+    say("writing tables and results.json")
+    for name, frame in tables(results).items():
+        written.append(_write(out / "tables" / f"{name}.csv", _csv(frame), out))
+    data = results_data(results)
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    written.append(_write(out / "results.json", text, out))
+    say("rendering index.html")
+    html = render_html(results, svg)
+    written.append(_write(out / "index.html", html, out))
+    if pdf:
+        say("rendering report.pdf")
+        import weasyprint
+
+        document = weasyprint.HTML(string=html, base_url=str(out), url_fetcher=_no_fetch)
+        written.append(_write(out / "report.pdf", document.write_pdf(), out))
+    seconds = time.perf_counter() - start
+    say(f"done in {seconds:.1f} s: {out}")
+    return BuildResult(output=out, files=tuple(written), seconds=seconds)
