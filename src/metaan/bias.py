@@ -1021,7 +1021,7 @@ class SmallStudyEffects:
                 "statistic": "k0",
                 "value": float(tf.k0),
                 "df": None,
-                "pval": tf.fit.pval,
+                "pval": None,
                 "estimate": tf.fit.estimate,
                 "ci_lb": tf.fit.ci_lb,
                 "ci_ub": tf.fit.ci_ub,

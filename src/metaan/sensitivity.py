@@ -909,6 +909,20 @@ class Cumulative:
         }
 
 
+def _fitted_positions(table: pd.DataFrame, res: MetaResult) -> list[int]:
+    """Positions in ``table`` of the studies of its fit ``res``: the rows with an
+    effect size and a variance (or standard error), in table order."""
+    spread = "vi" if "vi" in table.columns else "sei"
+    y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(dtype=float)
+    v = pd.to_numeric(table[spread], errors="coerce").to_numpy(dtype=float)
+    positions = np.flatnonzero(np.isfinite(y) & np.isfinite(v))
+    if positions.size != res.k or not np.array_equal(y[positions], res.yi):
+        raise InputError(  # pragma: no cover - the fit is made from this table
+            "the studies of the fit do not match the table", fix="pass the table to order by"
+        )
+    return [int(i) for i in positions]
+
+
 def _order_keys(
     data: MetaResult | pd.DataFrame, res: MetaResult, order: str | Sequence[Any] | Any
 ) -> pd.Series:
@@ -925,13 +939,12 @@ def _order_keys(
                 column=order,
                 fix=f"use one of {', '.join(map(str, data.columns))}",
             )
-        positions = [int(r) - 2 for r in res.rows if r is not None]
-        keys = data[order].iloc[positions].reset_index(drop=True)
+        keys = data[order].iloc[_fitted_positions(data, res)].reset_index(drop=True)
         column: str | None = order
     else:
         values = list(np.asarray(order, dtype=object).ravel())
         if isinstance(data, pd.DataFrame) and len(values) == len(data) != res.k:
-            values = [values[int(r) - 2] for r in res.rows if r is not None]
+            values = [values[i] for i in _fitted_positions(data, res)]
         if len(values) != res.k:
             raise InputError(
                 f"order has {len(values)} values but the analysis has {res.k} studies",

@@ -11,5 +11,7 @@ from metaan.cli._app import main
 from metaan.cli import _fit  # noqa: F401  # isort: skip
 from metaan.cli import _studies  # noqa: F401  # isort: skip
 from metaan.cli import _effects  # noqa: F401  # isort: skip
+from metaan.cli import _bias  # noqa: F401  # isort: skip
+from metaan.cli import _sensitivity  # noqa: F401  # isort: skip
 
 __all__ = ["main"]

@@ -1,0 +1,209 @@
+"""``metaan bias``: small-study effects of a meta-analysis (Egger, PET-PEESE, Begg,
+trim-and-fill, fail-safe N)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+
+from metaan._format import fmt, fmt_p
+from metaan.bias import SmallStudyEffects, small_study_effects
+from metaan.cli._app import main
+from metaan.cli._common import compute_effects_from_options, effect_options, write_output
+from metaan.io import read_table
+from metaan.models import METHODS, fit
+from metaan.results import Exclusion, MetaResult
+
+FORMATS = ("table", "json", "csv")
+
+
+def fit_effects(
+    file: str, method: str, test: str, level: float, options: dict[str, Any]
+) -> tuple[pd.DataFrame, MetaResult]:
+    """Read ``file``, compute the effect sizes the options ask for and fit the model."""
+    table = read_table(file)
+    effects = compute_effects_from_options(file, table, **options)
+    return effects, fit(effects, method=method, test=test.lower(), level=level, source=file)
+
+
+def frame_as_csv(frame: pd.DataFrame) -> str:
+    """A table as CSV: floats written exactly (repr), missing values blank."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(frame.columns)
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                cells.append("")
+            elif isinstance(value, bool | np.bool_):
+                cells.append(str(bool(value)).lower())
+            elif isinstance(value, float | np.floating):
+                cells.append(repr(float(value)))
+            else:
+                cells.append(str(value))
+        writer.writerow(cells)
+    return buffer.getvalue()
+
+
+def frame_as_text(frame: pd.DataFrame) -> str:
+    """A table for people: 4 significant decimals, ``-`` for missing values."""
+    return frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}")
+
+
+def note_on_stderr(warnings: tuple[str, ...], excluded: tuple[Exclusion, ...]) -> None:
+    """Warnings and excluded rows, for the formats that have no place for them."""
+    for warning in warnings:
+        click.echo(f"metaan: warning: {warning}", err=True)
+    for e in excluded:
+        who = f" ({e.study})" if e.study else ""
+        click.echo(f"metaan: note: row {e.row}{who} excluded: {e.reason}", err=True)
+
+
+def excluded_lines(excluded: tuple[Exclusion, ...]) -> list[str]:
+    """The excluded rows, one line each, for the table view."""
+    if not excluded:
+        return []
+    lines = ["", f"Excluded ({len(excluded)}):"]
+    for e in excluded:
+        who = f" ({e.study})" if e.study else ""
+        lines.append(f"  row {e.row}{who}: {e.reason}")
+    return lines
+
+
+def _number(value: Any) -> float | None:
+    """A table cell as a float, or None when missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return float(value)
+
+
+def _as_text(report: SmallStudyEffects) -> str:
+    res = report.fit
+    scale = " (log scale)" if res.is_ratio else ""
+    measure = f"; measure {res.measure}{scale}" if res.measure else ""
+    lines = [
+        f"Small-study effects: k = {res.k}{measure}; model {res.method}, test {res.test}, "
+        f"{res.level:g}% intervals",
+        f"Pooled estimate: {fmt(res.estimate)} [{fmt(res.ci_lb)}, {fmt(res.ci_ub)}]",
+        "",
+    ]
+    frame = report.to_frame()
+    width = max(len("analysis"), *(len(name) for name in frame["analysis"]))
+    lines.append(
+        f"{'analysis':<{width}} {'statistic':>20} {'df':>4} {'p':>8} "
+        f"{'estimate':>9} {'ci.lb':>9} {'ci.ub':>9}"
+    )
+    for row in frame.to_dict(orient="records"):
+        value, df, pval = _number(row["value"]), _number(row["df"]), _number(row["pval"])
+        if row["statistic"] in ("k0", "N"):
+            stat = f"{row['statistic']} = {int(value or 0)}"
+        else:
+            stat = f"{row['statistic']} = {fmt(value, 3)}"
+        df_text = "" if df is None else str(int(df))
+        p_text = "" if pval is None else fmt_p(pval)
+        estimate, lb, ub = (
+            "" if x is None else fmt(x)
+            for x in (_number(row["estimate"]), _number(row["ci_lb"]), _number(row["ci_ub"]))
+        )
+        lines.append(
+            f"{row['analysis']:<{width}} {stat:>20} {df_text:>4} {p_text:>8} "
+            f"{estimate:>9} {lb:>9} {ub:>9}".rstrip()
+        )
+    tf = report.trimfill
+    lines += [
+        "",
+        "Egger's test and PEESE: the estimate is the intercept (the effect of a study of "
+        "infinite precision).",
+        f"Trim-and-fill: {tf.k0} studies estimated missing on the {tf.side} (SE of k0 "
+        f"{fmt(tf.se_k0, 2)}); the estimate is that of the filled data.",
+        f"Begg's test: {'exact' if report.rank.exact else 'normal-approximation'} p-value. "
+        f"Fail-safe N: one-sided alpha = {report.fsn.alpha:g}.",
+    ]
+    if tf.k0:
+        lines += ["", "Filled studies:"]
+        for label, y, v in zip(tf.filled_labels, tf.filled_yi, tf.filled_vi, strict=True):
+            lines.append(f"  {label}: yi = {fmt(float(y))}, vi = {fmt(float(v))}")
+    warnings = dict.fromkeys(
+        report.warnings + report.rank.warnings + report.trimfill.warnings
+    )  # in order, once each
+    if warnings:
+        lines += ["", "Warnings:"] + [f"  {w}" for w in warnings]
+    lines += excluded_lines(res.excluded)
+    return "\n".join(lines) + "\n"
+
+
+def render(report: SmallStudyEffects, output_format: str, source: str) -> str:
+    """The analyses as text in one of :data:`FORMATS`."""
+    if output_format == "json":
+        document = {"source": source, **report.to_dict()}
+        return json.dumps(document, indent=2, allow_nan=False) + "\n"
+    if output_format == "csv":
+        warnings = dict.fromkeys(report.warnings + report.rank.warnings)
+        note_on_stderr(tuple(warnings), report.fit.excluded)
+        return frame_as_csv(report.to_frame())
+    return _as_text(report)
+
+
+@main.command("bias")
+@click.argument("file", metavar="FILE")
+@effect_options
+@click.option(
+    "--method",
+    type=click.Choice(METHODS, case_sensitive=False),
+    default="REML",
+    show_default=True,
+    help="EE or a tau^2 estimator: the model of the mixed-effects regressions and of "
+    "trim-and-fill.",
+)
+@click.option(
+    "--test",
+    type=click.Choice(["z", "knha"], case_sensitive=False),
+    default="z",
+    show_default=True,
+    help="z, or knha (Knapp-Hartung t test) for the mixed-effects regressions.",
+)
+@click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="One-sided significance level of the fail-safe N.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout.")
+def bias_command(
+    file: str,
+    method: str,
+    test: str,
+    level: float,
+    alpha: float,
+    output_format: str,
+    output: str | None,
+    **options: Any,
+) -> None:
+    """Test the studies in FILE (CSV) for small-study effects.
+
+    Egger's regression test with the PET limit estimate and PEESE, each as the
+    classic weighted regression and as a mixed-effects meta-regression; Begg
+    and Mazumdar's rank correlation; trim-and-fill (L0); Rosenthal's fail-safe N.
+    The effect-size flags are those of `metaan fit`. With fewer than 10 studies
+    the results carry a warning: these tests then mean little.
+    """
+    _, res = fit_effects(file, method, test, level, options)
+    report = small_study_effects(res, alpha=alpha)
+    write_output(render(report, output_format, file), output)

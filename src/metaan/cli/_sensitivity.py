@@ -1,0 +1,184 @@
+"""``metaan sensitivity``: leave-one-out, influence diagnostics, Baujat coordinates and
+cumulative meta-analysis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import pandas as pd
+
+from metaan._format import fmt
+from metaan.cli._app import main
+from metaan.cli._bias import (
+    excluded_lines,
+    fit_effects,
+    frame_as_csv,
+    frame_as_text,
+    note_on_stderr,
+)
+from metaan.cli._common import effect_options, write_output
+from metaan.errors import InputError
+from metaan.models import METHODS
+from metaan.results import MetaResult
+from metaan.sensitivity import (
+    Baujat,
+    Cumulative,
+    Influence,
+    LeaveOneOut,
+    baujat,
+    cumulative,
+    influence,
+    leave_one_out,
+)
+
+FORMATS = ("table", "json", "csv")
+ANALYSES = ("all", "leave1out", "influence", "baujat", "cumulative")
+
+Analysis = LeaveOneOut | Influence | Baujat | Cumulative
+
+_TITLES = {
+    "leave_one_out": "Leave-one-out (each row: the fit without that study)",
+    "influence": "Influence diagnostics (Viechtbauer & Cheung 2010; * = influential)",
+    "baujat": "Baujat coordinates (x: contribution to heterogeneity; y: influence on the estimate)",
+    "cumulative": "Cumulative meta-analysis (each row: the fit to the studies so far)",
+}
+
+
+def _run(
+    effects: pd.DataFrame, res: MetaResult, which: str, order: str | None, file: str
+) -> list[Analysis]:
+    out: list[Analysis] = []
+    if which in ("all", "leave1out"):
+        out.append(leave_one_out(res))
+    if which in ("all", "influence"):
+        out.append(influence(res))
+    if which in ("all", "baujat"):
+        out.append(baujat(res))
+    if which in ("all", "cumulative"):
+        if order is None:
+            out.append(cumulative(res))
+        else:
+            try:
+                out.append(
+                    cumulative(
+                        effects, order=order, method=res.method, test=res.test, level=res.level
+                    )
+                )
+            except InputError as exc:
+                raise exc.located(file=file) from None
+    return out
+
+
+def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> str:
+    lines = [
+        f"Sensitivity analyses: k = {res.k}; model {res.method}, test {res.test}, "
+        f"{res.level:g}% intervals",
+        f"Pooled estimate: {fmt(res.estimate)} [{fmt(res.ci_lb)}, {fmt(res.ci_ub)}]"
+        + (f", tau^2 = {fmt(res.tau2)}" if res.model == "random" else ""),
+    ]
+    for analysis in analyses:
+        name = str(analysis.to_dict()["analysis"])
+        frame = analysis.to_frame()
+        title = _TITLES[name]
+        if isinstance(analysis, Cumulative):
+            title += f", ordered by {order}" if order else ", in data order"
+        if isinstance(analysis, Influence):
+            frame = frame.drop(columns=["influential"])
+            frame.insert(0, " ", ["*" if flag else "" for flag in analysis.influential])
+        lines += ["", title + ":", frame_as_text(frame)]
+    lines += excluded_lines(res.excluded)
+    return "\n".join(lines) + "\n"
+
+
+def _as_csv(analyses: list[Analysis]) -> str:
+    """One long table: an ``analysis`` column, then the columns of every analysis."""
+    frames = []
+    for analysis in analyses:
+        frame = analysis.to_frame()
+        frame.insert(0, "analysis", str(analysis.to_dict()["analysis"]))
+        frames.append(frame)
+    return frame_as_csv(pd.concat(frames, ignore_index=True, sort=False))
+
+
+def render(
+    res: MetaResult, analyses: list[Analysis], output_format: str, source: str, order: str | None
+) -> str:
+    """The analyses as text in one of :data:`FORMATS`."""
+    if output_format == "json":
+        document: dict[str, Any] = {"source": source, "fit": res.to_dict()}
+        for analysis in analyses:
+            document[str(analysis.to_dict()["analysis"])] = analysis.to_dict()
+        if any(isinstance(a, Cumulative) for a in analyses):
+            document["cumulative"]["order_by"] = order
+        return json.dumps(document, indent=2, allow_nan=False) + "\n"
+    if output_format == "csv":
+        note_on_stderr((), res.excluded)
+        return _as_csv(analyses)
+    return _as_text(res, analyses, order)
+
+
+@main.command("sensitivity")
+@click.argument("file", metavar="FILE")
+@effect_options
+@click.option(
+    "--method",
+    type=click.Choice(METHODS, case_sensitive=False),
+    default="REML",
+    show_default=True,
+    help="EE (common effect) or a tau^2 estimator for random effects.",
+)
+@click.option(
+    "--test",
+    type=click.Choice(["z", "knha"], case_sensitive=False),
+    default="z",
+    show_default=True,
+    help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df).",
+)
+@click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
+@click.option(
+    "--order",
+    metavar="COL",
+    default=None,
+    help="Column to sort the studies by for the cumulative meta-analysis (e.g. year); "
+    "ties keep the file order. Default: the file order.",
+)
+@click.option(
+    "--analysis",
+    "which",
+    type=click.Choice(ANALYSES),
+    default="all",
+    show_default=True,
+    help="Which analysis to show.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format. CSV is one long table with an 'analysis' column.",
+)
+@click.option("-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout.")
+def sensitivity_command(
+    file: str,
+    method: str,
+    test: str,
+    level: float,
+    order: str | None,
+    which: str,
+    output_format: str,
+    output: str | None,
+    **options: Any,
+) -> None:
+    """Check how the pooled estimate of the studies in FILE (CSV) depends on single studies.
+
+    Leave-one-out refits, influence diagnostics (studentised residuals, DFFITS,
+    Cook's distance, covariance ratio, tau^2 and Q without each study, hat
+    values, weights), Baujat coordinates, and a cumulative meta-analysis in file
+    order or sorted by --order. The effect-size flags are those of `metaan fit`.
+    """
+    effects, res = fit_effects(file, method, test, level, options)
+    analyses = _run(effects, res, which, order, file)
+    write_output(render(res, analyses, output_format, file, order), output)
