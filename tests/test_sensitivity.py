@@ -278,3 +278,17 @@ def test_settings_given_with_a_result_refit_it() -> None:
     assert (loo.method, loo.level) == ("DL", 90)
     ref = metaan.fit(BCG_YI[1:], BCG_VI[1:], method="DL", level=90)
     assert_close(loo.ci_lb[0], ref.ci_lb, "ci_lb")
+
+
+def test_the_results_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import metaan.sensitivity as sensitivity
+
+    yi, vi = _data(9, 60, 0.3)
+    vi[5] = 1e-7  # one deletion summed directly
+    res = metaan.fit(yi, vi)
+    whole = (leave_one_out(res), cumulative(res))
+    monkeypatch.setattr(sensitivity, "_BLOCK_CELLS", 500)  # blocks of a few subsets
+    blocked = (leave_one_out(res), cumulative(res))
+    for a, b in zip(whole, blocked, strict=True):
+        for name in FIT_FIELDS:
+            assert_close(getattr(b, name), getattr(a, name), name)

@@ -108,10 +108,11 @@ class _SubsetSums:
         orders = np.arange(3 + _SERIES_TERMS)
         with np.errstate(under="ignore"):
             powers = r[None, :] ** orders[:, None]  # (m, k): r^m
-            moments = powers[:, None, :] * self.ypow[None, :, :]  # (m, 3, k)
+        self.powers = powers
         if kind == "drop":
-            totals = moments.sum(axis=2, keepdims=True)
-            self.moments = totals - moments
+            # Totals of r^m y^b; a subset's moment is the total minus the study's
+            # own term, formed when it is needed (no (m, 3, k) array is kept).
+            self.totals = np.stack([np.sum(p * self.ypow, axis=1) for p in powers])  # (m, 3)
             own = powers[3][None, :] * np.abs(self.ypow)  # the a = 3 terms
             total_abs = own.sum(axis=1, keepdims=True)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -119,7 +120,8 @@ class _SubsetSums:
             self.series_ok: BoolArray = share <= _MAX_OWN_SHARE
             self.reach: FloatArray = np.full(k, self.scale)
         else:
-            self.moments = np.cumsum(moments, axis=2)
+            with np.errstate(under="ignore"):
+                self.moments = np.cumsum(powers[:, None, :] * self.ypow[None, :, :], axis=2)
             running = np.maximum.accumulate(u)
             self.series_ok = running >= _MIN_WEIGHT_RATIO * self.scale
             self.reach = running
@@ -141,11 +143,28 @@ class _SubsetSums:
         return out
 
     def _series(self, delta: FloatArray, idx: IntArray) -> FloatArray:
+        # In blocks of subsets, so that the temporary (terms, 3, subsets) arrays
+        # stay small whatever k is.
+        step = max(1, _BLOCK_CELLS // (3 * _SERIES_TERMS))
+        if idx.size <= step:
+            return self._series_block(delta, idx)
+        out = np.empty((3, 3, idx.size))
+        for start in range(0, idx.size, step):
+            sel = slice(start, start + step)
+            out[:, :, sel] = self._series_block(delta[sel], idx[sel])
+        return out
+
+    def _series_block(self, delta: FloatArray, idx: IntArray) -> FloatArray:
         x = -delta * self.scale
         powers = x[None, :] ** np.arange(_SERIES_TERMS)[:, None]  # (n, m)
         out = np.empty((3, 3, idx.size))
         for a in (1, 2, 3):
-            block = self.moments[a : a + _SERIES_TERMS][:, :, idx]  # (n, 3, m)
+            rows = slice(a, a + _SERIES_TERMS)
+            if self.kind == "drop":
+                own = self.powers[rows][:, None, idx] * self.ypow[None, :, idx]
+                block = self.totals[rows][:, :, None] - own  # (n, 3, m)
+            else:
+                block = self.moments[rows][:, :, idx]
             weights = self.coef[a - 1][:, None] * powers  # (n, m)
             out[a - 1] = self.scale**a * np.einsum("nm,nbm->bm", weights, block)
         return out
