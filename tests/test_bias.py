@@ -261,3 +261,15 @@ def test_results_print_in_one_line_and_serialise_to_json_and_tables() -> None:
     tf = report.trimfill.to_frame()
     assert tf["filled"].sum() == report.trimfill.k0
     assert report.to_dict()["trim_and_fill"]["k0"] == report.trimfill.k0
+
+
+def test_beyond_the_exact_limit_the_rank_test_uses_the_normal_approximation_and_says_so() -> None:
+    rng = np.random.default_rng(11)
+    vi = rng.uniform(0.01, 0.2, 600)
+    yi = rng.normal(0.3, np.sqrt(vi))
+    res = rank_test(metaan.fit(yi, vi))
+    assert not res.exact
+    assert any("more than 500 studies" in w for w in res.warnings)
+    w = 1 / vi
+    z = (yi - np.sum(w * yi) / w.sum()) / np.sqrt(vi - 1 / w.sum())
+    assert_close(res.pval, stats.kendalltau(z, vi, method="asymptotic").pvalue, "p")
