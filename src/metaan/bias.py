@@ -196,8 +196,9 @@ class RegressionTest:
     predictor
         ``"sei"`` or ``"vi"``.
     method, test, level
-        The tau^2 estimator and test of the mixed-effects model (``method`` is
-        ``None`` for ``"lm"``), and the confidence level in percent.
+        The tau^2 estimator and test of the mixed-effects model (for ``"lm"``,
+        ``method`` is ``None`` and ``test`` is ``"t"``), and the confidence level
+        in percent.
     k
         Number of studies.
     stat, df, pval
