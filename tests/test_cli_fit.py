@@ -157,3 +157,12 @@ def test_an_empty_file_is_an_error(tmp_path: Path, text: str) -> None:
 def test_a_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
     code, _, err = _run("fit", str(tmp_path / "none.csv"), "--yi", "y", "--vi", "v")
     _assert_one_line_error(code, err, "none.csv")
+
+
+def test_rows_are_numbered_as_the_spreadsheet_shows_them_even_after_a_blank_line(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, "study,y,v\nA,0.1,0.02\n\nB,,0.03\nC,0.3,0.01\n")
+    code, out, _ = _run("fit", path, "--yi", "y", "--vi", "v")
+    assert code == 0
+    assert "row 4 (B)" in out

@@ -7,6 +7,20 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from metaan.bias import (
+    FailSafeN,
+    RankTest,
+    RegressionTest,
+    SmallStudyEffects,
+    TrimAndFill,
+    egger_test,
+    fail_safe_n,
+    peese,
+    rank_test,
+    regression_test,
+    small_study_effects,
+    trim_and_fill,
+)
 from metaan.effects import MEASURES, EffectArrays, escalc
 from metaan.errors import (
     ConvergenceError,
@@ -25,6 +39,16 @@ from metaan.regression import (
     permutation_test,
 )
 from metaan.results import Exclusion, MetaResult
+from metaan.sensitivity import (
+    Baujat,
+    Cumulative,
+    Influence,
+    LeaveOneOut,
+    baujat,
+    cumulative,
+    influence,
+    leave_one_out,
+)
 from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 
@@ -35,27 +59,47 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare che
 
 __all__ = [
     "MEASURES",
+    "Baujat",
     "ConvergenceError",
+    "Cumulative",
     "EffectArrays",
     "Exclusion",
+    "FailSafeN",
     "HeterogeneityCI",
+    "Influence",
     "InputError",
+    "LeaveOneOut",
     "MetaRegressionResult",
     "MetaResult",
     "MetaanError",
     "NotEstimableError",
     "PermutationResult",
+    "RankTest",
+    "RegressionTest",
+    "SmallStudyEffects",
     "SpecError",
     "SubgroupLevel",
     "SubgroupResult",
+    "TrimAndFill",
     "__version__",
+    "baujat",
+    "cumulative",
+    "egger_test",
     "escalc",
+    "fail_safe_n",
     "fit",
     "fit_mh",
     "fit_peto",
     "fit_regression",
     "fit_subgroups",
+    "influence",
+    "leave_one_out",
+    "peese",
     "permutation_test",
     "q_profile_ci",
+    "rank_test",
     "read_table",
+    "regression_test",
+    "small_study_effects",
+    "trim_and_fill",
 ]

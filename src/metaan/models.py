@@ -29,6 +29,7 @@ from metaan._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from metaan.errors import InputError
 from metaan.estimators import FloatArray, estimate_tau2
 from metaan.heterogeneity import i2_h2, q_profile_ci, typical_within_variance
+from metaan.io import spreadsheet_rows
 from metaan.results import Exclusion, MetaResult
 
 __all__ = ["METHODS", "Method", "Test", "fit", "prepare_effects"]
@@ -152,7 +153,7 @@ def prepare_effects(
         col = _label_column(table, label)
         names = [str(s) for s in table[col]] if col is not None else [None] * len(table)
         label_list = [n if n is not None else f"Study {i + 1}" for i, n in enumerate(names)]
-        rows = [i + 2 for i in range(len(table))]
+        rows = [int(r) for r in spreadsheet_rows(table)]
         if "exclusion_reason" in table.columns:
             reasons = [
                 None if (r is None or (isinstance(r, float) and math.isnan(r))) else str(r)

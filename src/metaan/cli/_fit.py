@@ -15,7 +15,7 @@ import pandas as pd
 from metaan.cli._app import main
 from metaan.cli._common import compute_effects_from_options, effect_options, write_output
 from metaan.errors import InputError
-from metaan.io import read_table
+from metaan.io import read_table, spreadsheet_rows
 from metaan.models import METHODS, fit
 from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.results import MetaResult
@@ -92,7 +92,7 @@ def fit_from_options(
         )
     a, n1, c, n2 = count_arrays(table, effects, options)
     labels = _labels(effects)
-    rows = list(range(2, len(table) + 2))
+    rows = [int(r) for r in spreadsheet_rows(table)]
     if method_upper == "PETO":
         res = fit_peto(a, n1, c, n2, level=level, labels=labels, rows=rows)
     else:
@@ -100,9 +100,9 @@ def fit_from_options(
             a, n1, c, n2, measure=str(options["measure"]), level=level, labels=labels, rows=rows
         )
     # Keep escalc's reason (e.g. "n2i is missing") for the rows it could not use.
-    reasons = effects["exclusion_reason"].tolist()
+    reasons = dict(zip(rows, effects["exclusion_reason"].tolist(), strict=True))
     excluded = tuple(
-        replace(e, reason=reasons[e.row - 2] or e.reason) if e.row is not None else e
+        replace(e, reason=reasons.get(e.row) or e.reason) if e.row is not None else e
         for e in res.excluded
     )
     return replace(res, excluded=excluded)
