@@ -180,8 +180,9 @@ def solve_decreasing(
     scale: float,
     what: str,
 ) -> float:
-    """The root above ``lower`` of a function that is positive at ``lower`` and
-    negative far above it.
+    """The root above ``lower`` of a function that is negative far above it, or
+    ``lower`` itself when the function is not positive there (the estimate lies on
+    the boundary, e.g. tau^2 = 0).
 
     ``f(x)`` returns the function's value and its derivative. Newton steps are
     taken inside a bracket that every evaluation narrows; a step that leaves the
@@ -199,9 +200,9 @@ def solve_decreasing(
     xtol = max(scale, 1e-300) * 1e-16
     lo, hi = lower, math.inf
     x = lower
-    for _ in range(2000):
+    for step in range(2000):
         value, slope = f(x)
-        if value == 0.0:
+        if value == 0.0 or (step == 0 and value < 0.0):
             return x
         if value > 0.0:
             lo = x
@@ -289,7 +290,7 @@ def _tau2_ml(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
         w = fit.w
         return fit.ypp_y() - float(w.sum()), float(np.dot(w, w)) - 2.0 * fit.ypp_p_y()
 
-    tau2 = 0.0 if score(0.0)[0] <= 0.0 else solve_decreasing(score, 0.0, _scale(yi, vi), "ML")
+    tau2 = solve_decreasing(score, 0.0, _scale(yi, vi), "ML")
     w = 1.0 / (vi + tau2)
     return tau2, math.sqrt(2.0 / float(np.dot(w, w)))
 
@@ -301,7 +302,7 @@ def _tau2_reml(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[fl
         fit = WLS(yi, 1.0 / (vi + tau2), X)
         return fit.ypp_y() - fit.tr_p(), fit.tr_pp() - 2.0 * fit.ypp_p_y()
 
-    tau2 = 0.0 if score(0.0)[0] <= 0.0 else solve_decreasing(score, 0.0, _scale(yi, vi), "REML")
+    tau2 = solve_decreasing(score, 0.0, _scale(yi, vi), "REML")
     fit = WLS(yi, 1.0 / (vi + tau2), X)
     return tau2, math.sqrt(2.0 / fit.tr_pp())
 
@@ -316,7 +317,7 @@ def _tau2_pm(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
         q, slope = generalised_q_and_slope(tau2, yi, vi, X)
         return q - (k - p), slope
 
-    tau2 = 0.0 if excess(0.0)[0] <= 0.0 else solve_decreasing(excess, 0.0, _scale(yi, vi), "PM")
+    tau2 = solve_decreasing(excess, 0.0, _scale(yi, vi), "PM")
     fit = WLS(yi, 1.0 / (vi + tau2), X)
     sw = float(fit.w.sum())
     se = math.sqrt(

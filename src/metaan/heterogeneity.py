@@ -24,7 +24,6 @@ from metaan._dist import chi2_isf, chi2_ppf
 from metaan.estimators import (
     WLS,
     FloatArray,
-    generalised_q,
     generalised_q_and_slope,
     solve_decreasing,
 )
@@ -80,21 +79,19 @@ def q_profile_ci(
     alpha = 1.0 - level / 100.0
     crit_for_lower = float(chi2_isf(alpha / 2.0, df))
     crit_for_upper = float(chi2_ppf(alpha / 2.0, df))
-    q0 = generalised_q(0.0, yi, vi, X)
     scale = float(np.var(yi)) + float(np.mean(vi)) + 1e-300
 
-    def limit(crit: float, what: str) -> float:
-        if q0 <= crit:
-            return 0.0
-
+    def limit(crit: float, start: float, what: str) -> float:
         def excess(t: float) -> tuple[float, float]:
             q, slope = generalised_q_and_slope(t, yi, vi, X)
             return q - crit, slope
 
-        return solve_decreasing(excess, 0.0, scale, f"Q-profile {what} limit")
+        return solve_decreasing(excess, start, scale, f"Q-profile {what} limit")
 
-    lower = limit(crit_for_lower, "lower")
-    upper = limit(crit_for_upper, "upper")
+    # Q is convex and decreasing in tau^2, so Newton steps from a point below a
+    # root stay below it: the upper limit's search starts at the lower limit.
+    lower = limit(crit_for_lower, 0.0, "lower")
+    upper = limit(crit_for_upper, lower, "upper")
     s2 = typical_within_variance(vi, X)
     i2_lo, h2_lo = i2_h2(lower, s2)
     i2_hi, h2_hi = i2_h2(upper, s2)
