@@ -471,8 +471,7 @@ def _subsets(analysis: Analysis, spec: ReportSpec) -> tuple[SubsetFit, ...]:
                     "without open-label trials",
                     (),
                     None,
-                    "not available: the source does not record blinding per trial "
-                    "(all trials are described as double-blind by the source review)",
+                    "not available: the records give no blinding per trial",
                 )
             )
         else:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import multiprocessing
+import multiprocessing.process
 import shutil
 import time
 from collections.abc import Callable
@@ -104,6 +106,62 @@ def _figures(results: ReportResults, progress: Progress) -> dict[str, Any]:
             xlabel="Standardised mean difference (Hedges' g)",
             title=f"{c.label}: depression scores",
         )
+        if c.leave1out is not None and c.continuous.k <= 40:
+            progress(f"figure: leave-one-out, {c.label}")
+            figs[f"leave1out_{c.id}"] = plots.leave1out(
+                c.leave1out,
+                full=f,
+                groups=(c.label.lower(), "control"),
+                lower_is_better=True,
+                xlabel="Standardised mean difference (Hedges' g)",
+                title=f"{c.label}: leaving out one comparison at a time",
+            )
+        if c.bias is not None:
+            progress(f"figure: funnel plot, {c.label}")
+            figs[f"funnel_{c.id}"] = plots.funnel(
+                c.bias.trimfill,
+                contours=results.spec.bias.contours,
+                egger=c.bias.egger_lm,
+                xlabel="Standardised mean difference (Hedges' g)",
+                title=f"{c.label}: contour-enhanced funnel plot with trim-and-fill",
+            )
+    comp = results.comparison
+    if comp is not None:
+        pooled = {}
+        by_id = {c.id: c for c in results.classes}
+        for cid in comp.classes:
+            fit = by_id[cid].continuous.fit
+            if fit is not None:
+                pooled[by_id[cid].label] = fit
+        if pooled:
+            progress("figure: comparison of the classes")
+            figs["compare"] = plots.compare(
+                pooled,
+                groups=("drug", "control"),
+                lower_is_better=True,
+                xlabel="Standardised mean difference (Hedges' g)",
+                label_header="Drug class",
+                title="Pooled effect on depression scores, by drug class",
+            )
+    dose = results.dose
+    if dose is not None and dose.by_comparator is not None:
+        progress("figure: psilocybin by kind of control")
+        figs["subgroups"] = plots.forest(
+            dose.by_comparator,
+            groups=("psilocybin", "control"),
+            lower_is_better=True,
+            xlabel="Standardised mean difference (Hedges' g)",
+            title="Psilocybin by kind of control",
+        )
+    if dose is not None and dose.regression is not None:
+        progress("figure: dose meta-regression")
+        figs["bubble"] = plots.bubble(
+            dose.regression,
+            "dose_mg",
+            xlabel=results.spec.dose.moderator_label if results.spec.dose else "dose",
+            ylabel="Standardised mean difference (Hedges' g)",
+            title="Psilocybin: effect by dose",
+        )
     return figs
 
 
@@ -122,14 +180,52 @@ def _int_text(value: Any) -> str:
     return f"{x:.0f}" if x == round(x) else f"{x:.1f}"
 
 
-def _svg_markup(fig: Any) -> str:
+def _figure_bytes(fig: Any, fmt_name: str) -> bytes:
     from metaan.plots import save
 
     buffer = io.BytesIO()
-    save(fig, buffer, format="svg")
-    text = buffer.getvalue().decode("utf-8")
-    start = text.find("<svg")
-    return text[start:]
+    save(fig, buffer, format=fmt_name)
+    return buffer.getvalue()
+
+
+def _write_figures(figures: dict[str, Any], formats: list[str], out: Path) -> list[Path]:
+    return [
+        _write(out / "figures" / f"{name}.{fmt_name}", _figure_bytes(fig, fmt_name), out)
+        for name, fig in figures.items()
+        for fmt_name in formats
+    ]
+
+
+def _start_figure_writer(
+    figures: dict[str, Any], formats: list[str], out: Path
+) -> multiprocessing.process.BaseProcess | None:
+    """Write the figure files in a forked process; ``None`` where fork is unavailable."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("fork")
+    worker = context.Process(target=_write_figures, args=(figures, formats, out), daemon=True)
+    worker.start()
+    return worker
+
+
+def _finish_figure_writer(
+    worker: multiprocessing.process.BaseProcess | None,
+    figures: dict[str, Any],
+    formats: list[str],
+    out: Path,
+) -> list[Path]:
+    """Wait for the forked writer (or write the files here) and list them."""
+    if worker is None:
+        return _write_figures(figures, formats, out)
+    worker.join()
+    if worker.exitcode != 0:
+        # The fork failed for a reason of its own: write the files here instead.
+        return _write_figures(figures, formats, out)
+    return [
+        (out / "figures" / f"{name}.{fmt_name}").resolve()
+        for name in figures
+        for fmt_name in formats
+    ]
 
 
 def _loo_summary(c: ClassResults) -> dict[str, Any]:
@@ -168,9 +264,11 @@ def _reported(c: ClassResults) -> list[dict[str, str]]:
                 "study_id": str(r["study_id"]),
                 "intervention": str(r.get("intervention", "")),
                 "comparator": str(r.get("comparator", "")),
-                "scale": str(r.get("scale", "")),
-                "outcome_type": str(r.get("outcome_type", "")),
-                "time_label": "" if _blankish(r.get("time_label")) else str(r.get("time_label")),
+                "outcome": ", ".join(
+                    str(r.get(col))
+                    for col in ("scale", "outcome_type", "time_label")
+                    if not _blankish(r.get(col))
+                ),
                 "effect": effect,
                 "why": str(why),
             }
@@ -261,6 +359,7 @@ def _environment() -> jinja2.Environment:
         else "= " + fmt_p(None if p is None else float(p))
     )
     env.filters["ratio"] = lambda x: fmt(math.exp(float(x)), 2)
+    env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
     env.globals["fmt_ci"] = fmt_ci
     return env
 
@@ -366,18 +465,16 @@ def build_report(
         if (out / stale).is_dir():
             shutil.rmtree(out / stale)
     say("drawing the figures")
-    import matplotlib.pyplot as plt
-
+    figures = _figures(results, say)
     svg: dict[str, str] = {}
-    for name, fig in _figures(results, say).items():
-        from metaan.plots import save
-
-        svg[name] = _svg_markup(fig)
-        for fmt_name in spec.figure_formats:
-            buffer = io.BytesIO()
-            save(fig, buffer, format=fmt_name)
-            written.append(_write(out / "figures" / f"{name}.{fmt_name}", buffer.getvalue(), out))
-        plt.close(fig)
+    for name, fig in figures.items():
+        data_svg = _figure_bytes(fig, "svg")
+        written.append(_write(out / "figures" / f"{name}.svg", data_svg, out))
+        svg[name] = data_svg.decode("utf-8")[data_svg.decode("utf-8").find("<svg") :]
+    raster = [f for f in spec.figure_formats if f != "svg"]
+    # The raster and PDF figure files are written by a forked copy of this process
+    # while this one renders the report's PDF: the two slowest steps, on two cores.
+    worker = _start_figure_writer(figures, raster, out) if raster else None
     say("writing tables and results.json")
     for name, frame in tables(results).items():
         written.append(_write(out / "tables" / f"{name}.csv", _csv(frame), out))
@@ -393,6 +490,13 @@ def build_report(
 
         document = weasyprint.HTML(string=html, base_url=str(out), url_fetcher=_no_fetch)
         written.append(_write(out / "report.pdf", document.write_pdf(), out))
+    if raster:
+        say("writing " + " and ".join(f.upper() for f in raster) + " figures")
+        written.extend(_finish_figure_writer(worker, figures, raster, out))
+    import matplotlib.pyplot as plt
+
+    for fig in figures.values():
+        plt.close(fig)
     seconds = time.perf_counter() - start
     say(f"done in {seconds:.1f} s: {out}")
     return BuildResult(output=out, files=tuple(written), seconds=seconds)
