@@ -1,0 +1,32 @@
+"""Publication-quality plots drawn from metaan's result objects.
+
+Every function takes a result object, draws it and returns a
+:class:`matplotlib.figure.Figure` (never shown, never registered with pyplot);
+nothing is computed beyond what a result holds. :func:`save` writes a figure
+as SVG, PNG (300 dpi) or PDF, byte-identically for SVG and PDF.
+"""
+
+from metaan.plots._save import FORMATS, save
+from metaan.plots.baujat import baujat
+from metaan.plots.bubble import bubble
+from metaan.plots.compare import compare
+from metaan.plots.cumulative import cumulative
+from metaan.plots.forest import forest
+from metaan.plots.funnel import funnel
+from metaan.plots.labbe import labbe
+from metaan.plots.leave1out import leave1out
+from metaan.plots.radial import radial
+
+__all__ = [
+    "FORMATS",
+    "baujat",
+    "bubble",
+    "compare",
+    "cumulative",
+    "forest",
+    "funnel",
+    "labbe",
+    "leave1out",
+    "radial",
+    "save",
+]

@@ -1,0 +1,190 @@
+"""A single-axes figure with a fixed layout, for the scatter-type plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from metaan.plots import _theme as th
+from metaan.plots._text import MINUS
+
+__all__ = ["axes_figure", "figure_legend", "legend_rows", "place_labels", "tick_text"]
+
+LEFT = 0.75
+RIGHT = 0.3
+BOTTOM = 0.6
+TOP = 0.2
+TITLE = 0.3
+LEGEND_ROW = 0.22
+
+
+def axes_figure(
+    width: float = 4.6,
+    height: float = 3.8,
+    *,
+    title: str | None = None,
+    legend_rows: int = 0,
+    right: float = RIGHT,
+) -> tuple[Figure, Axes]:
+    """A figure whose axes are ``width`` x ``height`` inches, margins fixed in inches.
+
+    The layout does not depend on the data or on a layout engine, so the same
+    data give the same figure, and several plots of one kind line up.
+    """
+    bottom = BOTTOM + (legend_rows * LEGEND_ROW + 0.1 if legend_rows else 0.0)
+    top = TOP + (TITLE if title else 0.0)
+    fig_w = LEFT + width + right
+    fig_h = bottom + height + top
+    fig = th.new_figure(fig_w, fig_h)
+    ax = fig.add_axes((LEFT / fig_w, bottom / fig_h, width / fig_w, height / fig_h))
+    ax.tick_params(labelsize=th.SMALL_SIZE, labelfontfamily=th.FONT_FAMILY)
+    ax.xaxis.label.set_fontfamily(th.FONT_FAMILY)
+    ax.yaxis.label.set_fontfamily(th.FONT_FAMILY)
+    if title:
+        fig.text(
+            LEFT / fig_w,
+            1.0 - (TOP / 2 + TITLE / 2) / fig_h,
+            title,
+            ha="left",
+            va="center",
+            fontsize=th.FONT_SIZE + 1,
+            fontweight="bold",
+            fontfamily=th.FONT_FAMILY,
+            parse_math=False,
+        )
+    return fig, ax
+
+
+def legend_rows(labels: Sequence[str], width: float) -> tuple[int, int]:
+    """Rows and columns of a legend of these labels under axes ``width`` inches wide."""
+    widest = max((th.text_width(name, th.SMALL_SIZE) for name in labels), default=0.0)
+    entry = widest + 0.55  # handle, padding and column spacing
+    ncol = max(1, min(len(labels), int((width + RIGHT) // entry)))
+    return -(-len(labels) // ncol), ncol
+
+
+def figure_legend(fig: Figure, handles: Sequence[Artist], labels: Sequence[str], ncol: int) -> None:
+    """A legend under the axes of a figure made by :func:`axes_figure`."""
+    if not handles:
+        return
+    ax = fig.axes[0]
+    bottom_of_axes = ax.get_position().y0 * fig.get_figheight()
+    fig.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(
+            (LEFT - 0.1) / fig.get_figwidth(),
+            (bottom_of_axes - BOTTOM) / fig.get_figheight(),
+        ),
+        ncol=ncol,
+        frameon=False,
+        handlelength=1.8,
+        columnspacing=1.0,
+        borderaxespad=0.0,
+        borderpad=0.0,
+        prop={"family": th.FONT_FAMILY, "size": th.SMALL_SIZE},
+    )
+
+
+def place_labels(
+    fig: Figure,
+    ax: Axes,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    texts: Sequence[str],
+    gids: Sequence[str],
+    *,
+    size: float = th.SMALL_SIZE - 0.5,
+) -> None:
+    """Label points without the labels overlapping each other, points or the frame.
+
+    Each label tries, in turn, the four corners around its point (right-up,
+    right-down, left-up, left-down) and takes the first that stays inside the
+    axes and clear of the labels already placed and of the points; if none is
+    clear it takes the least crowded. Labels are placed in the order given, so
+    pass the most important first. Works on linear axes; positions are
+    computed in inches, so the result does not depend on the output format.
+    """
+    pos = ax.get_position()
+    w_in = pos.width * fig.get_figwidth()
+    h_in = pos.height * fig.get_figheight()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+
+    def inches(x: float, y: float) -> tuple[float, float]:
+        return (x - x0) / (x1 - x0) * w_in, (y - y0) / (y1 - y0) * h_in
+
+    radius = 0.04
+    points = [inches(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
+    taken: list[tuple[float, float, float, float]] = [
+        (px - radius, py - radius, px + radius, py + radius) for px, py in points
+    ]
+    height = size * 1.25 / 72.0
+    gap = 0.05
+
+    def overlap(
+        a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+    ) -> float:
+        w = min(a[2], b[2]) - max(a[0], b[0])
+        h = min(a[3], b[3]) - max(a[1], b[1])
+        return w * h if w > 0 and h > 0 else 0.0
+
+    for (px, py), text, gid in zip(points, texts, gids, strict=True):
+        width = th.text_width(text, size)
+        options: list[tuple[float, tuple[float, float, float, float], int, int]] = []
+        own = (px - radius, py - radius, px + radius, py + radius)
+        for shift in (0, 1, 2, 3):
+            for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                left = px + gap if sx > 0 else px - gap - width
+                lift = gap * 0.4 + shift * height
+                bottom = py + lift if sy > 0 else py - lift - height
+                box = (left, bottom, left + width, bottom + height)
+                outside = (
+                    max(0.0, -box[0])
+                    + max(0.0, box[2] - w_in)
+                    + max(0.0, -box[1])
+                    + max(0.0, box[3] - h_in)
+                )
+                crowd = sum(overlap(box, other) for other in taken if other != own)
+                # Farther positions cost a little, so a clear near one wins.
+                options.append((crowd + 10.0 * outside * height + 1e-4 * shift, box, sx, sy))
+            if min(option[0] for option in options) < 1e-3:
+                break
+        best = min(options, key=lambda option: option[0])  # the first of the cheapest
+        _, box, sx, sy = best
+        taken.append(box)
+        anchor_x = box[0] if sx > 0 else box[2]
+        anchor_y = box[1] if sy > 0 else box[3]
+        data_x = x0 + anchor_x / w_in * (x1 - x0)
+        data_y = y0 + anchor_y / h_in * (y1 - y0)
+        if abs(anchor_y - py) > gap + height * 0.5:
+            # A label moved away from its point gets a leader line.
+            ax.plot(
+                [x0 + px / w_in * (x1 - x0), data_x],
+                [y0 + py / h_in * (y1 - y0), data_y],
+                color=th.GREY,
+                linewidth=0.4,
+                zorder=1,
+                gid=f"{gid}-leader",
+            )
+        ax.text(
+            data_x,
+            data_y,
+            text,
+            ha="left" if sx > 0 else "right",
+            va="bottom" if sy > 0 else "top",
+            fontsize=size,
+            fontfamily=th.FONT_FAMILY,
+            parse_math=False,
+            gid=gid,
+            clip_on=False,
+        )
+
+
+def tick_text(value: float) -> str:
+    """A tick label: up to 6 significant digits, typographic minus."""
+    text = f"{value:.6g}"
+    return text.replace("-", MINUS)

@@ -1,0 +1,108 @@
+"""Forest plots of a sequence of refits: leave-one-out and cumulative."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+
+from metaan.plots._inputs import StudyColumns, as_columns, cell_text, favours_text
+from metaan.plots._table import Column, Row, Scale, draw_table
+from metaan.plots._text import effect_header, fmt_ci, fmt_num, short_model_label
+from metaan.plots.forest import pooled_rows
+from metaan.results import MetaResult
+
+__all__ = ["refit_forest"]
+
+
+def refit_forest(
+    *,
+    labels: Sequence[str],
+    estimate: Sequence[float],
+    ci_lb: Sequence[float],
+    ci_ub: Sequence[float],
+    tau2: Sequence[float],
+    i2: Sequence[float],
+    level: float,
+    measure: str | None,
+    scale: Scale,
+    label_header: str,
+    full: MetaResult | None,
+    columns: StudyColumns | None,
+    favours: tuple[str, str] | None,
+    groups: tuple[str, str],
+    lower_is_better: bool | None,
+    xlim: tuple[float, float] | None,
+    label_width: int,
+    plot_width: float,
+    digits: int,
+    title: str | None,
+    footnotes: Sequence[str],
+) -> Figure:
+    """One row per refit: its estimate and CI as a point with a line, τ² and I²."""
+    k = len(labels)
+    extra = as_columns(columns, k, "columns") if columns is not None else {}
+    show = scale.show
+    rows = []
+    for i in range(k):
+        cells = {f"x:{name}": cell_text(values[i]) for name, values in extra.items()}
+        cells["est"] = fmt_ci(show(estimate[i]), show(ci_lb[i]), show(ci_ub[i]), digits)
+        cells["tau2"] = fmt_num(tau2[i], max(digits, 3))
+        cells["I2"] = f"{i2[i]:.0f}%" if i2[i] == i2[i] else "\u2013"
+        rows.append(
+            Row(
+                kind="study",
+                label=labels[i],
+                cells=cells,
+                est=float(estimate[i]),
+                lb=float(ci_lb[i]),
+                ub=float(ci_ub[i]),
+                marker="o",
+                gid=str(i),
+            )
+        )
+    if full is not None:
+        rows.append(Row(kind="space"))
+        pooled = pooled_rows(
+            full,
+            label=f"All studies ({short_model_label(full)})",
+            prediction=False,
+            digits=digits,
+            weight=None,
+            notes=False,
+        )
+        tau2_full = full.tau2 if full.model == "random" and full.tau2 is not None else 0.0
+        cells = dict(pooled[0].cells)
+        cells["tau2"] = fmt_num(tau2_full, max(digits, 3))
+        cells["I2"] = f"{full.I2:.0f}%" if full.I2 is not None else "\u2013"
+        rows.append(
+            Row(
+                kind="pooled",
+                label=pooled[0].label,
+                cells=cells,
+                est=full.estimate,
+                lb=full.ci_lb,
+                ub=full.ci_ub,
+                gid="overall",
+                bold=True,
+            )
+        )
+    cols = [Column(f"x:{name}", name, "left", "right") for name in extra]
+    cols += [
+        Column("est", effect_header(measure, level), "right", "right"),
+        Column("tau2", "\u03c4\u00b2", "right", "right"),
+        Column("I2", "I\u00b2", "right", "right"),
+    ]
+    return draw_table(
+        rows,
+        label_header=label_header,
+        columns=cols,
+        scale=scale,
+        favours=favours_text(favours, groups, lower_is_better),
+        xlim=xlim,
+        label_width=label_width,
+        plot_width=plot_width,
+        title=title,
+        footnotes=footnotes,
+        reference=full.estimate if full is not None else None,
+    )

@@ -1,0 +1,131 @@
+"""Numbers and statistics written the way the plots print them."""
+
+from __future__ import annotations
+
+import math
+
+from metaan.results import MetaResult
+
+__all__ = [
+    "EQ",
+    "LT",
+    "MEASURE_NAMES",
+    "MINUS",
+    "effect_header",
+    "fmt_ci",
+    "fmt_interval",
+    "fmt_num",
+    "fmt_p",
+    "heterogeneity_text",
+    "model_label",
+    "overall_test_text",
+    "short_model_label",
+]
+
+#: How an effect measure is named on an axis and in a column header.
+MEASURE_NAMES: dict[str, tuple[str, str]] = {
+    "OR": ("Odds ratio", "OR"),
+    "PETO": ("Peto odds ratio", "OR"),
+    "RR": ("Risk ratio", "RR"),
+    "RD": ("Risk difference", "RD"),
+    "SMD": ("Standardised mean difference", "SMD"),
+    "MD": ("Mean difference", "MD"),
+    "PLO": ("Log odds (proportion)", "logit"),
+    "ZCOR": ("Fisher's z", "z"),
+    "GEN": ("Effect size", "Effect"),
+}
+
+_ESTIMATORS = {
+    "DL": "DerSimonian-Laird",
+    "HE": "Hedges",
+    "HS": "Hunter-Schmidt",
+    "SJ": "Sidik-Jonkman",
+    "ML": "ML",
+    "REML": "REML",
+    "EB": "empirical Bayes",
+    "PM": "Paule-Mandel",
+}
+
+MINUS = "\u2212"
+#: "=" between no-break spaces, so a wrapped line never separates a name from its value.
+EQ = "\u00a0=\u00a0"
+LT = "\u00a0<\u00a0"
+
+
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    """A number with fixed decimals and a typographic minus; ``–`` when missing."""
+    if x is None or not math.isfinite(x):
+        if x is not None and math.isinf(x):
+            return "\u221e" if x > 0 else f"{MINUS}\u221e"
+        return "\u2013"
+    text = f"{x:.{digits}f}"
+    if text.startswith("-"):
+        # -0.00 reads as 0.00
+        text = text[1:] if float(text) == 0.0 else MINUS + text[1:]
+    return text
+
+
+def fmt_ci(est: float, lb: float, ub: float, digits: int = 2) -> str:
+    """``est [lb, ub]``."""
+    return f"{fmt_num(est, digits)} [{fmt_num(lb, digits)}, {fmt_num(ub, digits)}]"
+
+
+def fmt_interval(lb: float, ub: float, digits: int = 2) -> str:
+    """``[lb, ub]``."""
+    return f"[{fmt_num(lb, digits)}, {fmt_num(ub, digits)}]"
+
+
+def fmt_p(p: float | None) -> str:
+    """``p = 0.032``, ``p < 0.001``."""
+    if p is None or math.isnan(p):
+        return f"p{EQ}\u2013"
+    if p < 0.001:
+        return f"p{LT}0.001"
+    return f"p{EQ}{p:.3f}" if p < 0.1 else f"p{EQ}{p:.2f}"
+
+
+def effect_header(measure: str | None, level: float) -> str:
+    """The header of the effect column: ``OR [95% CI]``."""
+    short = MEASURE_NAMES.get(measure or "GEN", (measure or "Effect", measure or "Effect"))[1]
+    return f"{short} [{level:g}% CI]"
+
+
+def model_label(result: MetaResult) -> str:
+    """``Random-effects model (REML)``, ``Common-effect model (Mantel-Haenszel)``."""
+    if result.method == "MH":
+        return "Common-effect model (Mantel-Haenszel)"
+    if result.method == "PETO":
+        return "Common-effect model (Peto)"
+    if result.method == "EE":
+        return "Common-effect model"
+    text = f"Random-effects model ({_ESTIMATORS.get(result.method, result.method)}"
+    if result.test == "knha":
+        text += ", Hartung-Knapp"
+    return text + ")"
+
+
+def short_model_label(result: MetaResult) -> str:
+    """``random effects, REML``, ``common effect``, ``common effect, Mantel-Haenszel``."""
+    if result.model == "common":
+        names = {"MH": ", Mantel-Haenszel", "PETO": ", Peto"}
+        return "common effect" + names.get(result.method, "")
+    text = f"random effects, {_ESTIMATORS.get(result.method, result.method)}"
+    return text + (", Hartung-Knapp" if result.test == "knha" else "")
+
+
+def heterogeneity_text(result: MetaResult, digits: int = 2) -> str:
+    """``Heterogeneity: τ² = 0.31; I² = 92%; Q = 152.23, df = 12, p < 0.001``."""
+    parts: list[str] = []
+    if result.model == "random" and result.tau2 is not None:
+        parts.append(f"\u03c4\u00b2{EQ}{fmt_num(result.tau2, max(digits, 3))}")
+    if result.I2 is not None:
+        parts.append(f"I\u00b2{EQ}{result.I2:.0f}%")
+    if result.QE is not None:
+        parts.append(f"Q{EQ}{fmt_num(result.QE, 2)}, df{EQ}{result.QE_df}, {fmt_p(result.QEp)}")
+    return "Heterogeneity: " + "; ".join(parts)
+
+
+def overall_test_text(result: MetaResult) -> str:
+    """``Test for overall effect: z = −4.00, p < 0.001`` (t with its df under Knapp-Hartung)."""
+    stat = f"t({result.df})" if result.df is not None else "z"
+    return f"Test for overall effect: {stat}{EQ}{fmt_num(result.stat, 2)}, {fmt_p(result.pval)}"

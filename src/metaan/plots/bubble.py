@@ -1,0 +1,207 @@
+"""The bubble plot of a meta-regression on one continuous moderator.
+
+References
+----------
+Thompson, S. G., & Higgins, J. P. T. (2002). How should meta-regression analyses
+be undertaken and interpreted? *Statistics in Medicine*, 21, 1559-1573.
+
+Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
+*Journal of Statistical Software*, 36(3), 1-48 (``predict.rma``, ``regplot``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from scipy import stats
+
+from metaan.errors import InputError
+from metaan.estimators import FloatArray
+from metaan.plots import _theme as th
+from metaan.plots._axes import axes_figure, figure_legend, legend_rows, tick_text
+from metaan.plots._table import nice_limits
+from metaan.plots._text import EQ, MEASURE_NAMES, fmt_num, fmt_p
+from metaan.regression import MetaRegressionResult
+
+__all__ = ["bubble"]
+
+WIDTH, HEIGHT = 4.8, 3.6
+
+
+def _fitted_band(
+    result: MetaRegressionResult, column: int, x: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The fitted line and its confidence band along one moderator.
+
+    The other columns of the design are held at their means, as metafor's
+    ``regplot`` does; the band is ``X b ± crit·sqrt(diag(X V X'))`` with the
+    result's coefficients ``b``, their covariance ``V`` and the critical value
+    of its test (t with ``df`` under Knapp-Hartung, else normal), as
+    ``predict.rma`` computes it. Returns the design rows' moderator column,
+    the prediction and the band's limits.
+    """
+    means = result.X.mean(axis=0)
+    grid = np.tile(means, (x.size, 1))
+    grid[:, column] = x
+    pred = grid @ result.coef
+    se = np.sqrt(np.einsum("ij,jk,ik->i", grid, result.vcov, grid))
+    alpha = 1.0 - result.level / 100.0
+    crit = (
+        float(stats.t.isf(alpha / 2.0, result.df))
+        if result.df is not None
+        else float(stats.norm.isf(alpha / 2.0))
+    )
+    return x, pred, pred - crit * se, pred + crit * se
+
+
+def bubble(
+    result: MetaRegressionResult,
+    moderator: str | None = None,
+    *,
+    band: bool = True,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw a bubble plot: effect sizes against a moderator, with the fitted line.
+
+    Each study is a circle whose area is proportional to its weight in the
+    meta-regression, ``1 / (v_i + tau^2)`` with the residual tau^2; the
+    fitted line and its confidence band come from the model's coefficients
+    (other moderators held at their means). OR and RR are drawn on a log axis
+    labelled in ratios. The heterogeneity accounted for (R²) and the test of the
+    moderators (QM) are printed in the corner.
+
+    Parameters
+    ----------
+    result
+        A :class:`~metaan.regression.MetaRegressionResult`.
+    moderator
+        The coefficient to put on the horizontal axis (one of ``result.names``);
+        optional when the model has a single moderator column.
+    band
+        Draw the confidence band of the fitted line.
+    xlabel, ylabel, title
+        Texts of the axes and above the plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The circles carry ``gid="studies"``, the line ``gid="fit"`` and the band
+        ``gid="band"``.
+    """
+    if not isinstance(result, MetaRegressionResult):
+        raise InputError(f"bubble draws a MetaRegressionResult, not a {type(result).__name__}")
+    slopes = [n for j, n in enumerate(result.names) if not (result.intercept and j == 0)]
+    if moderator is None:
+        if len(slopes) != 1:
+            raise InputError(
+                "the model has several moderator columns; say which to draw",
+                fix=f"pass moderator= one of {', '.join(slopes) or '(none)'}",
+            )
+        moderator = slopes[0]
+    if moderator not in slopes:
+        raise InputError(
+            f"the model has no moderator {moderator!r}",
+            fix=f"use one of {', '.join(slopes) or '(none: the model has only an intercept)'}",
+        )
+    j = result.names.index(moderator)
+    x = result.X[:, j]
+    ratio = result.measure in ("OR", "RR", "PETO")
+    tau2 = result.tau2 if result.method != "EE" else 0.0
+    weights = 1.0 / (result.vi + tau2)
+    area = np.maximum(10.0, 420.0 * weights / float(np.max(weights)))
+
+    names = ["Studies (area \u221d weight)", "Fitted line"]
+    if band:
+        names.append(f"{result.level:g}% confidence band")
+    rows, ncol = legend_rows(names, WIDTH)
+    fig, ax = axes_figure(WIDTH, HEIGHT, title=title, legend_rows=rows)
+    x_grid = np.linspace(float(np.min(x)), float(np.max(x)), 201)
+    _, pred, lo, hi = _fitted_band(result, j, x_grid)
+    show = np.exp if ratio else (lambda a: a)
+    if band:
+        ax.fill_between(
+            x_grid,
+            show(lo),
+            show(hi),
+            facecolor=th.LIGHT_GREY,
+            edgecolor=th.GREY,
+            linewidth=0.5,
+            gid="band",
+            zorder=1,
+        )
+    ax.plot(x_grid, show(pred), color=th.BLACK, linewidth=1.2, gid="fit", zorder=2)
+    order = np.argsort(-area, kind="stable")
+    ax.scatter(
+        x[order],
+        show(result.yi[order]),
+        s=area[order],
+        facecolors=th.SKY,
+        edgecolors=th.BLACK,
+        linewidths=0.6,
+        alpha=0.85,
+        gid="studies",
+        zorder=3,
+    )
+    if ratio:
+        ax.set_yscale("log")
+        ys = np.concatenate([show(result.yi), show(lo) if band else show(pred)])
+        ys = np.concatenate([ys, show(hi) if band else show(pred)])
+        (y0, y1), ticks = nice_limits(float(np.min(ys)), float(np.max(ys)), True)
+        ax.set_ylim(y0, y1)
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_minor_locator(NullLocator())
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.axhline(1.0 if ratio else 0.0, color=th.GREY, linewidth=0.6, zorder=0)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda v, _p: tick_text(v)))
+    measure_name = MEASURE_NAMES.get(result.measure or "GEN", (result.measure or "Effect",))[0]
+    ax.set_xlabel(xlabel or moderator, fontfamily=th.FONT_FAMILY)
+    ax.set_ylabel(
+        ylabel or (f"{measure_name} (log scale)" if ratio else measure_name),
+        fontfamily=th.FONT_FAMILY,
+    )
+    stat = (
+        f"F({result.QM_df}, {result.QM_df2}){EQ}{fmt_num(result.QM, 2)}"
+        if result.QM_df2 is not None
+        else f"QM({result.QM_df}){EQ}{fmt_num(result.QM, 2)}"
+    )
+    text = f"{stat}, {fmt_p(result.QMp)}"
+    if result.R2 is not None:
+        text += f"; R\u00b2{EQ}{result.R2:.0f}%"
+    ax.text(
+        0.02,
+        0.98,
+        text,
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=th.SMALL_SIZE,
+        fontfamily=th.FONT_FAMILY,
+        parse_math=False,
+        gid="tests",
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
+    )
+    handles: list[Artist] = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            markerfacecolor=th.SKY,
+            markeredgecolor=th.BLACK,
+            linestyle="none",
+            markersize=7,
+        ),
+        Line2D([], [], color=th.BLACK, linewidth=1.2),
+    ]
+    if band:
+        handles.append(Patch(facecolor=th.LIGHT_GREY, edgecolor=th.GREY, linewidth=0.5))
+    figure_legend(fig, handles, names, ncol)
+    return fig

@@ -1,0 +1,168 @@
+"""The comparison plot: the pooled effects of several analyses on one axis."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from matplotlib.figure import Figure
+
+from metaan.errors import InputError
+from metaan.plots._inputs import favours_text
+from metaan.plots._table import Column, Row, draw_table
+from metaan.plots._text import (
+    effect_header,
+    fmt_ci,
+    fmt_interval,
+    fmt_num,
+    short_model_label,
+)
+from metaan.plots.forest import scale_of
+from metaan.results import MetaResult
+from metaan.subgroups import SubgroupResult
+
+__all__ = ["compare"]
+
+
+def compare(
+    results: Mapping[str, MetaResult] | SubgroupResult,
+    *,
+    prediction: bool = True,
+    groups: tuple[str, str] = ("treatment", "control"),
+    lower_is_better: bool | None = True,
+    favours: tuple[str, str] | None = None,
+    xlim: tuple[float, float] | None = None,
+    xlabel: str | None = None,
+    label_header: str = "Analysis",
+    label_width: int = 40,
+    plot_width: float = 3.0,
+    digits: int = 2,
+    title: str | None = None,
+) -> Figure:
+    """Draw the pooled effects of several analyses on one axis.
+
+    One row per analysis (for example one per drug class): a diamond spanning
+    the pooled estimate's confidence interval and, for random-effects models,
+    a whisker spanning the prediction interval (IntHout et al. 2016); beside it
+    the number of studies k, the estimate with its CI, the prediction interval,
+    τ² and I². Every number is the analysis result's.
+
+    Parameters
+    ----------
+    results
+        A mapping of analysis name to :class:`~metaan.results.MetaResult`, in
+        the order to draw them, or a :class:`~metaan.subgroups.SubgroupResult`
+        (one row per level; a level with a single study is drawn as that study).
+    prediction
+        Draw and print the prediction intervals.
+    groups, lower_is_better, favours, xlim, xlabel, label_header, label_width,
+    plot_width, digits, title
+        As for :func:`metaan.plots.forest`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each analysis has ``gid="diamond-<i>"`` and, with a prediction
+        interval, ``gid="pi-<i>"``.
+
+    Raises
+    ------
+    InputError
+        No analyses, or analyses on different scales (ratio and difference
+        measures cannot share an axis).
+    """
+    if isinstance(results, SubgroupResult):
+        named = {lev.name: lev.fit for lev in results.levels}
+        footnotes = [
+            f"Subgroups of {results.by}."
+            + (
+                ""
+                if all(lev.pooled for lev in results.levels)
+                else " A level with one study shows that study."
+            )
+        ]
+    elif isinstance(results, Mapping):
+        named = dict(results)
+        footnotes = []
+    else:
+        raise InputError(
+            "compare draws a mapping of name to MetaResult, or a SubgroupResult, "
+            f"not a {type(results).__name__}"
+        )
+    if not named:
+        raise InputError("there are no analyses to compare")
+    for name, res in named.items():
+        if not isinstance(res, MetaResult):
+            raise InputError(f"analysis {name!r} is a {type(res).__name__}, not a MetaResult")
+    fits = list(named.values())
+    first = fits[0]
+    scales = {scale_of(f).log for f in fits}
+    if len(scales) > 1:
+        raise InputError(
+            "the analyses mix ratio measures (OR, RR) with difference measures",
+            fix="compare analyses on the same effect measure",
+        )
+    measures = {f.measure for f in fits}
+    scale = scale_of(first, xlabel)
+    show = scale.show
+    rows = []
+    models = []
+    for i, (name, res) in enumerate(named.items()):
+        random = res.model == "random" and res.k >= 2
+        pi = prediction and random
+        cells = {
+            "k": str(res.k),
+            "est": fmt_ci(show(res.estimate), show(res.ci_lb), show(res.ci_ub), digits),
+            "I2": f"{res.I2:.0f}%" if res.I2 is not None and res.k >= 2 else "\u2013",
+            "tau2": fmt_num(res.tau2, max(digits, 3)) if random else "\u2013",
+        }
+        if prediction:
+            cells["pi"] = fmt_interval(show(res.pi_lb), show(res.pi_ub), digits) if pi else "\u2013"
+        rows.append(
+            Row(
+                kind="pooled",
+                label=name,
+                cells=cells,
+                est=res.estimate,
+                lb=res.ci_lb,
+                ub=res.ci_ub,
+                pi_lb=res.pi_lb if pi else None,
+                pi_ub=res.pi_ub if pi else None,
+                gid=str(i),
+            )
+        )
+        models.append(short_model_label(res))
+    cols = [
+        Column("k", "k", "left", "right"),
+        Column("est", effect_header(first.measure, first.level), "right", "right"),
+    ]
+    if prediction:
+        cols.append(Column("pi", f"{first.level:g}% PI", "right", "right"))
+    cols += [
+        Column("tau2", "\u03c4\u00b2", "right", "right"),
+        Column("I2", "I\u00b2", "right", "right"),
+    ]
+    distinct = sorted(set(models))
+    footnotes.append(
+        "Models: "
+        + "; ".join(distinct)
+        + "."
+        + (
+            " Diamonds span the confidence interval, whiskers the prediction interval."
+            if prediction
+            else " Diamonds span the confidence interval."
+        )
+    )
+    if len(measures) > 1:
+        footnotes.append("Measures: " + ", ".join(sorted(str(m) for m in measures)) + ".")
+    return draw_table(
+        rows,
+        label_header=label_header,
+        columns=cols,
+        scale=scale,
+        favours=favours_text(favours, groups, lower_is_better),
+        xlim=xlim,
+        label_width=label_width,
+        plot_width=plot_width,
+        title=title,
+        footnotes=footnotes,
+    )
