@@ -207,3 +207,12 @@ def test_drawing_leaves_pyplot_and_the_rc_parameters_alone() -> None:
     plots.funnel(BCG.fit, contours=True)
     assert plt.get_fignums() == figures
     assert dict(mpl.rcParams) == before
+
+
+def test_number_columns_are_right_aligned_and_text_columns_left_aligned() -> None:
+    doses = ["25 mg", "0.3 mg/kg", *["10 mg"] * (BCG.fit.k - 2)]
+    fig = plots.forest(BCG.fit, columns={"n": BCG.table["n1i"].tolist(), "Dose": doses})
+    (n_cell,) = artists(fig, "cell-x:n-0")
+    (dose_cell,) = artists(fig, "cell-x:Dose-0")
+    assert n_cell.get_text() == "123" and n_cell.get_horizontalalignment() == "right"
+    assert dose_cell.get_text() == "25 mg" and dose_cell.get_horizontalalignment() == "left"

@@ -28,6 +28,7 @@ def axes_figure(
     title: str | None = None,
     legend_rows: int = 0,
     right: float = RIGHT,
+    top_extra: float = 0.0,
 ) -> tuple[Figure, Axes]:
     """A figure whose axes are ``width`` x ``height`` inches, margins fixed in inches.
 
@@ -35,7 +36,7 @@ def axes_figure(
     data give the same figure, and several plots of one kind line up.
     """
     bottom = BOTTOM + (legend_rows * LEGEND_ROW + 0.1 if legend_rows else 0.0)
-    top = TOP + (TITLE if title else 0.0)
+    top = TOP + (TITLE if title else 0.0) + top_extra
     fig_w = LEFT + width + right
     fig_h = bottom + height + top
     fig = th.new_figure(fig_w, fig_h)

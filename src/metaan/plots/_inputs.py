@@ -11,13 +11,14 @@ import pandas as pd
 
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
-from metaan.plots._table import rob_level
+from metaan.plots._table import Column, rob_level
 
 __all__ = [
     "ROB_DOMAINS",
     "StudyColumns",
     "as_columns",
     "cell_text",
+    "extra_columns",
     "favours_text",
     "rob_columns",
     "study_numbers",
@@ -123,6 +124,24 @@ def study_numbers(values: Sequence[Any], k: int, what: str) -> FloatArray:
     except (TypeError, ValueError):
         raise InputError(f"{what} contains a value that is not a number") from None
     return arr
+
+
+def extra_columns(values: Mapping[str, Sequence[Any]]) -> list[Column]:
+    """Columns for extra values: numbers are right-aligned, text left-aligned."""
+    out = []
+    for name, col in values.items():
+        texts = [cell_text(v) for v in col]
+        numeric = all(_is_number(t) for t in texts if t)
+        out.append(Column(f"x:{name}", name, "left", "right" if numeric else "left"))
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace("\u2212", "-").replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def favours_text(

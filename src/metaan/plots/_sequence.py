@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from metaan.plots._inputs import StudyColumns, as_columns, cell_text, favours_text
+from metaan.plots._inputs import (
+    StudyColumns,
+    as_columns,
+    cell_text,
+    extra_columns,
+    favours_text,
+)
 from metaan.plots._table import Column, Row, Scale, draw_table
 from metaan.plots._text import effect_header, fmt_ci, fmt_num, short_model_label
 from metaan.plots.forest import pooled_rows
@@ -87,7 +93,7 @@ def refit_forest(
                 bold=True,
             )
         )
-    cols = [Column(f"x:{name}", name, "left", "right") for name in extra]
+    cols = extra_columns(extra)
     cols += [
         Column("est", effect_header(measure, level), "right", "right"),
         Column("tau2", "\u03c4\u00b2", "right", "right"),

@@ -326,7 +326,9 @@ def _draw(
         cells = {}
         for col in columns:
             text = row.cells.get(col.key, "")
-            cells[col.key] = th.wrap_to_width(text, cap, size) if text else []
+            # Extra columns are narrower than the label: a long note wraps sooner.
+            width = cap if col.side == "right" else 0.6 * cap
+            cells[col.key] = th.wrap_to_width(text, width, size) if text else []
         cell_lines.append(cells)
     for col in columns:
         widths[col.key] = max(

@@ -120,7 +120,7 @@ def bubble(
     if band:
         names.append(f"{result.level:g}% confidence band")
     rows, ncol = legend_rows(names, WIDTH)
-    fig, ax = axes_figure(WIDTH, HEIGHT, title=title, legend_rows=rows)
+    fig, ax = axes_figure(WIDTH, HEIGHT, title=title, legend_rows=rows, top_extra=0.15)
     x_grid = np.linspace(float(np.min(x)), float(np.max(x)), 201)
     _, pred, lo, hi = _fitted_band(result, j, x_grid)
     show = np.exp if ratio else (lambda a: a)
@@ -147,17 +147,26 @@ def bubble(
         alpha=0.85,
         gid="studies",
         zorder=3,
+        clip_on=False,  # a circle at the edge of the axes is drawn whole
     )
+    # The axes cover every point and the band, ending on round numbers.
+    ys = np.concatenate([show(result.yi), show(lo) if band else show(pred)])
+    ys = np.concatenate([ys, show(hi) if band else show(pred)])
     if ratio:
         ax.set_yscale("log")
-        ys = np.concatenate([show(result.yi), show(lo) if band else show(pred)])
-        ys = np.concatenate([ys, show(hi) if band else show(pred)])
-        (y0, y1), ticks = nice_limits(float(np.min(ys)), float(np.max(ys)), True)
-        ax.set_ylim(y0, y1)
-        ax.yaxis.set_major_locator(FixedLocator(ticks))
-        ax.yaxis.set_minor_locator(NullLocator())
+    y_lo, y_hi = float(np.min(ys)), float(np.max(ys))
+    if ratio:
+        pad = (y_hi / y_lo) ** 0.04
+        (y0, y1), ticks = nice_limits(y_lo / pad, y_hi * pad, True)
     else:
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+        pad = 0.04 * (y_hi - y_lo if y_hi > y_lo else 1.0)
+        (y0, y1), ticks = nice_limits(y_lo - pad, y_hi + pad, False)
+    ax.set_ylim(y0, y1)
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    x_lo, x_hi = float(np.min(x)), float(np.max(x))
+    x_pad = 0.05 * (x_hi - x_lo if x_hi > x_lo else 1.0)
+    ax.set_xlim(x_lo - x_pad, x_hi + x_pad)
     ax.axhline(1.0 if ratio else 0.0, color=th.GREY, linewidth=0.6, zorder=0)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
     for axis in (ax.xaxis, ax.yaxis):
@@ -177,17 +186,16 @@ def bubble(
     if result.R2 is not None:
         text += f"; R\u00b2{EQ}{result.R2:.0f}%"
     ax.text(
-        0.02,
-        0.98,
+        0.0,
+        1.03,
         text,
         transform=ax.transAxes,
         ha="left",
-        va="top",
+        va="bottom",
         fontsize=th.SMALL_SIZE,
         fontfamily=th.FONT_FAMILY,
         parse_math=False,
         gid="tests",
-        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
     )
     handles: list[Artist] = [
         Line2D(

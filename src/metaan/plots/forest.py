@@ -31,6 +31,7 @@ from metaan.plots._inputs import (
     StudyColumns,
     as_columns,
     cell_text,
+    extra_columns,
     favours_text,
     rob_columns,
     study_numbers,
@@ -462,7 +463,7 @@ def forest(
         measure_fit = result
     footnotes.extend(notes)
 
-    cols = [Column(f"x:{name}", name, "left", "right") for name in extra]
+    cols = extra_columns(extra)
     cols.append(
         Column("est", effect_header(measure_fit.measure, measure_fit.level), "right", "right")
     )

@@ -153,6 +153,7 @@ def labbe(
         alpha=0.85,
         gid="studies",
         zorder=3,
+        clip_on=False,  # a circle at the edge of the axes is drawn whole
     )
     step = 0.2 if limit == 1.0 else (0.1 if limit > 0.4 else 0.05 if limit > 0.15 else 0.01)
     for axis in (ax.xaxis, ax.yaxis):
