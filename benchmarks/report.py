@@ -39,7 +39,7 @@ def main() -> None:
     print(f"  without PDF: {without_pdf:6.2f} s")
     print(f"  with PDF:    {with_pdf:6.2f} s")
     print("  steps of the build with PDF (time until the next step began):")
-    for (message, _), (_, seconds) in zip(steps, steps[1:] + [("", 0.0)], strict=True):
+    for (message, _), (_, seconds) in zip(steps, [*steps[1:], ("", 0.0)], strict=True):
         print(f"    {seconds:6.2f} s  {message}")
 
 

@@ -340,3 +340,33 @@ def test_chunking_the_batches_does_not_change_the_result() -> None:
     assert a.QMp == b.QMp
     np.testing.assert_array_equal(a.pval, b.pval)
     assert a.to_frame()["term"].tolist() == list(res.names)
+
+
+def test_predicting_at_a_unit_row_gives_that_coefficient_and_its_confidence_interval() -> None:
+    from reference_cases import load_cases
+
+    case = next(c for c in load_cases() if c.name == "bcg_OR")
+    import pandas as pd
+
+    table = pd.DataFrame({"yi": case.yi, "vi": case.vi, "ablat": case.column("ablat")})
+    for test in ("z", "knha"):
+        res = fit_regression(table, mods=["ablat"], test=test)
+        for j in range(res.p):
+            row = np.zeros(res.p)
+            row[j] = 1.0
+            got = res.predict(row)
+            assert got.pred[0] == pytest.approx(res.coef[j], rel=1e-12)
+            assert got.ci_lb[0] == pytest.approx(res.ci_lb[j], rel=1e-12)
+            assert got.ci_ub[0] == pytest.approx(res.ci_ub[j], rel=1e-12)
+        fitted = res.predict(res.X)
+        assert np.allclose(fitted.pred, res.X @ res.coef, rtol=1e-12)
+
+
+def test_regression_weights_are_inverse_variance_with_the_residual_tau2_in_percent() -> None:
+    yi = np.array([0.1, 0.4, 0.3, 0.8, 0.5])
+    vi = np.array([0.02, 0.05, 0.03, 0.04, 0.06])
+    res = fit_regression(yi, vi, mods=np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    w = 1.0 / (vi + res.tau2)
+    assert res.weights == pytest.approx(100.0 * w / w.sum(), rel=1e-12)
+    with pytest.raises(InputError, match="2 coefficients"):
+        res.predict([1.0, 2.0, 3.0])

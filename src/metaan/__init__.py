@@ -35,9 +35,12 @@ from metaan.models import fit
 from metaan.regression import (
     MetaRegressionResult,
     PermutationResult,
+    RegressionPrediction,
     fit_regression,
     permutation_test,
 )
+from metaan.report.build import build_report
+from metaan.report.spec import load_spec
 from metaan.results import Exclusion, MetaResult
 from metaan.sensitivity import (
     Baujat,
@@ -49,6 +52,7 @@ from metaan.sensitivity import (
     influence,
     leave_one_out,
 )
+from metaan.studies import StudyTable, load_studies, psilocybin_main_analysis, validate_studies
 from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 
@@ -75,14 +79,17 @@ __all__ = [
     "NotEstimableError",
     "PermutationResult",
     "RankTest",
+    "RegressionPrediction",
     "RegressionTest",
     "SmallStudyEffects",
     "SpecError",
+    "StudyTable",
     "SubgroupLevel",
     "SubgroupResult",
     "TrimAndFill",
     "__version__",
     "baujat",
+    "build_report",
     "cumulative",
     "egger_test",
     "escalc",
@@ -94,12 +101,16 @@ __all__ = [
     "fit_subgroups",
     "influence",
     "leave_one_out",
+    "load_spec",
+    "load_studies",
     "peese",
     "permutation_test",
+    "psilocybin_main_analysis",
     "q_profile_ci",
     "rank_test",
     "read_table",
     "regression_test",
     "small_study_effects",
     "trim_and_fill",
+    "validate_studies",
 ]

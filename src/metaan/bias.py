@@ -50,7 +50,6 @@ from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
@@ -509,6 +508,8 @@ def _rank_pvalue(
     """Kendall's tau of x and y, the statistic and two-sided p-value as R's
     ``cor.test(method="kendall", exact=TRUE)`` computes them."""
     n = x.size
+    from scipy import stats  # imported here: scipy.stats takes half a second to load
+
     tau = float(stats.kendalltau(x, y).statistic)
     ties = min(np.unique(x).size, np.unique(y).size) < n
     use_exact = (not ties) and (n <= EXACT_RANK_MAX_K if exact is None else exact)

@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.special import gammaln
-from scipy.stats import norm
 
+from metaan._dist import norm_isf
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 
@@ -654,7 +654,7 @@ def from_confidence_interval(
         )
     scale = _TRANSFORMS[transform]
     est, lb, ub = np.broadcast_arrays(*(_as_float(x) for x in (estimate, ci_lb, ci_ub)))
-    crit = float(norm.isf((1 - level / 100) / 2))
+    crit = norm_isf((1 - level / 100) / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = (scale(ub) - scale(lb)) / (2 * crit)
         yi = scale(est)

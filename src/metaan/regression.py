@@ -59,6 +59,7 @@ __all__ = [
     "Design",
     "MetaRegressionResult",
     "PermutationResult",
+    "RegressionPrediction",
     "build_design",
     "fit_design",
     "fit_regression",
@@ -385,6 +386,22 @@ def _check_estimable(X: FloatArray, names: Sequence[str], method: str, int_only:
 # The fit
 
 
+@dataclass(frozen=True, eq=False)
+class RegressionPrediction:
+    """Fitted values of a meta-regression with their standard errors and CIs."""
+
+    pred: FloatArray
+    se: FloatArray
+    ci_lb: FloatArray
+    ci_ub: FloatArray
+    level: float
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"pred": self.pred, "se": self.se, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub}
+        )
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class MetaRegressionResult:
     """A fitted meta-regression (mixed effects, or common effect with ``method="EE"``).
@@ -444,6 +461,45 @@ class MetaRegressionResult:
     def p(self) -> int:
         """Number of coefficients."""
         return len(self.names)
+
+    @property
+    def weights(self) -> FloatArray:
+        """Each study's weight in the model, in percent: ``1 / (v_i + tau^2)`` with the
+        residual tau^2 (0 for a common-effect model), normalised to sum to 100."""
+        tau2 = self.tau2 if self.method != "EE" else 0.0
+        w = 1.0 / (self.vi + tau2)
+        return np.asarray(100.0 * w / float(w.sum()), dtype=np.float64)
+
+    def predict(self, newmods: npt.ArrayLike) -> RegressionPrediction:
+        """Fitted values and their confidence intervals at new rows of the design.
+
+        Parameters
+        ----------
+        newmods
+            Rows of the design matrix, one value per coefficient in ``names``
+            (intercept included), as a 1-d row or a 2-d array.
+
+        Returns
+        -------
+        RegressionPrediction
+            ``pred = x b`` with ``se = sqrt(x V x')`` and the interval
+            ``pred ± crit se``, where ``crit`` is the quantile of the model's test
+            (t with ``df`` under Knapp-Hartung, else normal), as metafor's
+            ``predict.rma`` computes the confidence interval of a fitted value.
+        """
+        x = np.atleast_2d(np.asarray(newmods, dtype=np.float64))
+        if x.shape[1] != self.p:
+            raise InputError(
+                f"newmods has {x.shape[1]} columns but the model has {self.p} coefficients",
+                fix=f"give one value per coefficient: {', '.join(self.names)}",
+            )
+        pred = x @ self.coef
+        se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.vcov, x))
+        alpha = 1.0 - self.level / 100.0
+        crit = t_isf(alpha / 2.0, self.df) if self.df is not None else norm_isf(alpha / 2.0)
+        return RegressionPrediction(
+            pred=pred, se=se, ci_lb=pred - crit * se, ci_ub=pred + crit * se, level=self.level
+        )
 
     @property
     def model(self) -> str:

@@ -13,6 +13,7 @@ from metaan.cli import _studies  # noqa: F401  # isort: skip
 from metaan.cli import _effects  # noqa: F401  # isort: skip
 from metaan.cli import _bias  # noqa: F401  # isort: skip
 from metaan.cli import _sensitivity  # noqa: F401  # isort: skip
+from metaan.cli import _report  # noqa: F401  # isort: skip
 from metaan.cli import _plot  # noqa: F401  # isort: skip
 
 __all__ = ["main"]

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
-from scipy import stats
 
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
@@ -34,28 +33,15 @@ WIDTH, HEIGHT = 4.8, 3.6
 
 def _fitted_band(
     result: MetaRegressionResult, column: int, x: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The fitted line and its confidence band along one moderator.
-
-    The other columns of the design are held at their means, as metafor's
-    ``regplot`` does; the band is ``X b ± crit·sqrt(diag(X V X'))`` with the
-    result's coefficients ``b``, their covariance ``V`` and the critical value
-    of its test (t with ``df`` under Knapp-Hartung, else normal), as
-    ``predict.rma`` computes it. Returns the design rows' moderator column,
-    the prediction and the band's limits.
-    """
-    means = result.X.mean(axis=0)
-    grid = np.tile(means, (x.size, 1))
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The fitted line and its confidence band along one moderator, from the
+    model's own predictions (:meth:`MetaRegressionResult.predict`), with the
+    other columns of the design held at their means, as metafor's ``regplot``
+    does."""
+    grid = np.tile(result.X.mean(axis=0), (x.size, 1))
     grid[:, column] = x
-    pred = grid @ result.coef
-    se = np.sqrt(np.einsum("ij,jk,ik->i", grid, result.vcov, grid))
-    alpha = 1.0 - result.level / 100.0
-    crit = (
-        float(stats.t.isf(alpha / 2.0, result.df))
-        if result.df is not None
-        else float(stats.norm.isf(alpha / 2.0))
-    )
-    return x, pred, pred - crit * se, pred + crit * se
+    fitted = result.predict(grid)
+    return fitted.pred, fitted.ci_lb, fitted.ci_ub
 
 
 def bubble(
@@ -112,8 +98,7 @@ def bubble(
     j = result.names.index(moderator)
     x = result.X[:, j]
     ratio = result.measure in ("OR", "RR", "PETO")
-    tau2 = result.tau2 if result.method != "EE" else 0.0
-    weights = 1.0 / (result.vi + tau2)
+    weights = result.weights
     area = np.maximum(10.0, 420.0 * weights / float(np.max(weights)))
 
     names = ["Studies (area \u221d weight)", "Fitted line"]
@@ -122,7 +107,7 @@ def bubble(
     rows, ncol = legend_rows(names, WIDTH)
     fig, ax = axes_figure(WIDTH, HEIGHT, title=title, legend_rows=rows, top_extra=0.15)
     x_grid = np.linspace(float(np.min(x)), float(np.max(x)), 201)
-    _, pred, lo, hi = _fitted_band(result, j, x_grid)
+    pred, lo, hi = _fitted_band(result, j, x_grid)
     show = np.exp if ratio else (lambda a: a)
     if band:
         ax.fill_between(

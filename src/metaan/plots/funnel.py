@@ -29,8 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
-from scipy import stats
 
+from metaan._dist import norm_isf
 from metaan.bias import RegressionTest, TrimAndFill
 from metaan.errors import InputError
 from metaan.plots import _theme as th
@@ -115,7 +115,7 @@ def funnel(
     se_max = max(t for t in y_ticks if t >= se_top * 1.04 - 1e-12) if y_ticks else se_top
     y_ticks = [t for t in y_ticks if 0.0 <= t <= se_max]
 
-    crit = float(stats.norm.isf((1.0 - fit.level / 100.0) / 2.0))
+    crit = norm_isf((1.0 - fit.level / 100.0) / 2.0)
     est = fit.estimate
     # The effect axis covers the studies and the pseudo-confidence region.
     xs = np.concatenate([observed.yi, filled_yi, [est - crit * se_max, est + crit * se_max]])
@@ -149,7 +149,7 @@ def funnel(
         ax.patch.set_gid("contour-background")
         shades = ["white", *_CONTOUR_GREYS]
         for j in range(len(levels) - 1, -1, -1):
-            z = float(stats.norm.isf(levels[j] / 2.0))
+            z = norm_isf(levels[j] / 2.0)
             ax.add_patch(
                 Polygon(
                     wedge(0.0, z),

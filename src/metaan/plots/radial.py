@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import blended_transform_factory
-from scipy import stats
 
+from metaan._dist import norm_isf
 from metaan.errors import InputError
 from metaan.plots import _theme as th
 from metaan.plots._axes import axes_figure, figure_legend, legend_rows, tick_text
@@ -61,7 +61,7 @@ def radial(result: MetaResult, *, title: str | None = None) -> Figure:
     tau2 = result.tau2 if (result.model == "random" and result.tau2 is not None) else 0.0
     s = np.sqrt(result.vi + tau2)
     xs, zs = 1.0 / s, result.yi / s
-    crit = float(stats.norm.isf((1.0 - result.level / 100.0) / 2.0))
+    crit = norm_isf((1.0 - result.level / 100.0) / 2.0)
     est = result.estimate
     names = [
         "Studies",

@@ -151,6 +151,9 @@ def _figures(results: ReportResults, progress: Progress) -> dict[str, Any]:
             groups=("psilocybin", "control"),
             lower_is_better=True,
             xlabel="Standardised mean difference (Hedges' g)",
+            # A group of two trials has a t(1) interval tens of units wide; it ends
+            # in an arrow rather than squeezing every other interval.
+            xlim=(-4.0, 2.0),
             title="Psilocybin by kind of control",
         )
     if dose is not None and dose.regression is not None:

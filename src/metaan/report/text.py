@@ -190,7 +190,7 @@ def key_findings(results: ReportResults) -> list[str]:
     for c in results.classes:
         f = c.continuous.fit
         if f is None:
-            out.append(f"{c.label}: insufficient evidence to pool ({c.continuous.note}).")
+            out.append(f"{c.label}: {c.continuous.note}.")
             continue
         out.append(
             f"{c.label}: g = {fmt(f.estimate)} {fmt_ci(f.ci_lb, f.ci_ub)} from "
