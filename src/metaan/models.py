@@ -286,8 +286,19 @@ def fit(
     return fit_arrays(data, method=method, test=test, level=level)
 
 
-def fit_arrays(data: EffectData, *, method: str, test: str, level: float) -> MetaResult:
-    """Fit the inverse-variance model to prepared effect sizes (see :func:`fit`)."""
+def fit_arrays(
+    data: EffectData,
+    *,
+    method: str,
+    test: str,
+    level: float,
+    fixed_tau2: tuple[float, float | None] | None = None,
+) -> MetaResult:
+    """Fit the inverse-variance model to prepared effect sizes (see :func:`fit`).
+
+    ``fixed_tau2`` is a tau^2 (with its SE) estimated elsewhere, e.g. pooled over
+    subgroups: the model uses it as it is, and reports no Q-profile interval.
+    """
     y, v = data.yi, data.vi
     k = y.size
     if k == 0:
@@ -299,10 +310,11 @@ def fit_arrays(data: EffectData, *, method: str, test: str, level: float) -> Met
             fix="use method EE to show a single study, or add studies",
         )
 
-    if random:
+    if random and fixed_tau2 is not None:
+        tau2, se_tau2 = fixed_tau2
+    elif random:
         est = estimate_tau2(y, v, method)
-        tau2: float = est.tau2
-        se_tau2: float | None = est.se_tau2
+        tau2, se_tau2 = est.tau2, est.se_tau2
     else:
         tau2, se_tau2 = 0.0, None
 
@@ -331,10 +343,10 @@ def fit_arrays(data: EffectData, *, method: str, test: str, level: float) -> Met
 
     tau2_ci = tau_ci = i2_ci = h2_ci = None
     if random:
-        s2 = typical_within_variance(v)
-        i2, h2 = i2_h2(tau2, s2)
-        ci = q_profile_ci(y, v, level=level)
-        tau2_ci, tau_ci, i2_ci, h2_ci = ci.tau2, ci.tau, ci.I2, ci.H2
+        i2, h2 = i2_h2(tau2, typical_within_variance(v))
+        if fixed_tau2 is None:
+            ci = q_profile_ci(y, v, level=level)
+            tau2_ci, tau_ci, i2_ci, h2_ci = ci.tau2, ci.tau, ci.I2, ci.H2
     else:
         i2 = max(0.0, 100.0 * (qe - qe_df) / qe) if qe > 0 else 0.0
         h2 = qe / qe_df if qe_df > 0 else 1.0

@@ -33,11 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
-from metaan._dist import chi2_sf, norm_isf, t_isf
 from metaan.errors import InputError, NotEstimableError
-from metaan.heterogeneity import i2_h2, typical_within_variance
 from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, fit_arrays
 from metaan.regression import (
     INTERCEPT,
@@ -267,70 +264,6 @@ class SubgroupResult:
         return format_subgroups(self)
 
 
-def _fit_fixed_tau2(
-    data: EffectData, tau2: float, se_tau2: float | None, method: str, test: str, level: float
-) -> MetaResult:
-    """The random-effects fit of one level with tau^2 fixed at the pooled value."""
-    y, v = data.yi, data.vi
-    k = y.size
-    w = 1.0 / (v + tau2)
-    sw = float(w.sum())
-    mu = float(np.dot(w, y)) / sw
-    se = math.sqrt(1.0 / sw)
-    df: int | None = None
-    alpha = 1.0 - level / 100.0
-    if test == "knha":
-        df = k - 1
-        rss = float(np.dot(w, (y - mu) ** 2))
-        if rss > np.finfo(float).eps:
-            se *= math.sqrt(rss / df)
-    stat = mu / se
-    if df is None:
-        pval = float(2.0 * special.ndtr(-abs(stat)))
-        crit = norm_isf(alpha / 2.0)
-    else:
-        pval = float(2.0 * special.stdtr(df, -abs(stat)))
-        crit = t_isf(alpha / 2.0, df)
-    w_fe = 1.0 / v
-    mu_fe = float(np.dot(w_fe, y)) / float(w_fe.sum())
-    qe = max(0.0, float(np.dot(w_fe, (y - mu_fe) ** 2)))
-    i2, h2 = i2_h2(tau2, typical_within_variance(v))
-    pi_half = crit * math.sqrt(se * se + tau2)
-    return MetaResult(
-        measure=data.measure,
-        method=method,
-        test=test,
-        level=level,
-        k=k,
-        estimate=mu,
-        se=se,
-        stat=stat,
-        df=df,
-        pval=pval,
-        ci_lb=mu - crit * se,
-        ci_ub=mu + crit * se,
-        tau2=tau2,
-        se_tau2=se_tau2,
-        tau2_ci=None,
-        tau_ci=None,
-        I2=i2,
-        I2_ci=None,
-        H2=h2,
-        H2_ci=None,
-        QE=qe,
-        QE_df=k - 1,
-        QEp=chi2_sf(qe, k - 1),
-        pi_lb=mu - pi_half,
-        pi_ub=mu + pi_half,
-        excluded=(),
-        yi=y,
-        vi=v,
-        weights=100.0 * w / sw,
-        labels=data.labels,
-        rows=data.rows,
-    )
-
-
 def _subset(data: EffectData, idx: Sequence[int]) -> EffectData:
     ix = np.asarray(idx, dtype=np.int64)
     return EffectData(
@@ -501,7 +434,13 @@ def fit_subgroups(
             one = fit_arrays(sub, method="EE", test="z", level=level)
             fitted.append(SubgroupLevel(name, one, pooled=False, note=SINGLE_STUDY_NOTE))
         elif tau2_pooled is not None:
-            res = _fit_fixed_tau2(sub, tau2_pooled, se_tau2_pooled, method, test, level)
+            res = fit_arrays(
+                sub,
+                method=method,
+                test=test,
+                level=level,
+                fixed_tau2=(tau2_pooled, se_tau2_pooled),
+            )
             fitted.append(SubgroupLevel(name, res, pooled=True))
         else:
             fitted.append(
