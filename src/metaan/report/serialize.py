@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metaan._json import jsonable
 from metaan.report.analyses import Analysis, ClassResults, Contrast, ReportResults, SubsetFit
 from metaan.results import MetaResult
 
@@ -34,33 +34,6 @@ LIBRARIES = (
     "weasyprint",
     "click",
 )
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy: NaN/inf become None, numpy scalars and arrays plain Python."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        x = float(value)
-        return x if math.isfinite(x) else None
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, pd.DataFrame):
-        return [jsonable(r) for r in value.to_dict(orient="records")]
-    if value is pd.NA:
-        return None
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return jsonable(to_dict())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    return str(value)
 
 
 def relative(path: str | Path, base: Path) -> str:
@@ -217,11 +190,8 @@ def results_data(results: ReportResults) -> dict[str, Any]:
         },
         "exclusions": [{**e.to_dict(), "file": relative(e.file, base)} for e in results.excluded],
         "not_poolable": [
-            {**jsonable(r), "file": relative(r["file"], base)}
-            for r in results.studies.not_poolable.to_dict(orient="records")
-        ]
-        if hasattr(results.studies.not_poolable, "to_dict")
-        else jsonable(results.studies.not_poolable),
+            {**jsonable(r), "file": relative(r.file, base)} for r in results.studies.not_poolable
+        ],
         "provenance": provenance(results),
     }
     return jsonable(data)  # type: ignore[no-any-return]
