@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
+from metaan._json import json_number
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
 from metaan.estimators import WLS, FloatArray, estimate_tau2
 from metaan.models import METHODS, TESTS, check_choice, check_level, fit
@@ -87,13 +88,6 @@ Predictor = Literal["sei", "vi"]
 Side = Literal["left", "right"]
 
 _INVERSE_VARIANCE = frozenset(METHODS)
-
-
-def _num(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _few_studies_warning(k: int) -> tuple[str, ...]:
@@ -257,16 +251,16 @@ class RegressionTest:
             "test": self.test,
             "level": self.level,
             "k": self.k,
-            "stat": _num(self.stat),
+            "stat": json_number(self.stat),
             "df": self.df,
-            "pval": _num(self.pval),
-            "slope": _num(self.slope),
-            "slope_se": _num(self.slope_se),
-            "limit_estimate": _num(self.limit_estimate),
-            "limit_se": _num(self.limit_se),
-            "ci_lb": _num(self.ci_lb),
-            "ci_ub": _num(self.ci_ub),
-            "tau2": _num(self.tau2),
+            "pval": json_number(self.pval),
+            "slope": json_number(self.slope),
+            "slope_se": json_number(self.slope_se),
+            "limit_estimate": json_number(self.limit_estimate),
+            "limit_se": json_number(self.limit_se),
+            "ci_lb": json_number(self.ci_lb),
+            "ci_ub": json_number(self.ci_ub),
+            "tau2": json_number(self.tau2),
             "warnings": list(self.warnings),
         }
 
@@ -458,9 +452,9 @@ class RankTest:
             "analysis": "rank_test",
             "name": "Begg and Mazumdar's rank correlation",
             "k": self.k,
-            "tau": _num(self.tau),
-            "stat": _num(self.stat),
-            "pval": _num(self.pval),
+            "tau": json_number(self.tau),
+            "stat": json_number(self.stat),
+            "pval": json_number(self.pval),
             "exact": self.exact,
             "warnings": list(self.warnings),
         }
@@ -646,12 +640,12 @@ class TrimAndFill:
             "name": f"Trim-and-fill ({self.estimator})",
             "estimator": self.estimator,
             "k0": self.k0,
-            "se_k0": _num(self.se_k0),
+            "se_k0": json_number(self.se_k0),
             "side": self.side,
             "fit": self.fit.to_dict(),
             "original": self.original.to_dict(),
             "filled": [
-                {"study": label, "yi": _num(y), "vi": _num(v)}
+                {"study": label, "yi": json_number(y), "vi": json_number(v)}
                 for label, y, v in zip(
                     self.filled_labels,
                     self.filled_yi.tolist(),
@@ -881,8 +875,8 @@ class FailSafeN:
             "type": "Rosenthal",
             "k": self.k,
             "fsnum": self.fsnum,
-            "pval": _num(self.pval),
-            "z": _num(self.z),
+            "pval": json_number(self.pval),
+            "z": json_number(self.z),
             "alpha": self.alpha,
             "warnings": list(self.warnings),
         }

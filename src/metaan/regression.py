@@ -49,6 +49,7 @@ import pandas as pd
 from scipy import special
 
 from metaan._dist import chi2_sf, norm_isf, t_isf
+from metaan._json import json_number
 from metaan.errors import InputError, MetaanError, NotEstimableError
 from metaan.estimators import ROOT_RTOL, WLS, FloatArray, estimate_tau2
 from metaan.heterogeneity import i2_h2, typical_within_variance
@@ -76,18 +77,6 @@ INTERCEPT = "intrcpt"
 #: Tolerance of the comparison of permuted statistics with the observed one
 #: (metafor's ``permutest``: ``comptol = .Machine$double.eps^0.5``).
 _COMPTOL = math.sqrt(np.finfo(float).eps)
-
-
-def _num(x: float | None) -> float | None:
-    """A JSON-safe number: NaN and infinities become None."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _nums(values: FloatArray) -> list[float | None]:
-    return [_num(float(x)) for x in values]
 
 
 # --------------------------------------------------------------------------
@@ -552,30 +541,30 @@ class MetaRegressionResult:
             "coefficients": [
                 {
                     "term": name,
-                    "estimate": _num(float(self.coef[j])),
-                    "se": _num(float(self.se[j])),
-                    "stat": _num(float(self.stat[j])),
+                    "estimate": json_number(self.coef[j]),
+                    "se": json_number(self.se[j]),
+                    "stat": json_number(self.stat[j]),
                     "df": self.df,
-                    "pval": _num(float(self.pval[j])),
-                    "ci_lb": _num(float(self.ci_lb[j])),
-                    "ci_ub": _num(float(self.ci_ub[j])),
+                    "pval": json_number(self.pval[j]),
+                    "ci_lb": json_number(self.ci_lb[j]),
+                    "ci_ub": json_number(self.ci_ub[j]),
                 }
                 for j, name in enumerate(self.names)
             ],
-            "QM": _num(self.QM),
+            "QM": json_number(self.QM),
             "QM_df": self.QM_df,
             "QM_df2": self.QM_df2,
             "QM_dist": "F" if self.QM_df2 is not None else "chi2",
-            "QMp": _num(self.QMp),
-            "QE": _num(self.QE),
+            "QMp": json_number(self.QMp),
+            "QE": json_number(self.QE),
             "QE_df": self.QE_df,
-            "QEp": _num(self.QEp),
-            "tau2": _num(self.tau2),
-            "se_tau2": _num(self.se_tau2),
-            "I2": _num(self.I2),
-            "H2": _num(self.H2),
-            "R2": _num(self.R2),
-            "tau2_intercept_only": _num(self.tau2_intercept_only),
+            "QEp": json_number(self.QEp),
+            "tau2": json_number(self.tau2),
+            "se_tau2": json_number(self.se_tau2),
+            "I2": json_number(self.I2),
+            "H2": json_number(self.H2),
+            "R2": json_number(self.R2),
+            "tau2_intercept_only": json_number(self.tau2_intercept_only),
             "excluded": [e.to_dict() for e in self.excluded],
         }
 
@@ -1150,14 +1139,14 @@ class PermutationResult:
             "n_perm": self.n_perm,
             "exact": self.exact,
             "seed": self.seed,
-            "QM": _num(self.QM),
-            "QMp": _num(self.QMp),
+            "QM": json_number(self.QM),
+            "QMp": json_number(self.QMp),
             "coefficients": [
                 {
                     "term": name,
-                    "estimate": _num(float(self.coef[j])),
-                    "stat": _num(float(self.stat[j])),
-                    "pval": _num(float(self.pval[j])),
+                    "estimate": json_number(self.coef[j]),
+                    "stat": json_number(self.stat[j]),
+                    "pval": json_number(self.pval[j]),
                 }
                 for j, name in enumerate(self.names)
             ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from metaan._dist import norm_isf
+from metaan._json import json_number
 from metaan.estimators import FloatArray
 
 __all__ = ["Exclusion", "MetaResult"]
@@ -31,16 +31,8 @@ class Exclusion:
         return {"row": self.row, "study": self.study, "reason": self.reason}
 
 
-def _num(x: float | None) -> float | None:
-    """A JSON-safe number: NaN and infinities become None."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _pair(x: tuple[float, float] | None) -> list[float | None] | None:
-    return None if x is None else [_num(x[0]), _num(x[1])]
+    return None if x is None else [json_number(x[0]), json_number(x[1])]
 
 
 #: The fields of :meth:`MetaResult.to_dict`, in order.
@@ -155,11 +147,16 @@ class MetaResult:
             if isinstance(value, tuple):
                 out[name] = _pair(value)
             elif isinstance(value, float):
-                out[name] = _num(value)
+                out[name] = json_number(value)
             else:
                 out[name] = value
         if self.method == "MH" and self.measure == "OR":
-            out.update(MH=_num(self.MH), MHp=_num(self.MHp), TA=_num(self.TA), TAp=_num(self.TAp))
+            out.update(
+                MH=json_number(self.MH),
+                MHp=json_number(self.MHp),
+                TA=json_number(self.TA),
+                TAp=json_number(self.TAp),
+            )
         out["excluded"] = [e.to_dict() for e in self.excluded]
         return out
 

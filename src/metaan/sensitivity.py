@@ -51,6 +51,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from metaan._json import json_list, jsonable
 from metaan.bias import as_fit
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
 from metaan.estimators import ROOT_RTOL, FloatArray
@@ -390,40 +391,10 @@ def _qe_p(qe: FloatArray, n: FloatArray) -> FloatArray:
         return np.where(df >= 1.0, special.chdtrc(np.maximum(df, 1.0), qe), 1.0)
 
 
-def _list(values: Any) -> list[Any]:
-    out: list[Any] = []
-    for x in np.asarray(values).tolist():
-        if isinstance(x, float) and not math.isfinite(x):
-            out.append(None)
-        else:
-            out.append(x)
-    return out
-
-
 def _frame(labels: Sequence[str], rows: Sequence[int | None], **columns: Any) -> pd.DataFrame:
     data: dict[str, Any] = {"study": list(labels), "row": pd.array(list(rows), dtype="Int64")}
     data.update(columns)
     return pd.DataFrame(data)
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    records = []
-    for row in frame.to_dict(orient="records"):
-        clean: dict[str, Any] = {}
-        for key, value in row.items():
-            if value is None or value is pd.NA:
-                clean[str(key)] = None
-            elif isinstance(value, bool | np.bool_):
-                clean[str(key)] = bool(value)
-            elif isinstance(value, int | np.integer):
-                clean[str(key)] = int(value)
-            elif isinstance(value, float | np.floating):
-                number = float(value)
-                clean[str(key)] = number if math.isfinite(number) else None
-            else:
-                clean[str(key)] = value
-        records.append(clean)
-    return records
 
 
 def _need_studies(res: MetaResult, what: str) -> None:
@@ -516,7 +487,7 @@ class LeaveOneOut:
             "k": self.k,
             "df": self.df,
             "QE_df": self.k - 2,
-            "studies": _records(self.to_frame()),
+            "studies": jsonable(self.to_frame()),
         }
 
 
@@ -678,7 +649,7 @@ class Influence:
             "method": self.method,
             "test": self.test,
             "k": self.k,
-            "studies": _records(self.to_frame()),
+            "studies": jsonable(self.to_frame()),
         }
 
 
@@ -797,7 +768,7 @@ class Baujat:
             "analysis": "baujat",
             "method": self.method,
             "k": self.k,
-            "studies": _records(self.to_frame()),
+            "studies": jsonable(self.to_frame()),
         }
 
 
@@ -923,8 +894,8 @@ class Cumulative:
             "method": self.method,
             "test": self.test,
             "level": self.level,
-            "order": _list(self.order),
-            "studies": _records(self.to_frame()),
+            "order": json_list(self.order),
+            "studies": jsonable(self.to_frame()),
         }
 
 

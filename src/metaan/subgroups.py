@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metaan._json import json_number
 from metaan.errors import InputError, NotEstimableError
 from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, fit_arrays
 from metaan.regression import (
@@ -53,13 +54,6 @@ TAU2_MODES: tuple[str, ...] = ("separate", "pooled")
 
 #: The note of a level with a single study.
 SINGLE_STUDY_NOTE = "a single study: shown as reported, not pooled"
-
-
-def _num(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,18 +215,18 @@ class SubgroupResult:
         if self.mixed is not None:
             m = self.mixed
             mixed = {
-                "QM": _num(m.QM),
+                "QM": json_number(m.QM),
                 "QM_df": m.QM_df,
                 "QM_df2": m.QM_df2,
                 "QM_dist": "F" if m.QM_df2 is not None else "chi2",
-                "QMp": _num(m.QMp),
-                "tau2": _num(m.tau2),
-                "se_tau2": _num(m.se_tau2),
-                "I2": _num(m.I2),
-                "QE": _num(m.QE),
+                "QMp": json_number(m.QMp),
+                "tau2": json_number(m.tau2),
+                "se_tau2": json_number(m.se_tau2),
+                "I2": json_number(m.I2),
+                "QE": json_number(m.QE),
                 "QE_df": m.QE_df,
-                "QEp": _num(m.QEp),
-                "R2": _num(m.R2),
+                "QEp": json_number(m.QEp),
+                "R2": json_number(m.R2),
                 "coefficients": m.to_dict()["coefficients"],
             }
         return {
@@ -242,18 +236,18 @@ class SubgroupResult:
             "test": self.test,
             "level": self.level,
             "tau2_mode": self.tau2_mode,
-            "tau2_pooled": _num(self.tau2_pooled),
+            "tau2_pooled": json_number(self.tau2_pooled),
             "k": self.k,
             "levels": {
                 lev.name: {**lev.fit.to_dict(), "pooled": lev.pooled, "note": lev.note}
                 for lev in self.levels
             },
             "between_fixed": {
-                "Q": _num(self.Q_between),
+                "Q": json_number(self.Q_between),
                 "df": self.Q_between_df,
-                "pval": _num(self.Q_between_p),
+                "pval": json_number(self.Q_between_p),
             },
-            "within_fixed": {"Q": _num(self.Q_within), "df": self.Q_within_df},
+            "within_fixed": {"Q": json_number(self.Q_within), "df": self.Q_within_df},
             "mixed_effects_test": mixed,
             "mixed_effects_note": self.mixed_note,
             "excluded": [e.to_dict() for e in self.excluded],

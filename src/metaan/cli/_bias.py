@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from metaan._format import fmt, fmt_p
+from metaan._json import json_number
 from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.cli._app import main
 from metaan.cli._common import compute_effects_from_options, effect_options, write_output
@@ -77,13 +78,6 @@ def excluded_lines(excluded: tuple[Exclusion, ...]) -> list[str]:
     return lines
 
 
-def _number(value: Any) -> float | None:
-    """A table cell as a float, or None when missing."""
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return float(value)
-
-
 def _as_text(report: SmallStudyEffects) -> str:
     res = report.fit
     scale = " (log scale)" if res.is_ratio else ""
@@ -101,7 +95,7 @@ def _as_text(report: SmallStudyEffects) -> str:
         f"{'estimate':>9} {'ci.lb':>9} {'ci.ub':>9}"
     )
     for row in frame.to_dict(orient="records"):
-        value, df, pval = _number(row["value"]), _number(row["df"]), _number(row["pval"])
+        value, df, pval = (json_number(row[name]) for name in ("value", "df", "pval"))
         if row["statistic"] in ("k0", "N"):
             stat = f"{row['statistic']} = {int(value or 0)}"
         else:
@@ -110,7 +104,7 @@ def _as_text(report: SmallStudyEffects) -> str:
         p_text = "" if pval is None else fmt_p(pval)
         estimate, lb, ub = (
             "" if x is None else fmt(x)
-            for x in (_number(row["estimate"]), _number(row["ci_lb"]), _number(row["ci_ub"]))
+            for x in (json_number(row[name]) for name in ("estimate", "ci_lb", "ci_ub"))
         )
         lines.append(
             f"{row['analysis']:<{width}} {stat:>20} {df_text:>4} {p_text:>8} "

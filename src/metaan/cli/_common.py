@@ -9,13 +9,11 @@ same two, so the flags mean the same thing everywhere.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import numpy as np
 import pandas as pd
 
 from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns
@@ -26,7 +24,6 @@ __all__ = [
     "EFFECT_OPTION_NAMES",
     "compute_effects_from_options",
     "effect_options",
-    "json_value",
     "write_output",
 ]
 
@@ -222,22 +219,6 @@ def _columns_by_name(
             if spread in present:
                 return {"yi": "yi", spread: spread}
     return {}
-
-
-def json_value(value: Any) -> Any:
-    """A table cell as a JSON value: numbers as float64 repr, NaN and NA as null."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, str):
-        return value
-    return str(value)
 
 
 def write_output(text: str, output: str | Path | None) -> None:

@@ -9,13 +9,9 @@ import click
 import numpy as np
 import pandas as pd
 
+from metaan._json import jsonable
 from metaan.cli._app import main
-from metaan.cli._common import (
-    compute_effects_from_options,
-    effect_options,
-    json_value,
-    write_output,
-)
+from metaan.cli._common import compute_effects_from_options, effect_options, write_output
 from metaan.effects import measure_name, study_labels
 from metaan.io import read_table, spreadsheet_rows
 
@@ -100,7 +96,7 @@ def _as_json(result: pd.DataFrame, labels: list[str | None], source: str) -> str
     columns = [str(c) for c in result.columns]
     excluded = _excluded(result, labels)
     records = [
-        {name: json_value(value) for name, value in zip(columns, row, strict=True)}
+        {name: jsonable(value) for name, value in zip(columns, row, strict=True)}
         for row in result.itertuples(index=False, name=None)
     ]
     document = {
