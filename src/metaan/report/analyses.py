@@ -498,6 +498,33 @@ def _subsets(analysis: Analysis, spec: ReportSpec) -> tuple[SubsetFit, ...]:
                 ~diagnosis.isin(allowed),
             )
         )
+    # The choices about the data themselves, where the records make them.
+    change = (recs["outcome_type"].astype("string") == "change").fillna(False) | (
+        pd.to_numeric(recs["change_certain"], errors="coerce") == 1
+    )
+    if change.any():
+        out.append(
+            _subset_fit(
+                analysis,
+                spec.model,
+                "without_change_scores",
+                "without records that are certainly change-from-baseline scores",
+                change,
+            )
+        )
+    imputed = (pd.to_numeric(recs["imputed1"], errors="coerce") == 1) | (
+        pd.to_numeric(recs["imputed2"], errors="coerce") == 1
+    )
+    if imputed.any():
+        out.append(
+            _subset_fit(
+                analysis,
+                spec.model,
+                "without_imputed",
+                "without records with values imputed by the source review",
+                imputed,
+            )
+        )
     return tuple(out)
 
 
