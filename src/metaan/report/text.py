@@ -146,14 +146,15 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         "reported, without saying which. All are included in the main SSRI analysis, although "
         "the Cochrane Handbook (10.5.2) advises against mixing endpoint and change scores in "
         "standardised mean differences; records that are certainly change scores (negative "
-        "means) are flagged in the data."
+        "means) are flagged in the data, and a sensitivity analysis leaves them out."
         if m.change_scores == "include"
         else "Records that are change-from-baseline scores are left out of the SMD analyses "
         "(Cochrane Handbook 10.5.2)."
     )
     imputed = (
         "Values imputed by the source reviews (metapsy's imputed endpoint SDs, GRISELDA's "
-        "imputed responder counts) are included and flagged in the data."
+        "imputed responder counts) are included and flagged in the data; a sensitivity "
+        "analysis leaves out the records with imputed values."
         if m.imputed == "include"
         else "Records with imputed values are left out."
     )
