@@ -1,14 +1,23 @@
-"""Plain-text rendering of results for people (``summary()`` and the CLI table view)."""
+"""Numbers and results written for people.
+
+:func:`fmt`, :func:`fmt_p` and :func:`format_summary` write plain text (``summary()``
+and the CLI table view); :func:`fmt_typeset` writes a number as the figures and the
+report print it.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from metaan.results import MetaResult
+    from metaan.results import Exclusion, MetaResult
 
-__all__ = ["fmt", "fmt_p", "format_summary"]
+__all__ = ["MINUS", "fmt", "fmt_p", "fmt_typeset", "format_excluded", "format_summary"]
+
+#: The typographic minus sign.
+MINUS = "\u2212"
 
 _MODEL_NAMES = {
     "EE": "Common-effect model (inverse variance)",
@@ -28,17 +37,47 @@ _ESTIMATOR_NAMES = {
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
-    """A number with ``digits`` decimals, or ``-`` when missing."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    """A number with ``digits`` decimals, or ``-`` when missing (None, NaN) or infinite."""
+    if x is None or not math.isfinite(x):
         return "-"
     return f"{x:.{digits}f}"
 
 
 def fmt_p(p: float | None) -> str:
-    """A p-value as journals print it: ``<.0001`` below 1e-4."""
-    if p is None or math.isnan(p):
+    """A p-value as journals print it: ``<.0001`` below 1e-4; ``-`` when missing."""
+    if p is None or not math.isfinite(p):
         return "-"
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def fmt_typeset(x: float | None, digits: int = 2) -> str:
+    """A number as the figures and the report print it.
+
+    ``digits`` fixed decimals with a typographic minus (U+2212) and no sign on a
+    value that rounds to zero (``-0.001`` prints as ``0.00``); an en dash when
+    missing (None or NaN); ``∞`` or ``−∞`` when infinite.
+    """
+    if x is None or math.isnan(x):
+        return "\u2013"
+    if math.isinf(x):
+        return "\u221e" if x > 0 else MINUS + "\u221e"
+    text = f"{x:.{digits}f}"
+    if text.startswith("-"):
+        text = text[1:] if float(text) == 0.0 else MINUS + text[1:]
+    return text
+
+
+def format_excluded(excluded: Sequence[Exclusion]) -> list[str]:
+    """The rows left out of an analysis, one line each under a blank line and a count
+    (``Excluded (2):``); no lines when none was."""
+    if not excluded:
+        return []
+    lines = ["", f"Excluded ({len(excluded)}):"]
+    for e in excluded:
+        where = f"row {e.row}" if e.row is not None else ""
+        who = f" ({e.study})" if e.study else ""
+        lines.append(f"  {where}{who}: {e.reason}")
+    return lines
 
 
 def _ci(pair: tuple[float, float] | None, digits: int = 4) -> str:
@@ -90,11 +129,5 @@ def format_summary(res: MetaResult) -> str:
         lines.append(f"{level} prediction interval: [{fmt(res.pi_lb)}, {fmt(res.pi_ub)}]")
         if res.is_ratio:
             lines.append(f"exponentiated: [{fmt(math.exp(res.pi_lb))}, {fmt(math.exp(res.pi_ub))}]")
-    if res.excluded:
-        lines.append("")
-        lines.append(f"Excluded ({len(res.excluded)}):")
-        for e in res.excluded:
-            where = f"row {e.row}" if e.row is not None else ""
-            who = f" ({e.study})" if e.study else ""
-            lines.append(f"  {where}{who}: {e.reason}")
+    lines += format_excluded(res.excluded)
     return "\n".join(lines)

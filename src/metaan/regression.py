@@ -49,6 +49,7 @@ import pandas as pd
 from scipy import special
 
 from metaan._dist import chi2_sf, norm_isf, t_isf
+from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
 from metaan.errors import InputError, MetaanError, NotEstimableError
 from metaan.estimators import ROOT_RTOL, WLS, FloatArray, estimate_tau2
@@ -822,18 +823,6 @@ def fit_regression(
 # Text rendering
 
 
-def _f(x: float | None, digits: int = 4) -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    return f"{x:.{digits}f}"
-
-
-def _fp(p: float | None) -> str:
-    if p is None or not math.isfinite(p):
-        return "-"
-    return "<.0001" if p < 1e-4 else f"{p:.4f}"
-
-
 def format_regression(res: MetaRegressionResult) -> str:
     """The summary of a meta-regression as a person reads it."""
     if res.method == "EE":
@@ -846,21 +835,21 @@ def format_regression(res: MetaRegressionResult) -> str:
         lines.append(f"reference levels: {refs}")
     lines.append("")
     if res.method != "EE":
-        lines.append(f"tau^2 (residual) = {_f(res.tau2)} (SE {_f(res.se_tau2)})")
-        lines.append(f"I^2 (residual)   = {_f(res.I2, 2)}%   H^2 = {_f(res.H2)}")
+        lines.append(f"tau^2 (residual) = {fmt(res.tau2)} (SE {fmt(res.se_tau2)})")
+        lines.append(f"I^2 (residual)   = {fmt(res.I2, 2)}%   H^2 = {fmt(res.H2)}")
         if res.R2 is not None:
-            lines.append(f"R^2              = {_f(res.R2, 2)}%")
+            lines.append(f"R^2              = {fmt(res.R2, 2)}%")
     else:
-        lines.append(f"I^2 (residual) = {_f(res.I2, 2)}%   H^2 = {_f(res.H2)}")
+        lines.append(f"I^2 (residual) = {fmt(res.I2, 2)}%   H^2 = {fmt(res.H2)}")
     lines.append(
-        f"Test for residual heterogeneity: QE({res.QE_df}) = {_f(res.QE)}, p = {_fp(res.QEp)}"
+        f"Test for residual heterogeneity: QE({res.QE_df}) = {fmt(res.QE)}, p = {fmt_p(res.QEp)}"
     )
     coefs = ", ".join(str(j + 1) for j in res.btt)
     if res.QM_df2 is not None:
-        qm = f"F({res.QM_df}, {res.QM_df2}) = {_f(res.QM)}"
+        qm = f"F({res.QM_df}, {res.QM_df2}) = {fmt(res.QM)}"
     else:
-        qm = f"QM({res.QM_df}) = {_f(res.QM)}"
-    lines.append(f"Test of moderators (coefficients {coefs}): {qm}, p = {_fp(res.QMp)}")
+        qm = f"QM({res.QM_df}) = {fmt(res.QM)}"
+    lines.append(f"Test of moderators (coefficients {coefs}): {qm}, p = {fmt_p(res.QMp)}")
     lines.append("")
     stat = "t" if res.df is not None else "z"
     width = max(10, *(len(n) for n in res.names))
@@ -869,17 +858,11 @@ def format_regression(res: MetaRegressionResult) -> str:
     )
     for j, name in enumerate(res.names):
         lines.append(
-            f"{name:<{width}} {_f(float(res.coef[j])):>10} {_f(float(res.se[j])):>9} "
-            f"{_f(float(res.stat[j]), 3):>8} {_fp(float(res.pval[j])):>8} "
-            f"{_f(float(res.ci_lb[j])):>10} {_f(float(res.ci_ub[j])):>10}"
+            f"{name:<{width}} {fmt(float(res.coef[j])):>10} {fmt(float(res.se[j])):>9} "
+            f"{fmt(float(res.stat[j]), 3):>8} {fmt_p(float(res.pval[j])):>8} "
+            f"{fmt(float(res.ci_lb[j])):>10} {fmt(float(res.ci_ub[j])):>10}"
         )
-    if res.excluded:
-        lines.append("")
-        lines.append(f"Excluded ({len(res.excluded)}):")
-        for e in res.excluded:
-            where = f"row {e.row}" if e.row is not None else ""
-            who = f" ({e.study})" if e.study else ""
-            lines.append(f"  {where}{who}: {e.reason}")
+    lines += format_excluded(res.excluded)
     return "\n".join(lines)
 
 

@@ -26,7 +26,6 @@ Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
 from metaan.errors import InputError, NotEstimableError
 from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, fit_arrays
@@ -468,18 +468,6 @@ def fit_subgroups(
     )
 
 
-def _f(x: float | None, digits: int = 4) -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    return f"{x:.{digits}f}"
-
-
-def _fp(p: float | None) -> str:
-    if p is None or not math.isfinite(p):
-        return "-"
-    return "<.0001" if p < 1e-4 else f"{p:.4f}"
-
-
 def format_subgroups(res: SubgroupResult) -> str:
     """The subgroup analysis as a person reads it."""
     mode = "pooled across subgroups" if res.tau2_mode == "pooled" else "estimated per subgroup"
@@ -494,11 +482,11 @@ def format_subgroups(res: SubgroupResult) -> str:
     )
     for lev in res.levels:
         f = lev.fit
-        tau2 = _f(f.tau2) if lev.pooled and res.method != "EE" else ""
-        i2 = _f(f.I2, 1) if lev.pooled else ""
+        tau2 = fmt(f.tau2) if lev.pooled and res.method != "EE" else ""
+        i2 = fmt(f.I2, 1) if lev.pooled else ""
         line = (
-            f"{lev.name:<{width}} {f.k:>4} {_f(f.estimate):>10} {_f(f.se):>8} "
-            f"{_f(f.stat, 3):>8} {_fp(f.pval):>8} {_f(f.ci_lb):>9} {_f(f.ci_ub):>9} "
+            f"{lev.name:<{width}} {f.k:>4} {fmt(f.estimate):>10} {fmt(f.se):>8} "
+            f"{fmt(f.stat, 3):>8} {fmt_p(f.pval):>8} {fmt(f.ci_lb):>9} {fmt(f.ci_ub):>9} "
             f"{tau2:>8} {i2:>7}"
         )
         lines.append(line.rstrip() + (f"  ({lev.note})" if lev.note else ""))
@@ -506,15 +494,15 @@ def format_subgroups(res: SubgroupResult) -> str:
     lines.append("Test for subgroup differences:")
     if res.Q_between is not None:
         lines.append(
-            f"  fixed effect (Q-between): Q({res.Q_between_df}) = {_f(res.Q_between)}, "
-            f"p = {_fp(res.Q_between_p)}"
+            f"  fixed effect (Q-between): Q({res.Q_between_df}) = {fmt(res.Q_between)}, "
+            f"p = {fmt_p(res.Q_between_p)}"
         )
     if res.mixed is not None:
         m = res.mixed
         qm = f"F({m.QM_df}, {m.QM_df2})" if m.QM_df2 is not None else f"QM({m.QM_df})"
         lines.append(
-            f"  mixed effects ({m.method}): {qm} = {_f(m.QM)}, p = {_fp(m.QMp)}"
-            + (f"; residual tau^2 = {_f(m.tau2)}" if m.method != "EE" else "")
+            f"  mixed effects ({m.method}): {qm} = {fmt(m.QM)}, p = {fmt_p(m.QMp)}"
+            + (f"; residual tau^2 = {fmt(m.tau2)}" if m.method != "EE" else "")
         )
     if res.mixed_note:
         lines.append(f"  {res.mixed_note}")
@@ -523,11 +511,5 @@ def format_subgroups(res: SubgroupResult) -> str:
         lines.append(
             "Subgroups with no usable study (every study excluded): " + ", ".join(res.empty_levels)
         )
-    if res.excluded:
-        lines.append("")
-        lines.append(f"Excluded ({len(res.excluded)}):")
-        for e in res.excluded:
-            where = f"row {e.row}" if e.row is not None else ""
-            who = f" ({e.study})" if e.study else ""
-            lines.append(f"  {where}{who}: {e.reason}")
+    lines += format_excluded(res.excluded)
     return "\n".join(lines)

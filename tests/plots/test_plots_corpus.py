@@ -25,9 +25,9 @@ from plotcheck import (
 )
 
 from metaan import plots
+from metaan._format import fmt_typeset
 from metaan.bias import egger_test, trim_and_fill
 from metaan.models import fit
-from metaan.plots._text import fmt_num
 from metaan.regression import fit_regression
 from metaan.sensitivity import baujat, cumulative, leave_one_out
 from metaan.subgroups import fit_subgroups
@@ -62,7 +62,7 @@ def test_the_forest_plot_draws_one_row_per_study_and_one_diamond(case: PlotCase)
     assert lo <= pooled.min() and pooled.max() <= hi
     texts = list(res.labels) + [e.study for e in res.excluded if e.study]
     texts.append(f"I\u00b2\u00a0=\u00a0{res.I2:.0f}%")
-    texts.append(fmt_num(float(_show(case, np.array([res.estimate]))[0]), 2))
+    texts.append(fmt_typeset(float(_show(case, np.array([res.estimate]))[0]), 2))
     assert_texts_in_svg(fig, texts)
     if case.rob is not None:
         filled = int(case.rob.notna().to_numpy().sum())
@@ -85,9 +85,9 @@ def test_the_subgroup_forest_draws_a_block_and_a_diamond_per_pooled_level(
     assert_inside_x(fig, r"ci-g\d+-\d+")
     texts = [f"{sg.by}: {lev.name}" for lev in sg.levels]
     if sg.Q_between is not None:
-        texts.append(f"Q\u00a0=\u00a0{fmt_num(sg.Q_between, 2)}")
+        texts.append(f"Q\u00a0=\u00a0{fmt_typeset(sg.Q_between, 2)}")
     if sg.mixed is not None:
-        texts.append(fmt_num(sg.mixed.QM, 2))
+        texts.append(fmt_typeset(sg.mixed.QM, 2))
     assert_texts_in_svg(fig, texts)
 
 

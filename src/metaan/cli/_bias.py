@@ -12,7 +12,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from metaan._format import fmt, fmt_p
+from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
 from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.cli._app import main
@@ -67,17 +67,6 @@ def note_on_stderr(warnings: tuple[str, ...], excluded: tuple[Exclusion, ...]) -
         click.echo(f"metaan: note: row {e.row}{who} excluded: {e.reason}", err=True)
 
 
-def excluded_lines(excluded: tuple[Exclusion, ...]) -> list[str]:
-    """The excluded rows, one line each, for the table view."""
-    if not excluded:
-        return []
-    lines = ["", f"Excluded ({len(excluded)}):"]
-    for e in excluded:
-        who = f" ({e.study})" if e.study else ""
-        lines.append(f"  row {e.row}{who}: {e.reason}")
-    return lines
-
-
 def _as_text(report: SmallStudyEffects) -> str:
     res = report.fit
     scale = " (log scale)" if res.is_ratio else ""
@@ -129,7 +118,7 @@ def _as_text(report: SmallStudyEffects) -> str:
     )  # in order, once each
     if warnings:
         lines += ["", "Warnings:"] + [f"  {w}" for w in warnings]
-    lines += excluded_lines(res.excluded)
+    lines += format_excluded(res.excluded)
     return "\n".join(lines) + "\n"
 
 

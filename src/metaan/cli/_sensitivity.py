@@ -9,10 +9,9 @@ from typing import Any
 import click
 import pandas as pd
 
-from metaan._format import fmt
+from metaan._format import fmt, format_excluded
 from metaan.cli._app import main
 from metaan.cli._bias import (
-    excluded_lines,
     fit_effects,
     frame_as_csv,
     frame_as_text,
@@ -88,7 +87,7 @@ def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> st
             frame = frame.drop(columns=["influential"])
             frame.insert(0, " ", ["*" if flag else "" for flag in analysis.influential])
         lines += ["", title + ":", frame_as_text(frame)]
-    lines += excluded_lines(res.excluded)
+    lines += format_excluded(res.excluded)
     return "\n".join(lines) + "\n"
 
 

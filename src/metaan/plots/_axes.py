@@ -8,8 +8,8 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metaan._format import MINUS
 from metaan.plots import _theme as th
-from metaan.plots._text import MINUS
 
 __all__ = ["axes_figure", "figure_legend", "legend_rows", "place_labels", "tick_text"]
 

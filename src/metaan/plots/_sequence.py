@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from metaan._format import fmt_typeset
 from metaan.plots._inputs import (
     StudyColumns,
     as_columns,
@@ -14,7 +15,7 @@ from metaan.plots._inputs import (
     favours_text,
 )
 from metaan.plots._table import Column, Row, Scale, draw_table
-from metaan.plots._text import effect_header, fmt_ci, fmt_num, short_model_label
+from metaan.plots._text import effect_header, fmt_ci, short_model_label
 from metaan.plots.forest import pooled_rows
 from metaan.results import MetaResult
 
@@ -53,7 +54,7 @@ def refit_forest(
     for i in range(k):
         cells = {f"x:{name}": cell_text(values[i]) for name, values in extra.items()}
         cells["est"] = fmt_ci(show(estimate[i]), show(ci_lb[i]), show(ci_ub[i]), digits)
-        cells["tau2"] = fmt_num(tau2[i], max(digits, 3))
+        cells["tau2"] = fmt_typeset(tau2[i], max(digits, 3))
         cells["I2"] = f"{i2[i]:.0f}%" if i2[i] == i2[i] else "\u2013"
         rows.append(
             Row(
@@ -79,7 +80,7 @@ def refit_forest(
         )
         tau2_full = full.tau2 if full.model == "random" and full.tau2 is not None else 0.0
         cells = dict(pooled[0].cells)
-        cells["tau2"] = fmt_num(tau2_full, max(digits, 3))
+        cells["tau2"] = fmt_typeset(tau2_full, max(digits, 3))
         cells["I2"] = f"{full.I2:.0f}%" if full.I2 is not None else "\u2013"
         rows.append(
             Row(

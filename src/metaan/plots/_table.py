@@ -31,9 +31,9 @@ from matplotlib.patches import Polygon, Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
 
+from metaan._format import MINUS
 from metaan.errors import InputError
 from metaan.plots import _theme as th
-from metaan.plots._text import MINUS
 
 __all__ = [
     "ROB_LEVELS",

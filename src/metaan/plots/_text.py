@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 
+from metaan._format import fmt_typeset
 from metaan.results import MetaResult
 
 __all__ = [
     "EQ",
     "LT",
     "MEASURE_NAMES",
-    "MINUS",
     "effect_header",
     "fmt_ci",
     "fmt_interval",
-    "fmt_num",
     "fmt_p",
     "heterogeneity_text",
     "model_label",
@@ -46,33 +45,19 @@ _ESTIMATORS = {
     "PM": "Paule-Mandel",
 }
 
-MINUS = "\u2212"
 #: "=" between no-break spaces, so a wrapped line never separates a name from its value.
 EQ = "\u00a0=\u00a0"
 LT = "\u00a0<\u00a0"
 
 
-def fmt_num(x: float | None, digits: int = 2) -> str:
-    """A number with fixed decimals and a typographic minus; ``–`` when missing."""
-    if x is None or not math.isfinite(x):
-        if x is not None and math.isinf(x):
-            return "\u221e" if x > 0 else f"{MINUS}\u221e"
-        return "\u2013"
-    text = f"{x:.{digits}f}"
-    if text.startswith("-"):
-        # -0.00 reads as 0.00
-        text = text[1:] if float(text) == 0.0 else MINUS + text[1:]
-    return text
-
-
 def fmt_ci(est: float, lb: float, ub: float, digits: int = 2) -> str:
     """``est [lb, ub]``."""
-    return f"{fmt_num(est, digits)} [{fmt_num(lb, digits)}, {fmt_num(ub, digits)}]"
+    return f"{fmt_typeset(est, digits)} [{fmt_typeset(lb, digits)}, {fmt_typeset(ub, digits)}]"
 
 
 def fmt_interval(lb: float, ub: float, digits: int = 2) -> str:
     """``[lb, ub]``."""
-    return f"[{fmt_num(lb, digits)}, {fmt_num(ub, digits)}]"
+    return f"[{fmt_typeset(lb, digits)}, {fmt_typeset(ub, digits)}]"
 
 
 def fmt_p(p: float | None) -> str:
@@ -117,15 +102,15 @@ def heterogeneity_text(result: MetaResult, digits: int = 2) -> str:
     """``Heterogeneity: τ² = 0.31; I² = 92%; Q = 152.23, df = 12, p < 0.001``."""
     parts: list[str] = []
     if result.model == "random" and result.tau2 is not None:
-        parts.append(f"\u03c4\u00b2{EQ}{fmt_num(result.tau2, max(digits, 3))}")
+        parts.append(f"\u03c4\u00b2{EQ}{fmt_typeset(result.tau2, max(digits, 3))}")
     if result.I2 is not None:
         parts.append(f"I\u00b2{EQ}{result.I2:.0f}%")
     if result.QE is not None:
-        parts.append(f"Q{EQ}{fmt_num(result.QE, 2)}, df{EQ}{result.QE_df}, {fmt_p(result.QEp)}")
+        parts.append(f"Q{EQ}{fmt_typeset(result.QE, 2)}, df{EQ}{result.QE_df}, {fmt_p(result.QEp)}")
     return "Heterogeneity: " + "; ".join(parts)
 
 
 def overall_test_text(result: MetaResult) -> str:
     """``Test for overall effect: z = −4.00, p < 0.001`` (t with its df under Knapp-Hartung)."""
     stat = f"t({result.df})" if result.df is not None else "z"
-    return f"Test for overall effect: {stat}{EQ}{fmt_num(result.stat, 2)}, {fmt_p(result.pval)}"
+    return f"Test for overall effect: {stat}{EQ}{fmt_typeset(result.stat, 2)}, {fmt_p(result.pval)}"

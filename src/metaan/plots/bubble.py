@@ -18,12 +18,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
+from metaan._format import fmt_typeset
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
 from metaan.plots import _theme as th
 from metaan.plots._axes import axes_figure, figure_legend, legend_rows, tick_text
 from metaan.plots._table import nice_limits
-from metaan.plots._text import EQ, MEASURE_NAMES, fmt_num, fmt_p
+from metaan.plots._text import EQ, MEASURE_NAMES, fmt_p
 from metaan.regression import MetaRegressionResult
 
 __all__ = ["bubble"]
@@ -163,9 +164,9 @@ def bubble(
         fontfamily=th.FONT_FAMILY,
     )
     stat = (
-        f"F({result.QM_df}, {result.QM_df2}){EQ}{fmt_num(result.QM, 2)}"
+        f"F({result.QM_df}, {result.QM_df2}){EQ}{fmt_typeset(result.QM, 2)}"
         if result.QM_df2 is not None
-        else f"QM({result.QM_df}){EQ}{fmt_num(result.QM, 2)}"
+        else f"QM({result.QM_df}){EQ}{fmt_typeset(result.QM, 2)}"
     )
     text = f"{stat}, {fmt_p(result.QMp)}"
     if result.R2 is not None:

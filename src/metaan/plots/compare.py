@@ -6,16 +6,11 @@ from collections.abc import Mapping
 
 from matplotlib.figure import Figure
 
+from metaan._format import fmt_typeset
 from metaan.errors import InputError
 from metaan.plots._inputs import favours_text
 from metaan.plots._table import Column, Row, draw_table
-from metaan.plots._text import (
-    effect_header,
-    fmt_ci,
-    fmt_interval,
-    fmt_num,
-    short_model_label,
-)
+from metaan.plots._text import effect_header, fmt_ci, fmt_interval, short_model_label
 from metaan.plots.forest import scale_of
 from metaan.results import MetaResult
 from metaan.subgroups import SubgroupResult
@@ -113,7 +108,7 @@ def compare(
             "k": str(res.k),
             "est": fmt_ci(show(res.estimate), show(res.ci_lb), show(res.ci_ub), digits),
             "I2": f"{res.I2:.0f}%" if res.I2 is not None and res.k >= 2 else "\u2013",
-            "tau2": fmt_num(res.tau2, max(digits, 3)) if random else "\u2013",
+            "tau2": fmt_typeset(res.tau2, max(digits, 3)) if random else "\u2013",
         }
         if prediction:
             cells["pi"] = fmt_interval(show(res.pi_lb), show(res.pi_ub), digits) if pi else "\u2013"

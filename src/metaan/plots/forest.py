@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
+from metaan._format import fmt_typeset
 from metaan.errors import InputError
 from metaan.plots._inputs import (
     StudyColumns,
@@ -43,7 +44,6 @@ from metaan.plots._text import (
     effect_header,
     fmt_ci,
     fmt_interval,
-    fmt_num,
     fmt_p,
     heterogeneity_text,
     model_label,
@@ -232,15 +232,15 @@ def _subgroup_test_notes(result: SubgroupResult) -> list[str]:
     if result.Q_between is not None:
         notes.append(
             "Test for subgroup differences (common effect): "
-            f"Q{EQ}{fmt_num(result.Q_between, 2)}, df{EQ}{result.Q_between_df}, "
+            f"Q{EQ}{fmt_typeset(result.Q_between, 2)}, df{EQ}{result.Q_between_df}, "
             f"{fmt_p(result.Q_between_p)}"
         )
     if result.mixed is not None:
         mixed = result.mixed
         if mixed.QM_df2 is not None:
-            stat = f"F({mixed.QM_df}, {mixed.QM_df2}){EQ}{fmt_num(mixed.QM, 2)}"
+            stat = f"F({mixed.QM_df}, {mixed.QM_df2}){EQ}{fmt_typeset(mixed.QM, 2)}"
         else:
-            stat = f"QM{EQ}{fmt_num(mixed.QM, 2)}, df{EQ}{mixed.QM_df}"
+            stat = f"QM{EQ}{fmt_typeset(mixed.QM, 2)}, df{EQ}{mixed.QM_df}"
         notes.append(f"Test for subgroup differences (mixed effects): {stat}, {fmt_p(mixed.QMp)}")
     elif result.mixed_note:
         notes.append(f"Test for subgroup differences (mixed effects): {result.mixed_note}")

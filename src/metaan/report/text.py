@@ -6,6 +6,7 @@ particular data set, so a change in the data changes the text.
 
 from __future__ import annotations
 
+from metaan._format import fmt_typeset as fmt
 from metaan.report.analyses import Analysis, ClassResults, ReportResults
 from metaan.report.spec import ModelSpec
 
@@ -22,18 +23,6 @@ _ESTIMATORS = {
     "EB": "the empirical Bayes estimator of tau²",
     "PM": "the Paule-Mandel estimator of tau²",
 }
-
-
-def fmt(x: float | None, digits: int = 2) -> str:
-    """A number for the report: fixed decimals, a real minus sign, '–' when missing."""
-    if x is None:
-        return "–"
-    text = f"{x:.{digits}f}"
-    if text.startswith("-"):
-        text = "−" + text[1:]
-    if text in ("−0." + "0" * digits, "−0"):
-        text = text[1:]
-    return text
 
 
 def fmt_ci(lb: float | None, ub: float | None, digits: int = 2) -> str:
