@@ -3,68 +3,25 @@ trim-and-fill, fail-safe N)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 import click
-import numpy as np
-import pandas as pd
 
 from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
 from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.cli._app import main
-from metaan.cli._common import compute_effects_from_options, effect_options, write_output
-from metaan.io import read_table
-from metaan.models import METHODS, fit
-from metaan.results import Exclusion, MetaResult
-
-FORMATS = ("table", "json", "csv")
-
-
-def fit_effects(
-    file: str, method: str, test: str, level: float, options: dict[str, Any]
-) -> tuple[pd.DataFrame, MetaResult]:
-    """Read ``file``, compute the effect sizes the options ask for and fit the model."""
-    table = read_table(file)
-    effects = compute_effects_from_options(file, table, **options)
-    return effects, fit(effects, method=method, test=test.lower(), level=level, source=file)
-
-
-def frame_as_csv(frame: pd.DataFrame) -> str:
-    """A table as CSV: floats written exactly (repr), missing values blank."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(frame.columns)
-    for row in frame.itertuples(index=False):
-        cells = []
-        for value in row:
-            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-                cells.append("")
-            elif isinstance(value, bool | np.bool_):
-                cells.append(str(bool(value)).lower())
-            elif isinstance(value, float | np.floating):
-                cells.append(repr(float(value)))
-            else:
-                cells.append(str(value))
-        writer.writerow(cells)
-    return buffer.getvalue()
-
-
-def frame_as_text(frame: pd.DataFrame) -> str:
-    """A table for people: 4 significant decimals, ``-`` for missing values."""
-    return frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}")
-
-
-def note_on_stderr(warnings: tuple[str, ...], excluded: tuple[Exclusion, ...]) -> None:
-    """Warnings and excluded rows, for the formats that have no place for them."""
-    for warning in warnings:
-        click.echo(f"metaan: warning: {warning}", err=True)
-    for e in excluded:
-        who = f" ({e.study})" if e.study else ""
-        click.echo(f"metaan: note: row {e.row}{who} excluded: {e.reason}", err=True)
+from metaan.cli._common import (
+    effect_options,
+    fit_effects,
+    frame_as_csv,
+    json_text,
+    model_options,
+    note_on_stderr,
+    output_options,
+    write_output,
+)
+from metaan.models import METHODS
 
 
 def _as_text(report: SmallStudyEffects) -> str:
@@ -125,8 +82,7 @@ def _as_text(report: SmallStudyEffects) -> str:
 def render(report: SmallStudyEffects, output_format: str, source: str) -> str:
     """The analyses as text in one of :data:`FORMATS`."""
     if output_format == "json":
-        document = {"source": source, **report.to_dict()}
-        return json.dumps(document, indent=2, allow_nan=False) + "\n"
+        return json_text({"source": source, **report.to_dict()})
     if output_format == "csv":
         warnings = dict.fromkeys(report.warnings + report.rank.warnings)
         note_on_stderr(tuple(warnings), report.fit.excluded)
@@ -137,22 +93,12 @@ def render(report: SmallStudyEffects, output_format: str, source: str) -> str:
 @main.command("bias")
 @click.argument("file", metavar="FILE")
 @effect_options
-@click.option(
-    "--method",
-    type=click.Choice(METHODS, case_sensitive=False),
-    default="REML",
-    show_default=True,
-    help="EE or a tau^2 estimator: the model of the mixed-effects regressions and of "
+@model_options(
+    METHODS,
+    method_help="EE or a tau^2 estimator: the model of the mixed-effects regressions and of "
     "trim-and-fill.",
+    test_help="z, or knha (Knapp-Hartung t test) for the mixed-effects regressions.",
 )
-@click.option(
-    "--test",
-    type=click.Choice(["z", "knha"], case_sensitive=False),
-    default="z",
-    show_default=True,
-    help="z, or knha (Knapp-Hartung t test) for the mixed-effects regressions.",
-)
-@click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
 @click.option(
     "--alpha",
     type=float,
@@ -160,15 +106,7 @@ def render(report: SmallStudyEffects, output_format: str, source: str) -> str:
     show_default=True,
     help="One-sided significance level of the fail-safe N.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option("-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout.")
+@output_options()
 def bias_command(
     file: str,
     method: str,

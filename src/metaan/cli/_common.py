@@ -3,27 +3,45 @@
 :func:`effect_options` adds the effect-size flags (``--measure`` and one flag per
 column, named as metafor's ``escalc`` names its arguments) to a command, and
 :func:`compute_effects_from_options` turns the parsed values into an
-:func:`metaan.effects.escalc` call. ``metaan effects`` and ``metaan fit`` use the
-same two, so the flags mean the same thing everywhere.
+:func:`metaan.effects.escalc` call. Every command that reads studies uses the
+same two, so the flags mean the same thing everywhere. :func:`model_options`
+and :func:`output_options` add the model flags (``--method``, ``--test``,
+``--level``) and the output flags (``--format``, ``-o``); :func:`json_text`,
+:func:`frame_as_csv`, :func:`note_on_stderr` and :func:`write_output` write the
+results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import numpy as np
 import pandas as pd
 
 from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns
 from metaan.errors import InputError
+from metaan.io import read_table
+from metaan.models import fit
+from metaan.results import Exclusion, MetaResult
 
 __all__ = [
     "COLUMN_FLAGS",
     "EFFECT_OPTION_NAMES",
+    "FORMATS",
     "compute_effects_from_options",
     "effect_options",
+    "fit_effects",
+    "frame_as_csv",
+    "json_text",
+    "model_options",
+    "note_on_stderr",
+    "output_options",
     "write_output",
 ]
 
@@ -130,9 +148,68 @@ def effect_options(func: F) -> F:
             help="Column of study labels for messages (default: study, study_id or author).",
         ),
     ]
-    for option in reversed(options):  # the first option listed is the first in --help
-        func = option(func)
-    return func
+    return _with_options(options)(func)
+
+
+def _with_options(options: Sequence[Callable[[F], F]]) -> Callable[[F], F]:
+    """A decorator adding ``options`` to a command, listed in --help in this order."""
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def model_options(methods: Sequence[str], *, method_help: str, test_help: str) -> Callable[[F], F]:
+    """Add ``--method`` (one of ``methods``, default REML), ``--test`` (z or knha) and
+    ``--level`` (confidence level, percent) to a command, with the help texts given."""
+    return _with_options(
+        [
+            click.option(
+                "--method",
+                type=click.Choice(methods, case_sensitive=False),
+                default="REML",
+                show_default=True,
+                help=method_help,
+            ),
+            click.option(
+                "--test",
+                type=click.Choice(["z", "knha"], case_sensitive=False),
+                default="z",
+                show_default=True,
+                help=test_help,
+            ),
+            click.option(
+                "--level", type=float, default=95.0, show_default=True, help="Confidence level."
+            ),
+        ]
+    )
+
+
+#: The output formats of the commands that print results.
+FORMATS = ("table", "json", "csv")
+
+
+def output_options(format_help: str | None = "Output format.") -> Callable[[F], F]:
+    """Add ``--format`` (one of :data:`FORMATS`, passed as ``output_format``) and
+    ``-o``/``--output`` (a file instead of standard output) to a command."""
+    return _with_options(
+        [
+            click.option(
+                "--format",
+                "output_format",
+                type=click.Choice(FORMATS),
+                default="table",
+                show_default=True,
+                help=format_help,
+            ),
+            click.option(
+                "-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout."
+            ),
+        ]
+    )
 
 
 def compute_effects_from_options(
@@ -219,6 +296,50 @@ def _columns_by_name(
             if spread in present:
                 return {"yi": "yi", spread: spread}
     return {}
+
+
+def fit_effects(
+    file: str, method: str, test: str, level: float, options: dict[str, Any]
+) -> tuple[pd.DataFrame, MetaResult]:
+    """Read ``file``, compute the effect sizes the options ask for and fit the model."""
+    table = read_table(file)
+    effects = compute_effects_from_options(file, table, **options)
+    return effects, fit(effects, method=method, test=test.lower(), level=level, source=file)
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """A JSON document as the commands print it: indented, ASCII, with no NaN."""
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def frame_as_csv(frame: pd.DataFrame) -> str:
+    """A table as CSV: floats written exactly (repr), booleans as true/false, missing
+    values blank."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(frame.columns)
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                cells.append("")
+            elif isinstance(value, bool | np.bool_):
+                cells.append(str(bool(value)).lower())
+            elif isinstance(value, float | np.floating):
+                cells.append(repr(float(value)))
+            else:
+                cells.append(str(value))
+        writer.writerow(cells)
+    return buffer.getvalue()
+
+
+def note_on_stderr(warnings: Sequence[str], excluded: Sequence[Exclusion]) -> None:
+    """Warnings and excluded rows, for the formats that have no place for them."""
+    for warning in warnings:
+        click.echo(f"metaan: warning: {warning}", err=True)
+    for e in excluded:
+        who = f" ({e.study})" if e.study else ""
+        click.echo(f"metaan: note: row {e.row}{who} excluded: {e.reason}", err=True)
 
 
 def write_output(text: str, output: str | Path | None) -> None:

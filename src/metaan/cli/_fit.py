@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -13,16 +10,25 @@ import numpy as np
 import pandas as pd
 
 from metaan.cli._app import main
-from metaan.cli._common import compute_effects_from_options, effect_options, write_output
+from metaan.cli._common import (
+    compute_effects_from_options,
+    effect_options,
+    fit_effects,
+    frame_as_csv,
+    json_text,
+    model_options,
+    note_on_stderr,
+    output_options,
+    write_output,
+)
 from metaan.errors import InputError
 from metaan.io import read_table, spreadsheet_rows
-from metaan.models import METHODS, fit
+from metaan.models import METHODS
 from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.results import MetaResult
 from metaan.subgroups import SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 
-FORMATS = ("table", "json", "csv")
 TABLE_METHODS = ("MH", "PETO")
 
 
@@ -75,17 +81,15 @@ def fit_from_options(
     level: float,
     options: dict[str, Any],
 ) -> MetaResult:
-    """Read ``file``, compute effect sizes from the options and fit the model."""
-    table = read_table(file)
+    """Read ``file``, compute effect sizes from the options and fit the model
+    (inverse variance, Mantel-Haenszel or Peto)."""
     method_upper = method.upper()
-    if method_upper in TABLE_METHODS:
-        measure = (options.get("measure") or "OR").upper()
-        if method_upper == "PETO":
-            measure = "OR"
-        options = {**options, "measure": measure}
-    effects = compute_effects_from_options(file, table, **options)
     if method_upper not in TABLE_METHODS:
-        return fit(effects, method=method, test=test, level=level, source=file)
+        return fit_effects(file, method, test, level, options)[1]
+    measure = "OR" if method_upper == "PETO" else (options.get("measure") or "OR").upper()
+    options = {**options, "measure": measure}
+    table = read_table(file)
+    effects = compute_effects_from_options(file, table, **options)
     if test != "z":
         raise InputError(
             f"test {test} does not apply to {method_upper}", fix="use --test z (the default)"
@@ -116,11 +120,11 @@ def _labels(effects: pd.DataFrame) -> list[str]:
     return [f"Study {i + 1}" for i in range(len(effects))]
 
 
-def render(res: MetaResult, fmt: str) -> str:
-    """The fit as text in one of :data:`FORMATS`."""
-    if fmt == "json":
-        return json.dumps(res.to_dict(), indent=2) + "\n"
-    if fmt == "csv":
+def render(res: MetaResult, output_format: str) -> str:
+    """The fit as text in one of :data:`~metaan.cli._common.FORMATS`; CSV is one row."""
+    if output_format == "json":
+        return json_text(res.to_dict())
+    if output_format == "csv":
         flat: dict[str, Any] = {}
         for key, value in res.to_dict().items():
             if key == "excluded":
@@ -129,37 +133,19 @@ def render(res: MetaResult, fmt: str) -> str:
                 flat[f"{key}_lb"], flat[f"{key}_ub"] = value
             else:
                 flat[key] = value
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(flat), lineterminator="\n")
-        writer.writeheader()
-        writer.writerow(
-            {
-                k: ("" if v is None else repr(v) if isinstance(v, float) else v)
-                for k, v in flat.items()
-            }
-        )
-        return buffer.getvalue()
+        return frame_as_csv(pd.DataFrame([flat]))
     return res.summary() + "\n"
 
 
 @main.command("fit")
 @click.argument("file", metavar="FILE")
 @effect_options
-@click.option(
-    "--method",
-    type=click.Choice([*METHODS, *TABLE_METHODS], case_sensitive=False),
-    default="REML",
-    show_default=True,
-    help="EE (common effect), a tau^2 estimator for random effects, or MH / PETO for 2x2 tables.",
+@model_options(
+    [*METHODS, *TABLE_METHODS],
+    method_help="EE (common effect), a tau^2 estimator for random effects, or MH / PETO for "
+    "2x2 tables.",
+    test_help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df).",
 )
-@click.option(
-    "--test",
-    type=click.Choice(["z", "knha"], case_sensitive=False),
-    default="z",
-    show_default=True,
-    help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df).",
-)
-@click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
 @click.option(
     "--subgroup",
     metavar="COL",
@@ -179,8 +165,7 @@ def render(res: MetaResult, fmt: str) -> str:
     show_default=True,
     help="With --subgroup: one residual tau^2 for every level, or one per level.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout.")
+@output_options(format_help=None)
 def fit_command(
     file: str,
     method: str,
@@ -189,7 +174,7 @@ def fit_command(
     subgroup: str | None,
     mods: str | None,
     tau2_pooled: bool,
-    fmt: str,
+    output_format: str,
     output: str | None,
     **options: Any,
 ) -> None:
@@ -204,10 +189,10 @@ def fit_command(
         grouped = _fit_grouped(
             file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
         )
-        write_output(_render_grouped(grouped, fmt), output)
+        write_output(_render_grouped(grouped, output_format), output)
         return
     res = fit_from_options(file, method, test.lower(), level, options)
-    write_output(render(res, fmt), output)
+    write_output(render(res, output_format), output)
 
 
 def _fit_grouped(
@@ -253,27 +238,15 @@ def _fit_grouped(
         raise exc.located(file=file) from None
 
 
-def _render_grouped(res: SubgroupResult | MetaRegressionResult, fmt: str) -> str:
-    """A subgroup analysis or meta-regression as text in one of :data:`FORMATS`."""
-    if fmt == "json":
-        return json.dumps(res.to_dict(), indent=2) + "\n"
-    if fmt == "table":
+def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: str) -> str:
+    """A subgroup analysis or meta-regression as text in one of
+    :data:`~metaan.cli._common.FORMATS`; CSV is one row per level or coefficient."""
+    if output_format == "json":
+        return json_text(res.to_dict())
+    if output_format == "table":
         return res.summary() + "\n"
-    # CSV: one row per level or coefficient; excluded rows are named on stderr.
-    for e in res.excluded:
-        who = f" ({e.study})" if e.study else ""
-        click.echo(f"metaan: note: row {e.row}{who} excluded: {e.reason}", err=True)
+    note_on_stderr((), res.excluded)
     frame = res.to_frame()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(frame.columns)
-    for row in frame.itertuples(index=False):
-        writer.writerow(
-            ""
-            if v is None or (isinstance(v, float) and np.isnan(v))
-            else repr(float(v))
-            if isinstance(v, float | np.floating)
-            else v
-            for v in row
-        )
-    return buffer.getvalue()
+    # The subgroup table writes its ``pooled`` column as True/False.
+    bools = [name for name in frame.columns if pd.api.types.is_bool_dtype(frame[name])]
+    return frame_as_csv(frame.astype(dict.fromkeys(bools, str)))

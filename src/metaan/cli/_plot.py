@@ -10,7 +10,7 @@ import pandas as pd
 from metaan import plots
 from metaan.bias import egger_test, trim_and_fill
 from metaan.cli._app import main
-from metaan.cli._common import compute_effects_from_options, effect_options
+from metaan.cli._common import compute_effects_from_options, effect_options, model_options
 from metaan.cli._fit import TABLE_METHODS, count_arrays, fit_from_options
 from metaan.errors import InputError
 from metaan.io import read_table
@@ -95,21 +95,12 @@ def _xlim(text: str | None) -> tuple[float, float] | None:
 @click.argument("kind", type=click.Choice(KINDS), metavar="KIND")
 @click.argument("file", metavar="FILE")
 @effect_options
-@click.option(
-    "--method",
-    type=click.Choice([*METHODS, *TABLE_METHODS], case_sensitive=False),
-    default="REML",
-    show_default=True,
-    help="EE, a tau^2 estimator, or MH / PETO for 2x2 tables (forest, funnel, radial, labbe).",
+@model_options(
+    [*METHODS, *TABLE_METHODS],
+    method_help="EE, a tau^2 estimator, or MH / PETO for 2x2 tables (forest, funnel, radial, "
+    "labbe).",
+    test_help="z, or knha (Hartung-Knapp-Sidik-Jonkman).",
 )
-@click.option(
-    "--test",
-    type=click.Choice(["z", "knha"], case_sensitive=False),
-    default="z",
-    show_default=True,
-    help="z, or knha (Hartung-Knapp-Sidik-Jonkman).",
-)
-@click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
 @click.option(
     "-o", "--output", metavar="FILE", required=True, help="The figure: .svg, .png or .pdf."
 )

@@ -3,7 +3,6 @@ cumulative meta-analysis."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -11,13 +10,16 @@ import pandas as pd
 
 from metaan._format import fmt, format_excluded
 from metaan.cli._app import main
-from metaan.cli._bias import (
+from metaan.cli._common import (
+    effect_options,
     fit_effects,
     frame_as_csv,
-    frame_as_text,
+    json_text,
+    model_options,
     note_on_stderr,
+    output_options,
+    write_output,
 )
-from metaan.cli._common import effect_options, write_output
 from metaan.errors import InputError
 from metaan.models import METHODS
 from metaan.results import MetaResult
@@ -32,7 +34,6 @@ from metaan.sensitivity import (
     leave_one_out,
 )
 
-FORMATS = ("table", "json", "csv")
 ANALYSES = ("all", "leave1out", "influence", "baujat", "cumulative")
 
 Analysis = LeaveOneOut | Influence | Baujat | Cumulative
@@ -70,6 +71,11 @@ def _run(
     return out
 
 
+def _frame_as_text(frame: pd.DataFrame) -> str:
+    """A table for people: 4 decimals, ``-`` for missing values."""
+    return frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}")
+
+
 def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> str:
     lines = [
         f"Sensitivity analyses: k = {res.k}; model {res.method}, test {res.test}, "
@@ -86,7 +92,7 @@ def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> st
         if isinstance(analysis, Influence):
             frame = frame.drop(columns=["influential"])
             frame.insert(0, " ", ["*" if flag else "" for flag in analysis.influential])
-        lines += ["", title + ":", frame_as_text(frame)]
+        lines += ["", title + ":", _frame_as_text(frame)]
     lines += format_excluded(res.excluded)
     return "\n".join(lines) + "\n"
 
@@ -111,7 +117,7 @@ def render(
             document[str(analysis.to_dict()["analysis"])] = analysis.to_dict()
         if any(isinstance(a, Cumulative) for a in analyses):
             document["cumulative"]["order_by"] = order
-        return json.dumps(document, indent=2, allow_nan=False) + "\n"
+        return json_text(document)
     if output_format == "csv":
         note_on_stderr((), res.excluded)
         return _as_csv(analyses)
@@ -121,21 +127,11 @@ def render(
 @main.command("sensitivity")
 @click.argument("file", metavar="FILE")
 @effect_options
-@click.option(
-    "--method",
-    type=click.Choice(METHODS, case_sensitive=False),
-    default="REML",
-    show_default=True,
-    help="EE (common effect) or a tau^2 estimator for random effects.",
+@model_options(
+    METHODS,
+    method_help="EE (common effect) or a tau^2 estimator for random effects.",
+    test_help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df).",
 )
-@click.option(
-    "--test",
-    type=click.Choice(["z", "knha"], case_sensitive=False),
-    default="z",
-    show_default=True,
-    help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df).",
-)
-@click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
 @click.option(
     "--order",
     metavar="COL",
@@ -151,15 +147,7 @@ def render(
     show_default=True,
     help="Which analysis to show.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format. CSV is one long table with an 'analysis' column.",
-)
-@click.option("-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout.")
+@output_options("Output format. CSV is one long table with an 'analysis' column.")
 def sensitivity_command(
     file: str,
     method: str,
