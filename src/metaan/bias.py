@@ -162,6 +162,15 @@ def _need_studies(res: MetaResult, minimum: int, what: str) -> None:
         )
 
 
+def _one_row(result: RegressionTest | RankTest | FailSafeN) -> pd.DataFrame:
+    """A test's result as a one-row table: its dict without ``analysis``, the warnings
+    joined by semicolons."""
+    row = result.to_dict()
+    row["warnings"] = "; ".join(result.warnings)
+    del row["analysis"]
+    return pd.DataFrame([row])
+
+
 # --------------------------------------------------------------------------------------
 # Regression tests: Egger, PET and PEESE
 # --------------------------------------------------------------------------------------
@@ -266,10 +275,7 @@ class RegressionTest:
 
     def to_frame(self) -> pd.DataFrame:
         """The result as a one-row table."""
-        row = self.to_dict()
-        row["warnings"] = "; ".join(self.warnings)
-        del row["analysis"]
-        return pd.DataFrame([row])
+        return _one_row(self)
 
 
 def _mixed_regression(
@@ -461,10 +467,7 @@ class RankTest:
 
     def to_frame(self) -> pd.DataFrame:
         """The result as a one-row table."""
-        row = self.to_dict()
-        row["warnings"] = "; ".join(self.warnings)
-        del row["analysis"]
-        return pd.DataFrame([row])
+        return _one_row(self)
 
 
 def _kendall_lower_tail(q: int, n: int) -> float:
@@ -883,10 +886,7 @@ class FailSafeN:
 
     def to_frame(self) -> pd.DataFrame:
         """The result as a one-row table."""
-        row = self.to_dict()
-        row["warnings"] = "; ".join(self.warnings)
-        del row["analysis"]
-        return pd.DataFrame([row])
+        return _one_row(self)
 
 
 def fail_safe_n(data: MetaResult | pd.DataFrame, *, alpha: float = 0.05) -> FailSafeN:
