@@ -14,27 +14,24 @@ from metaan.plots._inputs import (
     extra_columns,
     favours_text,
 )
-from metaan.plots._table import Column, Row, Scale, draw_table
+from metaan.plots._table import Column, Row, draw_table
 from metaan.plots._text import effect_header, fmt_ci, short_model_label
-from metaan.plots.forest import pooled_rows
+from metaan.plots.forest import measure_scale, pooled_rows, scale_of
 from metaan.results import MetaResult
+from metaan.sensitivity import Cumulative, LeaveOneOut
 
 __all__ = ["refit_forest"]
 
 
 def refit_forest(
+    result: LeaveOneOut | Cumulative,
     *,
     labels: Sequence[str],
-    estimate: Sequence[float],
-    ci_lb: Sequence[float],
-    ci_ub: Sequence[float],
-    tau2: Sequence[float],
-    i2: Sequence[float],
-    level: float,
-    measure: str | None,
-    scale: Scale,
     label_header: str,
+    footnotes: Sequence[str],
     full: MetaResult | None,
+    measure: str | None,
+    xlabel: str | None,
     columns: StudyColumns | None,
     favours: tuple[str, str] | None,
     groups: tuple[str, str],
@@ -44,9 +41,21 @@ def refit_forest(
     plot_width: float,
     digits: int,
     title: str | None,
-    footnotes: Sequence[str],
 ) -> Figure:
-    """One row per refit: its estimate and CI as a point with a line, τ² and I²."""
+    """One row per refit of ``result`` (labelled ``labels``): its estimate and CI as a
+    point with a line, τ² and I²; with ``full``, the fit to all studies under them.
+
+    The measure and the effect axis are those of ``full``, or of ``measure`` without it.
+    """
+    scale = scale_of(full, xlabel) if full is not None else measure_scale(measure, xlabel)
+    if full is not None:
+        measure = full.measure
+    level = result.level
+    estimate = result.estimate.tolist()
+    ci_lb = result.ci_lb.tolist()
+    ci_ub = result.ci_ub.tolist()
+    tau2 = result.tau2.tolist()
+    i2 = result.I2.tolist()
     k = len(labels)
     extra = as_columns(columns, k, "columns") if columns is not None else {}
     show = scale.show

@@ -14,7 +14,6 @@ from matplotlib.figure import Figure
 from metaan.errors import InputError
 from metaan.plots._inputs import StudyColumns
 from metaan.plots._sequence import refit_forest
-from metaan.plots.forest import measure_scale, scale_of
 from metaan.results import MetaResult
 from metaan.sensitivity import Cumulative
 
@@ -64,19 +63,13 @@ def cumulative(
     """
     if not isinstance(result, Cumulative):
         raise InputError(f"cumulative draws a Cumulative result, not a {type(result).__name__}")
-    scale = scale_of(full, xlabel) if full is not None else measure_scale(measure, xlabel)
     return refit_forest(
+        result,
         labels=[f"+ {label}" for label in result.labels],
-        estimate=result.estimate.tolist(),
-        ci_lb=result.ci_lb.tolist(),
-        ci_ub=result.ci_ub.tolist(),
-        tau2=result.tau2.tolist(),
-        i2=result.I2.tolist(),
-        level=result.level,
-        measure=full.measure if full is not None else measure,
-        scale=scale,
         label_header="Study added",
         full=full,
+        measure=measure,
+        xlabel=xlabel,
         columns=columns,
         favours=favours,
         groups=groups,

@@ -15,7 +15,6 @@ from matplotlib.figure import Figure
 from metaan.errors import InputError
 from metaan.plots._inputs import StudyColumns
 from metaan.plots._sequence import refit_forest
-from metaan.plots.forest import measure_scale, scale_of
 from metaan.results import MetaResult
 from metaan.sensitivity import LeaveOneOut
 
@@ -67,7 +66,6 @@ def leave1out(
     """
     if not isinstance(result, LeaveOneOut):
         raise InputError(f"leave1out draws a LeaveOneOut result, not a {type(result).__name__}")
-    scale = scale_of(full, xlabel) if full is not None else measure_scale(measure, xlabel)
     notes: Sequence[str] = (
         ["Each row is the model fitted without that study."]
         if full is None
@@ -77,17 +75,12 @@ def leave1out(
         ]
     )
     return refit_forest(
+        result,
         labels=result.labels,
-        estimate=result.estimate.tolist(),
-        ci_lb=result.ci_lb.tolist(),
-        ci_ub=result.ci_ub.tolist(),
-        tau2=result.tau2.tolist(),
-        i2=result.I2.tolist(),
-        level=result.level,
-        measure=full.measure if full is not None else measure,
-        scale=scale,
         label_header="Study left out",
         full=full,
+        measure=measure,
+        xlabel=xlabel,
         columns=columns,
         favours=favours,
         groups=groups,
