@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from metaan._format import MINUS
 from metaan.plots import _theme as th
 
-__all__ = ["axes_figure", "figure_legend", "legend_rows", "place_labels", "tick_text"]
+__all__ = [
+    "axes_figure",
+    "circle_key",
+    "figure_legend",
+    "legend_rows",
+    "place_labels",
+    "study_circles",
+    "study_points",
+    "tick_text",
+]
 
 LEFT = 0.75
 RIGHT = 0.3
@@ -88,6 +100,56 @@ def figure_legend(fig: Figure, handles: Sequence[Artist], labels: Sequence[str],
         borderaxespad=0.0,
         borderpad=0.0,
         prop={"family": th.FONT_FAMILY, "size": th.SMALL_SIZE},
+    )
+
+
+def study_circles(ax: Axes, x: npt.ArrayLike, y: npt.ArrayLike, area: npt.ArrayLike) -> None:
+    """The studies as circles of the given areas (points squared), ``gid="studies"``.
+
+    Small circles are drawn over large ones, and a circle at the edge of the axes
+    is drawn whole. :func:`circle_key` is their legend entry.
+    """
+    x, y, area = np.asarray(x), np.asarray(y), np.asarray(area)
+    order = np.argsort(-area, kind="stable")
+    ax.scatter(
+        x[order],
+        y[order],
+        s=area[order],
+        facecolors=th.SKY,
+        edgecolors=th.BLACK,
+        linewidths=0.6,
+        alpha=0.85,
+        gid="studies",
+        zorder=3,
+        clip_on=False,
+    )
+
+
+def circle_key() -> Line2D:
+    """The legend entry of :func:`study_circles`."""
+    return Line2D(
+        [],
+        [],
+        marker="o",
+        markerfacecolor=th.SKY,
+        markeredgecolor=th.BLACK,
+        linestyle="none",
+        markersize=7,
+    )
+
+
+def study_points(x: npt.ArrayLike, y: npt.ArrayLike) -> Line2D:
+    """The studies as equal points, ``gid="studies"``, to add to the axes."""
+    return Line2D(
+        x,
+        y,
+        marker="o",
+        markersize=5,
+        markerfacecolor=th.BLUE,
+        markeredgecolor=th.BLACK,
+        markeredgewidth=0.5,
+        linestyle="none",
+        gid="studies",
     )
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from metaan.errors import InputError
 from metaan.plots import _theme as th
-from metaan.plots._axes import axes_figure, place_labels, tick_text
+from metaan.plots._axes import axes_figure, place_labels, study_points, tick_text
 from metaan.plots._table import nice_limits
 from metaan.sensitivity import Baujat
 
@@ -61,19 +60,7 @@ def baujat(
     if annotate < 0:
         raise InputError(f"annotate is {annotate}; give a number of studies >= 0")
     fig, ax = axes_figure(title=title)
-    ax.add_line(
-        Line2D(
-            x,
-            y,
-            marker="o",
-            markersize=5,
-            markerfacecolor=th.BLUE,
-            markeredgecolor=th.BLACK,
-            markeredgewidth=0.5,
-            linestyle="none",
-            gid="studies",
-        )
-    )
+    ax.add_line(study_points(x, y))
     x_top = float(np.max(x)) if k and np.max(x) > 0 else 1.0
     y_top = float(np.max(y)) if k and np.max(y) > 0 else 1.0
     # Axes from 0 to a round number, with room above the points for their labels.

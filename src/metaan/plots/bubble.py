@@ -22,7 +22,14 @@ from metaan._format import fmt_typeset
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
 from metaan.plots import _theme as th
-from metaan.plots._axes import axes_figure, figure_legend, legend_rows, tick_text
+from metaan.plots._axes import (
+    axes_figure,
+    circle_key,
+    figure_legend,
+    legend_rows,
+    study_circles,
+    tick_text,
+)
 from metaan.plots._table import nice_limits
 from metaan.plots._text import EQ, MEASURE_NAMES, fmt_p
 from metaan.regression import MetaRegressionResult
@@ -122,19 +129,7 @@ def bubble(
             zorder=1,
         )
     ax.plot(x_grid, show(pred), color=th.BLACK, linewidth=1.2, gid="fit", zorder=2)
-    order = np.argsort(-area, kind="stable")
-    ax.scatter(
-        x[order],
-        show(result.yi[order]),
-        s=area[order],
-        facecolors=th.SKY,
-        edgecolors=th.BLACK,
-        linewidths=0.6,
-        alpha=0.85,
-        gid="studies",
-        zorder=3,
-        clip_on=False,  # a circle at the edge of the axes is drawn whole
-    )
+    study_circles(ax, x, show(result.yi), area)
     # The axes cover every point and the band, ending on round numbers.
     ys = np.concatenate([show(result.yi), show(lo) if band else show(pred)])
     ys = np.concatenate([ys, show(hi) if band else show(pred)])
@@ -183,18 +178,7 @@ def bubble(
         parse_math=False,
         gid="tests",
     )
-    handles: list[Artist] = [
-        Line2D(
-            [],
-            [],
-            marker="o",
-            markerfacecolor=th.SKY,
-            markeredgecolor=th.BLACK,
-            linestyle="none",
-            markersize=7,
-        ),
-        Line2D([], [], color=th.BLACK, linewidth=1.2),
-    ]
+    handles: list[Artist] = [circle_key(), Line2D([], [], color=th.BLACK, linewidth=1.2)]
     if band:
         handles.append(Patch(facecolor=th.LIGHT_GREY, edgecolor=th.GREY, linewidth=0.5))
     figure_legend(fig, handles, names, ncol)

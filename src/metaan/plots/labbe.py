@@ -18,7 +18,14 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
 from metaan.plots import _theme as th
-from metaan.plots._axes import axes_figure, figure_legend, legend_rows, tick_text
+from metaan.plots._axes import (
+    axes_figure,
+    circle_key,
+    figure_legend,
+    legend_rows,
+    study_circles,
+    tick_text,
+)
 from metaan.plots._inputs import StudyColumns, as_columns, study_numbers
 from metaan.results import MetaResult
 
@@ -142,19 +149,7 @@ def labbe(
     weights = np.asarray(result.weights, dtype=float)
     w_max = float(np.max(weights)) if weights.size and np.max(weights) > 0 else 1.0
     area = np.maximum(12.0, 380.0 * weights / w_max)
-    order = np.argsort(-area, kind="stable")  # small circles drawn over large ones
-    ax.scatter(
-        p2[order],
-        p1[order],
-        s=area[order],
-        facecolors=th.SKY,
-        edgecolors=th.BLACK,
-        linewidths=0.6,
-        alpha=0.85,
-        gid="studies",
-        zorder=3,
-        clip_on=False,  # a circle at the edge of the axes is drawn whole
-    )
+    study_circles(ax, p2, p1, area)
     step = 0.2 if limit == 1.0 else (0.1 if limit > 0.4 else 0.05 if limit > 0.15 else 0.01)
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MultipleLocator(step))
@@ -162,15 +157,7 @@ def labbe(
     ax.set_xlabel(f"Event risk, {groups[1]}", fontfamily=th.FONT_FAMILY)
     ax.set_ylabel(f"Event risk, {groups[0]}", fontfamily=th.FONT_FAMILY)
     handles = [
-        Line2D(
-            [],
-            [],
-            marker="o",
-            markerfacecolor=th.SKY,
-            markeredgecolor=th.BLACK,
-            linestyle="none",
-            markersize=7,
-        ),
+        circle_key(),
         Line2D([], [], color=th.BLACK, linewidth=0.8),
         Line2D([], [], color=th.VERMILLION, linewidth=1.2, linestyle=(0, (5, 3))),
     ]

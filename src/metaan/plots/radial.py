@@ -22,7 +22,7 @@ from matplotlib.transforms import blended_transform_factory
 from metaan._dist import norm_isf
 from metaan.errors import InputError
 from metaan.plots import _theme as th
-from metaan.plots._axes import axes_figure, figure_legend, legend_rows, tick_text
+from metaan.plots._axes import axes_figure, figure_legend, legend_rows, study_points, tick_text
 from metaan.plots._table import nice_limits
 from metaan.plots.forest import scale_of
 from metaan.results import MetaResult
@@ -88,18 +88,7 @@ def radial(result: MetaResult, *, title: str | None = None) -> Figure:
             linestyle=(0, (4, 3)),
             gid="band",
         )
-    points = Line2D(
-        xs,
-        zs,
-        marker="o",
-        markersize=5,
-        markerfacecolor=th.BLUE,
-        markeredgecolor=th.BLACK,
-        markeredgewidth=0.5,
-        linestyle="none",
-        gid="studies",
-    )
-    ax.add_line(points)
+    ax.add_line(study_points(xs, zs))
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(nbins=6))
         axis.set_major_formatter(FuncFormatter(lambda v, _p: tick_text(v)))
