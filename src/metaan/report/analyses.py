@@ -33,6 +33,7 @@ __all__ = [
     "ClassResults",
     "Excluded",
     "ReportResults",
+    "is_blank",
     "run_report_analyses",
     "select",
 ]
@@ -277,7 +278,8 @@ def _record_label(rows: pd.DataFrame) -> list[str]:
     return labels
 
 
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
+    """True for a missing cell: None, NaN, pandas NA or blank text."""
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -309,12 +311,12 @@ def effect_analysis(
     needed = _CONTINUOUS if kind == "continuous" else _BINARY
     reasons: dict[Any, str] = {}
     for idx, r in chosen.iterrows():
-        if not _blank(r.get("not_poolable_reason")):
+        if not is_blank(r.get("not_poolable_reason")):
             reasons[idx] = f"not poolable: {r['not_poolable_reason']}"
             continue
-        missing = [c for c in needed if _blank(r.get(c))]
+        missing = [c for c in needed if is_blank(r.get(c))]
         if missing:
-            if kind == "continuous" and not _blank(r.get("md")):
+            if kind == "continuous" and not is_blank(r.get("md")):
                 reasons[idx] = (
                     f"no {measure}: the record gives a mean difference with its CI but not "
                     f"{', '.join(missing)}"
@@ -719,7 +721,7 @@ def dose_in_mg(text: Any) -> tuple[float | None, str]:
     Anything else (two doses, an implausible per-kg value) is not read, and the
     reason is returned instead.
     """
-    if _blank(text):
+    if is_blank(text):
         return None, "no dose recorded"
     s = str(text)
     m = _DOSE_MG.match(s)
@@ -784,7 +786,7 @@ def dose_results(
         # Each comparison on its own: the arms are shared, so they are shown, not pooled.
         chosen = select(frame, d.within_trial)
         for _, r in chosen.iterrows():
-            if any(_blank(r.get(c)) for c in _CONTINUOUS):
+            if any(is_blank(r.get(c)) for c in _CONTINUOUS):
                 continue
             one = escalc(
                 pd.DataFrame([r]),

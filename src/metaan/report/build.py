@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from metaan._json import json_number
 from metaan.errors import SpecError
-from metaan.report.analyses import ClassResults, ReportResults, run_report_analyses
+from metaan.report.analyses import ClassResults, ReportResults, is_blank, run_report_analyses
 from metaan.report.serialize import (
     library_versions,
     provenance,
@@ -255,12 +256,13 @@ def _reported(c: ClassResults) -> list[dict[str, str]]:
             ("md", "md_ci_lb", "md_ci_ub", "MD"),
             ("smd", "smd_ci_lb", "smd_ci_ub", "SMD"),
         ):
-            value = r.get(est)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                effect = f"{name} {fmt(float(value))} {fmt_ci(_f(r.get(lb)), _f(r.get(ub)))}"
+            value = json_number(r.get(est))
+            if value is not None:
+                interval = fmt_ci(json_number(r.get(lb)), json_number(r.get(ub)))
+                effect = f"{name} {fmt(value)} {interval}"
                 break
         why = r.get("not_poolable_reason")
-        if why is None or (isinstance(why, float) and math.isnan(why)) or not str(why).strip():
+        if is_blank(why):
             why = "no per-arm n and SD, so no standardised mean difference"
         out.append(
             {
@@ -270,23 +272,13 @@ def _reported(c: ClassResults) -> list[dict[str, str]]:
                 "outcome": ", ".join(
                     str(r.get(col))
                     for col in ("scale", "outcome_type", "time_label")
-                    if not _blankish(r.get(col))
+                    if not is_blank(r.get(col))
                 ),
                 "effect": effect,
                 "why": str(why),
             }
         )
     return out
-
-
-def _f(x: Any) -> float | None:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return None
-    return float(x)
-
-
-def _blankish(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA or x == ""
 
 
 def _references(results: ReportResults) -> list[dict[str, str]]:
@@ -303,8 +295,8 @@ def _references(results: ReportResults) -> list[dict[str, str]]:
     refs = []
     for sid in sorted(used):
         rows = frame[frame["study_id"] == sid]
-        reference = next((str(v) for v in rows["reference"] if not _blankish(v)), "")
-        doi = next((str(v) for v in rows["doi"] if not _blankish(v)), "")
+        reference = next((str(v) for v in rows["reference"] if not is_blank(v)), "")
+        doi = next((str(v) for v in rows["doi"] if not is_blank(v)), "")
         refs.append({"study": sid, "reference": reference, "doi": doi})
     return refs
 
