@@ -315,7 +315,12 @@ def _subgroup_text(results: ReportResults) -> str:
             f"Q({len(sg.levels) - 1}) = {fmt(common.QM)}, {p_text(common.QMp)}"
         )
     if mixed is not None:
-        parts.append(f"mixed-effects moderator test: QM = {fmt(mixed.QM)}, p {fmt_p(mixed.QMp)}")
+        stat = (
+            f"F({mixed.QM_df}, {mixed.QM_df2})"
+            if mixed.QM_df2 is not None
+            else f"QM({mixed.QM_df})"
+        )
+        parts.append(f"mixed-effects moderator test: {stat} = {fmt(mixed.QM)}, {p_text(mixed.QMp)}")
     elif sg.mixed_note:
         parts.append(f"mixed-effects moderator test not estimable ({sg.mixed_note})")
     return "; ".join(parts) + "." if parts else ""
