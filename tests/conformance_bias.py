@@ -64,8 +64,7 @@ import metaan
 from metaan import bias, sensitivity
 from metaan.estimators import WLS, estimate_tau2
 from metaan.heterogeneity import typical_within_variance
-from metaan.results import MetaResult
-from reference_cases import Case
+from reference_cases import Case, compare, fit_case, fit_fields
 from tolerance import assert_close, close
 
 Checker = Callable[[Case, str, dict[str, Any]], None]
@@ -81,35 +80,6 @@ _REFERENCE_THRESHOLD = 1e-13
 def _valid(case: Case) -> tuple[np.ndarray, np.ndarray]:
     ok = np.isfinite(case.yi) & np.isfinite(case.vi)
     return case.yi[ok], case.vi[ok]
-
-
-def _fit(case: Case, method: str, test: str = "z") -> MetaResult:
-    return metaan.fit(case.yi, case.vi, method=method, test=test)
-
-
-def _compare(got: dict[str, Any], expected: dict[str, Any], where: str) -> None:
-    for name, value in expected.items():
-        assert name in got, f"{where}: metaan has no field for metafor's {name!r}"
-        assert_close(got[name], value, f"{where}: {name}")
-
-
-def _fit_fields(res: MetaResult) -> dict[str, Any]:
-    return {
-        "estimate": res.estimate,
-        "se": res.se,
-        "zval": res.stat,
-        "pval": res.pval,
-        "ci_lb": res.ci_lb,
-        "ci_ub": res.ci_ub,
-        "tau2": res.tau2,
-        "se_tau2": res.se_tau2,
-        "I2": res.I2,
-        "H2": res.H2,
-        "QE": res.QE,
-        "QEp": res.QEp,
-        "k": res.k,
-        "dfs": res.df,
-    }
 
 
 # --------------------------------------------------------------------------------------
@@ -176,7 +146,7 @@ def _fields_at(y: np.ndarray, v: np.ndarray, method: str, tau2: float) -> dict[s
 
 def check_regression_lm(case: Case, key: str, expected: dict[str, Any]) -> None:
     """``egger_lm`` (the test) and ``pet_lm`` (the limit estimate): one regression."""
-    res = bias.egger_test(_fit(case, "REML"), model="lm")
+    res = bias.egger_test(fit_case(case, "REML"), model="lm")
     got = {
         "tval": res.stat,
         "pval": res.pval,
@@ -186,14 +156,14 @@ def check_regression_lm(case: Case, key: str, expected: dict[str, Any]) -> None:
         "ci_lb": res.ci_lb,
         "ci_ub": res.ci_ub,
     }
-    _compare(got, expected, f"{case.name} {key}")
+    compare(got, expected, f"{case.name} {key}")
 
 
 def check_regression_rma(case: Case, key: str, expected: dict[str, Any]) -> None:
     m = re.fullmatch(rf"(egger|peese)_rma_({_METHODS})(_knha)?", key)
     assert m is not None
     predictor = "sei" if m.group(1) == "egger" else "vi"
-    fit = _fit(case, m.group(2), "knha" if m.group(3) else "z")
+    fit = fit_case(case, m.group(2), "knha" if m.group(3) else "z")
     res = bias.regression_test(fit, model="rma", predictor=predictor)
     got = {
         "zval": res.stat,
@@ -204,30 +174,30 @@ def check_regression_rma(case: Case, key: str, expected: dict[str, Any]) -> None
         "ci_lb": res.ci_lb,
         "ci_ub": res.ci_ub,
     }
-    _compare(got, expected, f"{case.name} {key}")
+    compare(got, expected, f"{case.name} {key}")
 
 
 def check_ranktest(case: Case, key: str, expected: dict[str, Any]) -> None:
-    res = bias.rank_test(_fit(case, "REML"))
-    _compare({"tau": res.tau, "pval": res.pval}, expected, f"{case.name} {key}")
+    res = bias.rank_test(fit_case(case, "REML"))
+    compare({"tau": res.tau, "pval": res.pval}, expected, f"{case.name} {key}")
 
 
 def check_fsn(case: Case, key: str, expected: dict[str, Any]) -> None:
-    res = bias.fail_safe_n(_fit(case, "REML"))
-    _compare({"fsnum": res.fsnum, "pval": res.pval}, expected, f"{case.name} {key}")
+    res = bias.fail_safe_n(fit_case(case, "REML"))
+    compare({"fsnum": res.fsnum, "pval": res.pval}, expected, f"{case.name} {key}")
 
 
 def check_trimfill(case: Case, key: str, expected: dict[str, Any]) -> None:
     """Trim-and-fill; see exception 1 in the module notes."""
     method = key.removeprefix("trimfill_")
-    res = _fit(case, method)
+    res = fit_case(case, method)
     tf = bias.trim_and_fill(res)
     where = f"{case.name} {key}"
     assert tf.side == expected["side"], f"{where}: side {tf.side} != {expected['side']}"
     assert tf.k0 == expected["k0"], f"{where}: k0 {tf.k0} != {expected['k0']}"
     fields = {name: value for name, value in expected.items() if name not in ("side", "k0")}
     if tf.k0 == 0 or method not in _FISHER:
-        _compare(_fit_fields(tf.fit), fields, where)
+        compare(fit_fields(tf.fit), fields, where)
         return
 
     def default_fit(y: np.ndarray, v: np.ndarray) -> float:
@@ -242,7 +212,7 @@ def check_trimfill(case: Case, key: str, expected: dict[str, Any]) -> None:
     y = np.concatenate([res.yi, filled_yi])
     v = np.concatenate([res.vi, filled_vi])
     emulated = _fields_at(y, v, method, default_fit(y, v))
-    _compare(emulated, fields, f"{where} (at metafor's default convergence)")
+    compare(emulated, fields, f"{where} (at metafor's default convergence)")
     # metaan's own filled fit is the converged fit of its filled studies.
     assert_close(tf.fit.tau2, estimate_tau2(tf.fit.yi, tf.fit.vi, method).tau2, f"{where}: tau2")
 
@@ -293,7 +263,7 @@ def _deletion_subsets(case: Case) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def check_leave1out(case: Case, key: str, expected: dict[str, Any]) -> None:
     method = key.removeprefix("leave1out_")
-    res = sensitivity.leave_one_out(_fit(case, method))
+    res = sensitivity.leave_one_out(fit_case(case, method))
     got = {
         "estimate": res.estimate,
         "se": res.se,
@@ -313,7 +283,7 @@ def check_leave1out(case: Case, key: str, expected: dict[str, Any]) -> None:
 
 def check_influence(case: Case, key: str, expected: dict[str, Any]) -> None:
     method = key.removeprefix("influence_")
-    res = sensitivity.influence(_fit(case, method))
+    res = sensitivity.influence(fit_case(case, method))
     got = {
         "rstudent": res.rstudent,
         "dffits": res.dffits,
@@ -331,13 +301,13 @@ def check_influence(case: Case, key: str, expected: dict[str, Any]) -> None:
 
 def check_baujat(case: Case, key: str, expected: dict[str, Any]) -> None:
     method = key.removeprefix("baujat_")
-    res = sensitivity.baujat(_fit(case, method))
-    _compare({"x": res.x, "y": res.y}, expected, f"{case.name} {key}")
+    res = sensitivity.baujat(fit_case(case, method))
+    compare({"x": res.x, "y": res.y}, expected, f"{case.name} {key}")
 
 
 def check_cumul(case: Case, key: str, expected: dict[str, Any]) -> None:
     method = key.removeprefix("cumul_")
-    res = sensitivity.cumulative(_fit(case, method))
+    res = sensitivity.cumulative(fit_case(case, method))
     got = {
         "estimate": res.estimate,
         "se": res.se,

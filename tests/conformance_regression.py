@@ -40,7 +40,7 @@ from metaan.errors import MetaanError
 from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.results import MetaResult
 from metaan.subgroups import SubgroupResult, fit_subgroups
-from reference_cases import Case
+from reference_cases import Case, fit_fields
 from tolerance import RTOL, assert_close, close
 
 Checker = Callable[[Case, str, dict[str, Any]], None]
@@ -82,26 +82,6 @@ def _regression_fields(res: MetaRegressionResult) -> dict[str, Any]:
         "R2": res.R2,
         "k": res.k,
         "p": res.p,
-        "dfs": res.df,
-    }
-
-
-def _fit_fields(res: MetaResult) -> dict[str, Any]:
-    """The fields of a fit (one subgroup) under metafor's names."""
-    return {
-        "estimate": res.estimate,
-        "se": res.se,
-        "zval": res.stat,
-        "pval": res.pval,
-        "ci_lb": res.ci_lb,
-        "ci_ub": res.ci_ub,
-        "tau2": res.tau2,
-        "se_tau2": res.se_tau2,
-        "I2": res.I2,
-        "H2": res.H2,
-        "QE": res.QE,
-        "QEp": res.QEp,
-        "k": res.k,
         "dfs": res.df,
     }
 
@@ -185,7 +165,7 @@ def _compare_regression(res: MetaRegressionResult, expected: dict[str, Any], whe
 
 
 def _compare_fit(res: MetaResult, expected: dict[str, Any], where: str) -> None:
-    got = _fit_fields(res)
+    got = fit_fields(res)
     for name, value in expected.items():
         assert name in got, f"{where}: metaan has no field for metafor's {name!r}"
         assert_close(got[name], value, f"{where}: {name}")

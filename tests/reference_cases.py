@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+import metaan
+from tolerance import assert_close
+
 DEFAULT_DIR = Path(__file__).parent / "reference" / "metafor"
 
 #: Keys of ``results`` that describe an analysis rather than hold one.
@@ -86,3 +89,37 @@ def analyses() -> list[tuple[Case, str]]:
         for key in sorted(case.results)
         if key not in METADATA_KEYS
     ]
+
+
+def fit_case(case: Case, method: str, test: str = "z") -> metaan.MetaResult:
+    """The case's yi/vi fitted by metaan with a method and test."""
+    return metaan.fit(case.yi, case.vi, method=method, test=test)
+
+
+def fit_fields(res: metaan.MetaResult) -> dict[str, Any]:
+    """The fields of a fit under metafor's names."""
+    return {
+        "estimate": res.estimate,
+        "se": res.se,
+        "zval": res.stat,
+        "pval": res.pval,
+        "ci_lb": res.ci_lb,
+        "ci_ub": res.ci_ub,
+        "tau2": res.tau2,
+        "se_tau2": res.se_tau2,
+        "I2": res.I2,
+        "H2": res.H2,
+        "QE": res.QE,
+        "QEp": res.QEp,
+        "k": res.k,
+        "dfs": res.df,
+        "MH": res.MH,
+        "TA": res.TA,
+    }
+
+
+def compare(got: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    """Every field metafor reports, checked at the project's tolerance."""
+    for name, value in expected.items():
+        assert name in got, f"{where}: metaan has no field for metafor's {name!r}"
+        assert_close(got[name], value, f"{where}: {name}")

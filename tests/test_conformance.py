@@ -22,57 +22,25 @@ from conformance_bias import CHECKERS as BIAS_CHECKERS
 from conformance_regression import CHECKERS as REGRESSION_CHECKERS
 from metaan.errors import MetaanError
 from metaan.estimators import generalised_q
-from reference_cases import Case, analyses
+from reference_cases import Case, analyses, compare, fit_case, fit_fields
 from tolerance import ATOL, RTOL, assert_close
 
 Checker = Callable[[Case, str, dict[str, Any]], None]
 
 
-def _fit_fields(res: metaan.MetaResult) -> dict[str, Any]:
-    """The fields of a fit under metafor's names."""
-    return {
-        "estimate": res.estimate,
-        "se": res.se,
-        "zval": res.stat,
-        "pval": res.pval,
-        "ci_lb": res.ci_lb,
-        "ci_ub": res.ci_ub,
-        "tau2": res.tau2,
-        "se_tau2": res.se_tau2,
-        "I2": res.I2,
-        "H2": res.H2,
-        "QE": res.QE,
-        "QEp": res.QEp,
-        "k": res.k,
-        "dfs": res.df,
-        "MH": res.MH,
-        "TA": res.TA,
-    }
-
-
-def _compare(got: dict[str, Any], expected: dict[str, Any], where: str) -> None:
-    for name, value in expected.items():
-        assert name in got, f"{where}: metaan has no field for metafor's {name!r}"
-        assert_close(got[name], value, f"{where}: {name}")
-
-
-def _fit(case: Case, method: str, test: str) -> metaan.MetaResult:
-    return metaan.fit(case.yi, case.vi, method=method, test=test)
-
-
 def check_rma(case: Case, key: str, expected: dict[str, Any]) -> None:
     m = re.fullmatch(r"rma_([A-Z]+)(_knha)?", key)
     assert m is not None
-    res = _fit(case, m.group(1), "knha" if m.group(2) else "z")
-    _compare(_fit_fields(res), expected, f"{case.name} {key}")
+    res = fit_case(case, m.group(1), "knha" if m.group(2) else "z")
+    compare(fit_fields(res), expected, f"{case.name} {key}")
 
 
 def check_predict(case: Case, key: str, expected: dict[str, Any]) -> None:
     m = re.fullmatch(r"predict_([A-Z]+)(_knha)?", key)
     assert m is not None
-    res = _fit(case, m.group(1), "knha" if m.group(2) else "z")
+    res = fit_case(case, m.group(1), "knha" if m.group(2) else "z")
     got = {"pred": res.estimate, "pi_lb": res.pi_lb, "pi_ub": res.pi_ub}
-    _compare(got, expected, f"{case.name} {key}")
+    compare(got, expected, f"{case.name} {key}")
 
 
 def _metafor_search_cap(tau2_hat: float) -> float:
@@ -91,7 +59,7 @@ def check_confint(case: Case, key: str, expected: dict[str, Any]) -> None:
     solves the Q-profile equation Q(tau^2) = chi^2_{k-1, alpha/2} to 1e-9.
     """
     method = key.removeprefix("confint_")
-    res = _fit(case, method, "z")
+    res = fit_case(case, method, "z")
     assert res.tau2 is not None and res.tau2_ci is not None
     assert res.tau_ci is not None and res.I2_ci is not None and res.H2_ci is not None
     got = {
@@ -105,7 +73,7 @@ def check_confint(case: Case, key: str, expected: dict[str, Any]) -> None:
     metafor_upper = expected["tau2"][2]
     truncated = math.isclose(metafor_upper, cap, rel_tol=RTOL) and res.tau2_ci[1] > cap
     if not truncated:
-        _compare(got, expected, where)
+        compare(got, expected, where)
         return
     # The estimate and lower limits must still match exactly.
     for name in ("tau2", "tau", "I2", "H2"):
@@ -121,12 +89,12 @@ def check_confint(case: Case, key: str, expected: dict[str, Any]) -> None:
 def check_mh(case: Case, key: str, expected: dict[str, Any]) -> None:
     measure = key.removeprefix("mh_")
     res = metaan.fit_mh(*case.counts(), measure=measure)
-    _compare(_fit_fields(res), expected, f"{case.name} {key}")
+    compare(fit_fields(res), expected, f"{case.name} {key}")
 
 
 def check_peto(case: Case, key: str, expected: dict[str, Any]) -> None:
     res = metaan.fit_peto(*case.counts())
-    _compare(_fit_fields(res), expected, f"{case.name} {key}")
+    compare(fit_fields(res), expected, f"{case.name} {key}")
 
 
 CHECKERS: list[tuple[str, Checker]] = [
