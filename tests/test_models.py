@@ -177,3 +177,16 @@ def test_a_fit_of_100000_studies_uses_no_k_by_k_matrix() -> None:
     yi = rng.normal(0.2, np.sqrt(vi + 0.02))
     res = metaan.fit(yi, vi)
     assert res.tau2 == pytest.approx(0.02, rel=0.1)
+
+
+def test_a_negative_standard_error_is_an_error_not_a_squared_variance() -> None:
+    with pytest.raises(
+        metaan.InputError, match=r"row 2: column sei: sei is -0\.2; a standard"
+    ):
+        metaan.fit([0.1, 0.2, 0.3], sei=[0.1, -0.2, 0.1])
+
+
+def test_text_in_the_yi_column_of_a_table_is_an_error_naming_row_study_and_column() -> None:
+    table = pd.DataFrame({"study": ["A", "B", "C"], "yi": [0.1, "x", 0.2], "vi": [0.1] * 3})
+    with pytest.raises(metaan.InputError, match=r"row 3 \(B\): column yi: yi is 'x'"):
+        metaan.fit(table)

@@ -102,6 +102,29 @@ def _label_column(table: pd.DataFrame, label: str | None) -> str | None:
     return None
 
 
+def _numeric_column(
+    values: pd.Series,
+    name: str,
+    rows: Sequence[int | None],
+    studies: Sequence[str | None],
+    source: str | None,
+) -> FloatArray:
+    """A table column as floats (blank cells NaN); text that is not a number is an error."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = values.notna() & numbers.isna()
+    if text.any():
+        i = int(np.flatnonzero(text.to_numpy())[0])
+        raise InputError(
+            f"{name} is {values.iloc[i]!r}, which is not a number",
+            file=source,
+            row=rows[i],
+            study=studies[i],
+            column=name,
+            fix="write a number, or leave the cell blank if the value is missing",
+        )
+    return _as_float_array(numbers, name)
+
+
 def prepare_effects(
     yi: Any,
     vi: Any = None,
@@ -142,18 +165,16 @@ def prepare_effects(
                 column="vi",
                 fix="add sampling variances (vi) or standard errors (sei)",
             )
-        y = _as_float_array(pd.to_numeric(table["yi"], errors="coerce"), "yi")
-        v = _as_float_array(pd.to_numeric(var_values, errors="coerce"), var_name)
-        if var_name == "sei":
-            v = v * v
         if label is None and table.attrs.get("label") in table.columns:
             label = str(table.attrs["label"])
         if source is None and table.attrs.get("source"):
             source = str(table.attrs["source"])
         col = _label_column(table, label)
         names = [str(s) for s in table[col]] if col is not None else [None] * len(table)
-        label_list = [n if n is not None else f"Study {i + 1}" for i, n in enumerate(names)]
         rows = [int(r) for r in spreadsheet_rows(table)]
+        y = _numeric_column(table["yi"], "yi", rows, names, source)
+        v = _numeric_column(var_values, var_name, rows, names, source)
+        label_list = [n if n is not None else f"Study {i + 1}" for i, n in enumerate(names)]
         if "exclusion_reason" in table.columns:
             reasons = [
                 None if (r is None or (isinstance(r, float) and math.isnan(r))) else str(r)
@@ -170,7 +191,7 @@ def prepare_effects(
             raise InputError("give the sampling variances vi or the standard errors sei")
         if vi is not None and sei is not None:
             raise InputError("give either vi or sei, not both")
-        v = _as_float_array(vi, "vi") if vi is not None else _as_float_array(sei, "sei") ** 2
+        v = _as_float_array(vi, "vi") if vi is not None else _as_float_array(sei, "sei")
         var_name = "vi" if vi is not None else "sei"
         if v.size != y.size:
             raise InputError(f"yi has {y.size} values but {var_name} has {v.size}")
@@ -191,15 +212,17 @@ def prepare_effects(
     bad_v = np.isfinite(v) & (v <= 0.0)
     if bad_v.any():
         i = int(np.flatnonzero(bad_v)[0])
-        shown = math.sqrt(v[i]) if var_name == "sei" and v[i] >= 0 else v[i]
+        what = "a standard error" if var_name == "sei" else "a sampling variance"
         raise InputError(
-            f"{var_name} is {shown:g}; a sampling variance must be > 0",
+            f"{var_name} is {v[i]:g}; {what} must be > 0",
             file=source,
             row=rows[i],
             study=study_names[i],
             column=var_name,
             fix="check the study's standard error or variance",
         )
+    if var_name == "sei":
+        v = v * v
     missing = ~(np.isfinite(y) & np.isfinite(v))
     excluded: list[Exclusion] = []
     for j in np.flatnonzero(missing).tolist():
