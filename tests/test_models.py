@@ -180,9 +180,7 @@ def test_a_fit_of_100000_studies_uses_no_k_by_k_matrix() -> None:
 
 
 def test_a_negative_standard_error_is_an_error_not_a_squared_variance() -> None:
-    with pytest.raises(
-        metaan.InputError, match=r"row 2: column sei: sei is -0\.2; a standard"
-    ):
+    with pytest.raises(metaan.InputError, match=r"row 2: column sei: sei is -0\.2; a standard"):
         metaan.fit([0.1, 0.2, 0.3], sei=[0.1, -0.2, 0.1])
 
 
