@@ -73,6 +73,8 @@ class EffectData:
     rows: tuple[int | None, ...]
     excluded: tuple[Exclusion, ...]
     measure: str | None
+    #: The file the effects came from, named in error messages.
+    source: str | None = None
 
 
 def _as_float_array(values: Any, name: str) -> FloatArray:
@@ -239,6 +241,7 @@ def prepare_effects(
         rows=tuple(rows[i] for i in np.flatnonzero(keep)),
         excluded=tuple(excluded),
         measure=measure,
+        source=source,
     )
 
 
@@ -325,11 +328,16 @@ def fit_arrays(
     y, v = data.yi, data.vi
     k = y.size
     if k == 0:
-        raise InputError("no study has an effect size and variance to pool")
+        raise InputError(
+            "no study has an effect size and variance to pool",
+            file=data.source,
+            fix="check the columns named for the measure; the excluded rows say what is missing",
+        )
     random = method != "EE"
     if random and k < 2:
         raise InputError(
             f"a random-effects model needs at least 2 studies; {k} has an effect size",
+            file=data.source,
             fix="use method EE to show a single study, or add studies",
         )
 
