@@ -166,3 +166,20 @@ def test_rows_are_numbered_as_the_spreadsheet_shows_them_even_after_a_blank_line
     code, out, _ = _run("fit", path, "--yi", "y", "--vi", "v")
     assert code == 0
     assert "row 4 (B)" in out
+
+
+def test_the_prediction_interval_convention_can_be_chosen_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, "study,g,se\nA,-0.5,0.2\nB,-0.9,0.3\nC,-0.2,0.25\nD,-1.1,0.3\n")
+    runs = {}
+    for convention in ("metafor", "meta"):
+        code, out, err = _run(
+            "fit", path, "--yi", "g", "--sei", "se", "--test", "knha",
+            "--prediction", convention, "--format", "json",
+        )  # fmt: skip
+        assert code == 0, err
+        runs[convention] = json.loads(out)
+    assert runs["meta"]["prediction"] == "meta"
+    assert runs["meta"]["estimate"] == runs["metafor"]["estimate"]
+    assert runs["meta"]["pi_lb"] != runs["metafor"]["pi_lb"]

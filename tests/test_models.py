@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -188,3 +189,24 @@ def test_text_in_the_yi_column_of_a_table_is_an_error_naming_row_study_and_colum
     table = pd.DataFrame({"study": ["A", "B", "C"], "yi": [0.1, "x", 0.2], "vi": [0.1] * 3})
     with pytest.raises(metaan.InputError, match=r"row 3 \(B\): column yi: yi is 'x'"):
         metaan.fit(table)
+
+
+def test_both_published_prediction_intervals_of_the_psilocybin_analysis_are_reproduced() -> None:
+    # Published (R meta, via the SYPRES guide): [-1.7183, -0.0879]; metafor 3.8's
+    # predict() on the same knha fit: [-1.7358, -0.0703] (shared/data REFERENCE_RESULTS).
+    studies = metaan.load_studies(Path(__file__).resolve().parent.parent / "studies")
+    main = metaan.psilocybin_main_analysis(studies.frame)
+    kw = {"sei": main["smd_se"], "method": "REML", "test": "knha"}
+    as_metafor = metaan.fit(main["smd"], **kw)
+    as_meta = metaan.fit(main["smd"], prediction="meta", **kw)
+    assert (round(as_metafor.pi_lb, 4), round(as_metafor.pi_ub, 4)) == (-1.7358, -0.0703)
+    assert (round(as_meta.pi_lb, 4), round(as_meta.pi_ub, 4)) == (-1.7183, -0.0879)
+    assert as_meta.estimate == as_metafor.estimate and as_meta.ci_lb == as_metafor.ci_lb
+    assert as_meta.to_dict()["prediction"] == "meta"
+
+
+def test_the_meta_convention_does_not_change_a_common_effect_model() -> None:
+    a = metaan.fit(BCG_YI, BCG_VI, method="EE", prediction="meta")
+    assert (a.pi_lb, a.pi_ub) == (a.ci_lb, a.ci_ub)
+    with pytest.raises(metaan.InputError, match="metafor, meta"):
+        metaan.fit(BCG_YI, BCG_VI, prediction="other")

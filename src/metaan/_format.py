@@ -126,7 +126,10 @@ def format_summary(res: MetaResult) -> str:
             f"[{fmt(math.exp(res.ci_lb))}, {fmt(math.exp(res.ci_ub))}]"
         )
     if res.model == "random":
-        lines.append(f"{level} prediction interval: [{fmt(res.pi_lb)}, {fmt(res.pi_ub)}]")
+        convention = " (R meta's convention)" if res.prediction == "meta" else ""
+        lines.append(
+            f"{level} prediction interval{convention}: [{fmt(res.pi_lb)}, {fmt(res.pi_ub)}]"
+        )
         if res.is_ratio:
             lines.append(f"exponentiated: [{fmt(math.exp(res.pi_lb))}, {fmt(math.exp(res.pi_ub))}]")
     lines += format_excluded(res.excluded)

@@ -38,6 +38,8 @@ Method = Literal["EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 METHODS: tuple[str, ...] = get_args(Method)
 Test = Literal["z", "knha"]
 TESTS: tuple[str, ...] = get_args(Test)
+Prediction = Literal["metafor", "meta"]
+PREDICTIONS: tuple[str, ...] = get_args(Prediction)
 
 _LABEL_COLUMNS = ("study", "study_id", "label", "author", "trial")
 
@@ -264,6 +266,7 @@ def fit(
     labels: Sequence[str] | None = None,
     label: str | None = None,
     source: str | None = None,
+    prediction: str = "metafor",
 ) -> MetaResult:
     """Fit a common-effect (``EE``) or random-effects model by inverse variance.
 
@@ -289,13 +292,19 @@ def fit(
         Study labels for arrays, or the label column of a table.
     source
         The file the data came from, for error messages.
+    prediction
+        The prediction interval's convention. ``"metafor"`` (default), as metafor
+        3.8's ``predict``: estimate ± crit · sqrt(tau^2 + SE^2) with the test's SE
+        and critical value (normal under ``z``; the Knapp-Hartung SE and t(k-1)
+        under ``knha``). ``"meta"``, as R's meta package: t(k-1) with the SE of
+        the random-effects model without the Knapp-Hartung adjustment, whatever
+        the test (Higgins, Thompson & Spiegelhalter 2009).
 
     Returns
     -------
     MetaResult
         Estimate, SE, test, CI; tau^2 with its SE and Q-profile CI (Viechtbauer
-        2007); Q, I^2, H^2 (Higgins & Thompson 2002); and the prediction interval
-        (normal under ``z``, t(k-1) under ``knha``, as metafor 3.8).
+        2007); Q, I^2, H^2 (Higgins & Thompson 2002); and the prediction interval.
 
     Raises
     ------
@@ -306,10 +315,11 @@ def fit(
     method = check_choice(method, METHODS, "method")
     test = check_choice(test, TESTS, "test")
     level = check_level(level)
+    prediction = check_choice(prediction, PREDICTIONS, "prediction")
     data = prepare_effects(
         yi, vi, sei=sei, labels=labels, label=label, measure=measure, source=source
     )
-    return fit_arrays(data, method=method, test=test, level=level)
+    return fit_arrays(data, method=method, test=test, level=level, prediction=prediction)
 
 
 def fit_arrays(
@@ -319,6 +329,7 @@ def fit_arrays(
     test: str,
     level: float,
     fixed_tau2: tuple[float, float | None] | None = None,
+    prediction: str = "metafor",
 ) -> MetaResult:
     """Fit the inverse-variance model to prepared effect sizes (see :func:`fit`).
 
@@ -382,7 +393,12 @@ def fit_arrays(
         i2 = max(0.0, 100.0 * (qe - qe_df) / qe) if qe > 0 else 0.0
         h2 = qe / qe_df if qe_df > 0 else 1.0
 
-    pi_half = crit * math.sqrt(se * se + tau2)
+    if prediction == "meta" and random:
+        # R meta: t(k-1) around the random-effects SE before any Knapp-Hartung scaling.
+        pi_crit = t_isf((1.0 - level / 100.0) / 2.0, k - 1)
+        pi_half = pi_crit * math.sqrt(1.0 / sw + tau2)
+    else:
+        pi_half = crit * math.sqrt(se * se + tau2)
     return MetaResult(
         measure=data.measure,
         method=method,
@@ -409,6 +425,7 @@ def fit_arrays(
         QEp=qep,
         pi_lb=mu - pi_half,
         pi_ub=mu + pi_half,
+        prediction=prediction,
         excluded=data.excluded,
         yi=y,
         vi=v,

@@ -62,6 +62,7 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "QEp",
     "pi_lb",
     "pi_ub",
+    "prediction",
 )
 
 _RATIO_MEASURES = frozenset({"OR", "RR", "PETO"})
@@ -103,6 +104,8 @@ class MetaResult:
     QEp: float | None
     pi_lb: float
     pi_ub: float
+    #: Convention of the prediction interval: "metafor" or "meta" (see metaan.fit).
+    prediction: str = "metafor"
     excluded: tuple[Exclusion, ...] = ()
     #: Study-level data the model was fitted to (for plots and diagnostics).
     yi: FloatArray = field(default_factory=lambda: np.empty(0))

@@ -184,6 +184,7 @@ def _result(
     weights: FloatArray,
     extra: dict[str, float | None] | None = None,
 ) -> MetaResult:
+    tests = extra or {}
     stat = estimate / se
     pval = 2.0 * norm_sf(abs(stat))
     crit = norm_isf((1.0 - level / 100.0) / 2.0)
@@ -220,7 +221,10 @@ def _result(
         weights=weights,
         labels=t.labels,
         rows=t.rows,
-        **(extra or {}),
+        MH=tests.get("MH"),
+        MHp=tests.get("MHp"),
+        TA=tests.get("TA"),
+        TAp=tests.get("TAp"),
     )
 
 

@@ -299,12 +299,21 @@ def _columns_by_name(
 
 
 def fit_effects(
-    file: str, method: str, test: str, level: float, options: dict[str, Any]
+    file: str,
+    method: str,
+    test: str,
+    level: float,
+    options: dict[str, Any],
+    *,
+    prediction: str = "metafor",
 ) -> tuple[pd.DataFrame, MetaResult]:
     """Read ``file``, compute the effect sizes the options ask for and fit the model."""
     table = read_table(file)
     effects = compute_effects_from_options(file, table, **options)
-    return effects, fit(effects, method=method, test=test.lower(), level=level, source=file)
+    res = fit(
+        effects, method=method, test=test.lower(), level=level, source=file, prediction=prediction
+    )
+    return effects, res
 
 
 def json_text(document: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from metaan.cli._common import (
 )
 from metaan.errors import InputError
 from metaan.io import read_table, spreadsheet_rows
-from metaan.models import METHODS
+from metaan.models import METHODS, PREDICTIONS
 from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.results import MetaResult
 from metaan.subgroups import SubgroupResult, fit_subgroups
@@ -80,12 +80,14 @@ def fit_from_options(
     test: str,
     level: float,
     options: dict[str, Any],
+    *,
+    prediction: str = "metafor",
 ) -> MetaResult:
     """Read ``file``, compute effect sizes from the options and fit the model
     (inverse variance, Mantel-Haenszel or Peto)."""
     method_upper = method.upper()
     if method_upper not in TABLE_METHODS:
-        return fit_effects(file, method, test, level, options)[1]
+        return fit_effects(file, method, test, level, options, prediction=prediction)[1]
     measure = "OR" if method_upper == "PETO" else (options.get("measure") or "OR").upper()
     options = {**options, "measure": measure}
     table = read_table(file)
@@ -165,6 +167,14 @@ def render(res: MetaResult, output_format: str) -> str:
     show_default=True,
     help="With --subgroup: one residual tau^2 for every level, or one per level.",
 )
+@click.option(
+    "--prediction",
+    type=click.Choice(PREDICTIONS),
+    default="metafor",
+    show_default=True,
+    help="Prediction interval as metafor 3.8 computes it (the test's SE and critical "
+    "value), or as R's meta package does (t(k-1) with the SE before Knapp-Hartung).",
+)
 @output_options(format_help=None)
 def fit_command(
     file: str,
@@ -174,6 +184,7 @@ def fit_command(
     subgroup: str | None,
     mods: str | None,
     tau2_pooled: bool,
+    prediction: str,
     output_format: str,
     output: str | None,
     **options: Any,
@@ -191,7 +202,7 @@ def fit_command(
         )
         write_output(_render_grouped(grouped, output_format), output)
         return
-    res = fit_from_options(file, method, test.lower(), level, options)
+    res = fit_from_options(file, method, test.lower(), level, options, prediction=prediction)
     write_output(render(res, output_format), output)
 
 
