@@ -210,3 +210,15 @@ def test_the_meta_convention_does_not_change_a_common_effect_model() -> None:
     assert (a.pi_lb, a.pi_ub) == (a.ci_lb, a.ci_ub)
     with pytest.raises(metaan.InputError, match="metafor, meta"):
         metaan.fit(BCG_YI, BCG_VI, prediction="other")
+
+
+def test_the_q_profile_interval_is_computed_when_first_read_and_then_kept() -> None:
+    res = metaan.fit(BCG_YI, BCG_VI)
+    assert "_heterogeneity_ci" not in vars(res)
+    first = res.tau2_ci
+    assert "_heterogeneity_ci" in vars(res)
+    assert res.tau2_ci is first
+    direct = metaan.q_profile_ci(BCG_YI, BCG_VI)
+    assert first == direct.tau2 and res.I2_ci == direct.I2
+    assert res.tau_ci == direct.tau and res.H2_ci == direct.H2
+    assert metaan.fit(BCG_YI, BCG_VI, method="EE").tau2_ci is None

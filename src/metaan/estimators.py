@@ -57,6 +57,10 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
+#: The sum of a 1-d array: what ``ndarray.sum`` computes, without its per-call
+#: overhead, which is most of the cost of a sum of ten numbers.
+_total = np.add.reduce
+
 Tau2Method = Literal["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 TAU2_METHODS: tuple[str, ...] = get_args(Tau2Method)
 
@@ -88,7 +92,7 @@ class WLS:
         self.w = w
         self.X = X
         if X is None:
-            sw = float(w.sum())
+            sw = float(_total(w))
             self.a_inv: FloatArray | float = 1.0 / sw
             mu = float(np.dot(w, y)) / sw
             self.b: FloatArray = np.array([mu])
@@ -103,7 +107,7 @@ class WLS:
     def xtdx(self, c: FloatArray) -> FloatArray | float:
         """``X^T diag(c) X`` (a scalar for the intercept-only model)."""
         if self.X is None:
-            return float(c.sum())
+            return float(_total(c))
         return self.X.T @ (c[:, None] * self.X)
 
     def _tr_ainv(self, m: FloatArray | float) -> float:
@@ -143,7 +147,7 @@ class WLS:
         """``tr(P D)`` for ``D = diag(d)`` (identity when ``d`` is None)."""
         w = self.w
         wd = w if d is None else w * d
-        return float(wd.sum()) - self._tr_ainv(self.xtdx(w * wd))
+        return float(_total(wd)) - self._tr_ainv(self.xtdx(w * wd))
 
     def tr_pp(self, d1: FloatArray | None = None, d2: FloatArray | None = None) -> float:
         """``tr(P D1 P D2)`` for diagonal ``D1``, ``D2`` (identity when None)."""
@@ -152,7 +156,7 @@ class WLS:
         c1 = w2 if d1 is None else w2 * d1
         c2 = w2 if d2 is None else w2 * d2
         c12 = c1 if d2 is None else c1 * d2
-        term1 = float(c12.sum())
+        term1 = float(_total(c12))
         term2 = self._tr_ainv(self.xtdx(w * c12))
         term3 = self._tr_ainv_pair(self.xtdx(c1), self.xtdx(c2))
         return term1 - 2.0 * term2 + term3
@@ -225,8 +229,9 @@ def solve_decreasing(
 def _scale(yi: FloatArray, vi: FloatArray) -> float:
     """A positive scale for bracketing tau^2: the spread of the effects plus the
     typical sampling variance."""
-    spread = float(np.var(yi))
-    return spread + float(np.mean(vi)) + 1e-300
+    k = yi.size
+    d = yi - float(_total(yi)) / k
+    return float(np.dot(d, d)) / k + float(_total(vi)) / k + 1e-300
 
 
 def _tau2_dl(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[float, float]:
@@ -256,7 +261,7 @@ def _tau2_hs(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
     k, p = yi.size, 1 if X is None else X.shape[1]
     w = 1.0 / vi
     fe = WLS(yi, w, X)
-    sw = float(w.sum())
+    sw = float(_total(w))
     tau2 = max(0.0, (fe.rss() - k) / sw)
     se = math.sqrt((2.0 * (k - p) + 4.0 * tau2 * fe.tr_p() + 2.0 * tau2**2 * fe.tr_pp()) / sw**2)
     return tau2, se
@@ -288,7 +293,7 @@ def _tau2_ml(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
     def score(tau2: float) -> tuple[float, float]:
         fit = WLS(yi, 1.0 / (vi + tau2), X)
         w = fit.w
-        return fit.ypp_y() - float(w.sum()), float(np.dot(w, w)) - 2.0 * fit.ypp_p_y()
+        return fit.ypp_y() - float(_total(w)), float(np.dot(w, w)) - 2.0 * fit.ypp_p_y()
 
     tau2 = solve_decreasing(score, 0.0, _scale(yi, vi), "ML")
     w = 1.0 / (vi + tau2)
@@ -319,7 +324,7 @@ def _tau2_pm(yi: FloatArray, vi: FloatArray, X: FloatArray | None) -> tuple[floa
 
     tau2 = solve_decreasing(excess, 0.0, _scale(yi, vi), "PM")
     fit = WLS(yi, 1.0 / (vi + tau2), X)
-    sw = float(fit.w.sum())
+    sw = float(_total(fit.w))
     se = math.sqrt(
         (k / (k - p)) ** 2
         / sw**2

@@ -52,6 +52,11 @@ def typical_within_variance(vi: FloatArray, X: FloatArray | None = None) -> floa
     (Higgins & Thompson 2002, eq. 9, generalised to meta-regression as metafor does).
     """
     k, p = vi.size, 1 if X is None else X.shape[1]
+    if X is None:
+        # tr(P) = sum(w) - sum(w^2) / sum(w), as WLS.tr_p computes it.
+        w = 1.0 / vi
+        sw = float(np.add.reduce(w))
+        return (k - p) / (sw - (1.0 / sw) * float(np.add.reduce(w * w)))
     fe = WLS(np.zeros_like(vi), 1.0 / vi, X)
     return (k - p) / fe.tr_p()
 

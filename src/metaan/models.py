@@ -28,7 +28,7 @@ import pandas as pd
 from metaan._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from metaan.errors import InputError
 from metaan.estimators import FloatArray, estimate_tau2
-from metaan.heterogeneity import i2_h2, q_profile_ci, typical_within_variance
+from metaan.heterogeneity import i2_h2, typical_within_variance
 from metaan.io import spreadsheet_rows
 from metaan.results import Exclusion, MetaResult
 
@@ -228,6 +228,16 @@ def prepare_effects(
     if var_name == "sei":
         v = v * v
     missing = ~(np.isfinite(y) & np.isfinite(v))
+    if not missing.any():
+        return EffectData(
+            yi=y,
+            vi=v,
+            labels=tuple(label_list),
+            rows=tuple(rows),
+            excluded=(),
+            measure=measure,
+            source=source,
+        )
     excluded: list[Exclusion] = []
     for j in np.flatnonzero(missing).tolist():
         reason = reasons[j]
@@ -361,7 +371,7 @@ def fit_arrays(
         tau2, se_tau2 = 0.0, None
 
     w = 1.0 / (v + tau2)
-    sw = float(w.sum())
+    sw = float(np.add.reduce(w))
     mu = float(np.dot(w, y)) / sw
     se = math.sqrt(1.0 / sw)
     df: int | None = None
@@ -377,18 +387,14 @@ def fit_arrays(
     pval, crit = _p_and_crit(stat, df, level)
 
     w_fe = 1.0 / v
-    sw_fe = float(w_fe.sum())
+    sw_fe = float(np.add.reduce(w_fe))
     mu_fe = float(np.dot(w_fe, y)) / sw_fe
     qe = max(0.0, float(np.dot(w_fe, (y - mu_fe) ** 2)))
     qe_df = k - 1
     qep = chi2_sf(qe, qe_df) if qe_df >= 1 else 1.0
 
-    tau2_ci = tau_ci = i2_ci = h2_ci = None
     if random:
         i2, h2 = i2_h2(tau2, typical_within_variance(v))
-        if fixed_tau2 is None:
-            ci = q_profile_ci(y, v, level=level)
-            tau2_ci, tau_ci, i2_ci, h2_ci = ci.tau2, ci.tau, ci.I2, ci.H2
     else:
         i2 = max(0.0, 100.0 * (qe - qe_df) / qe) if qe > 0 else 0.0
         h2 = qe / qe_df if qe_df > 0 else 1.0
@@ -414,18 +420,15 @@ def fit_arrays(
         ci_ub=mu + crit * se,
         tau2=tau2,
         se_tau2=se_tau2,
-        tau2_ci=tau2_ci,
-        tau_ci=tau_ci,
         I2=i2,
-        I2_ci=i2_ci,
         H2=h2,
-        H2_ci=h2_ci,
         QE=qe,
         QE_df=qe_df,
         QEp=qep,
         pi_lb=mu - pi_half,
         pi_ub=mu + pi_half,
         prediction=prediction,
+        qprofile=random and fixed_tau2 is None,
         excluded=data.excluded,
         yi=y,
         vi=v,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 from metaan._dist import norm_isf
 from metaan._json import json_number
 from metaan.estimators import FloatArray
+from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 
 __all__ = ["Exclusion", "MetaResult"]
 
@@ -93,12 +95,8 @@ class MetaResult:
     ci_ub: float
     tau2: float | None
     se_tau2: float | None
-    tau2_ci: tuple[float, float] | None
-    tau_ci: tuple[float, float] | None
     I2: float | None
-    I2_ci: tuple[float, float] | None
     H2: float | None
-    H2_ci: tuple[float, float] | None
     QE: float | None
     QE_df: int
     QEp: float | None
@@ -106,6 +104,10 @@ class MetaResult:
     pi_ub: float
     #: Convention of the prediction interval: "metafor" or "meta" (see metaan.fit).
     prediction: str = "metafor"
+    #: Whether tau^2 has a Q-profile interval (random effects with tau^2 estimated
+    #: from these studies). It is computed on first use of tau2_ci, tau_ci, I2_ci
+    #: or H2_ci (or to_dict), so a fit pays for it only when it is read.
+    qprofile: bool = False
     excluded: tuple[Exclusion, ...] = ()
     #: Study-level data the model was fitted to (for plots and diagnostics).
     yi: FloatArray = field(default_factory=lambda: np.empty(0))
@@ -120,6 +122,36 @@ class MetaResult:
     MHp: float | None = None
     TA: float | None = None
     TAp: float | None = None
+
+    @cached_property
+    def _heterogeneity_ci(self) -> HeterogeneityCI | None:
+        if not self.qprofile:
+            return None
+        return q_profile_ci(self.yi, self.vi, level=self.level)
+
+    @property
+    def tau2_ci(self) -> tuple[float, float] | None:
+        """Q-profile confidence interval for tau^2 (Viechtbauer 2007), or None."""
+        ci = self._heterogeneity_ci
+        return None if ci is None else ci.tau2
+
+    @property
+    def tau_ci(self) -> tuple[float, float] | None:
+        """The interval for tau: the square roots of the limits for tau^2."""
+        ci = self._heterogeneity_ci
+        return None if ci is None else ci.tau
+
+    @property
+    def I2_ci(self) -> tuple[float, float] | None:
+        """The interval for I^2 (percent), from the limits for tau^2."""
+        ci = self._heterogeneity_ci
+        return None if ci is None else ci.I2
+
+    @property
+    def H2_ci(self) -> tuple[float, float] | None:
+        """The interval for H^2, from the limits for tau^2."""
+        ci = self._heterogeneity_ci
+        return None if ci is None else ci.H2
 
     @property
     def model(self) -> str:
