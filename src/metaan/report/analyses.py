@@ -228,11 +228,7 @@ def _matches(frame: pd.DataFrame, column: str, values: Sequence[Any]) -> pd.Seri
             "see studies/README.md for the columns"
         )
     col = frame[column]
-    wanted: list[Any] = []
-    for v in values:
-        wanted.append(v)
-        if isinstance(v, bool):
-            wanted.append(int(v))
+    # A value matches as text (true = 1 for flags) or, for numbers, numerically.
     as_text = col.astype("string")
     text_values = [str(int(v)) if isinstance(v, bool) else str(v) for v in values]
     numeric = pd.to_numeric(col, errors="coerce")
