@@ -228,29 +228,24 @@ def prepare_effects(
     if var_name == "sei":
         v = v * v
     missing = ~(np.isfinite(y) & np.isfinite(v))
-    if not missing.any():
-        return EffectData(
-            yi=y,
-            vi=v,
-            labels=tuple(label_list),
-            rows=tuple(rows),
-            excluded=(),
-            measure=measure,
-            source=source,
-        )
     excluded: list[Exclusion] = []
-    for j in np.flatnonzero(missing).tolist():
-        reason = reasons[j]
-        if reason is None:
-            which = "yi" if not np.isfinite(y[j]) else var_name
-            reason = f"{which} is missing"
-        excluded.append(Exclusion(rows[j], study_names[j], reason))
-    keep = ~missing
+    labels_kept, rows_kept = tuple(label_list), tuple(rows)
+    if missing.any():
+        for j in np.flatnonzero(missing).tolist():
+            reason = reasons[j]
+            if reason is None:
+                which = "yi" if not np.isfinite(y[j]) else var_name
+                reason = f"{which} is missing"
+            excluded.append(Exclusion(rows[j], study_names[j], reason))
+        kept = np.flatnonzero(~missing).tolist()
+        y, v = y[kept], v[kept]
+        labels_kept = tuple(label_list[i] for i in kept)
+        rows_kept = tuple(rows[i] for i in kept)
     return EffectData(
-        yi=y[keep],
-        vi=v[keep],
-        labels=tuple(label_list[i] for i in np.flatnonzero(keep)),
-        rows=tuple(rows[i] for i in np.flatnonzero(keep)),
+        yi=y,
+        vi=v,
+        labels=labels_kept,
+        rows=rows_kept,
         excluded=tuple(excluded),
         measure=measure,
         source=source,
