@@ -261,10 +261,9 @@ def _deletion_subsets(case: Case) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(y[row], v[row]) for row in keep]
 
 
-def check_leave1out(case: Case, key: str, expected: dict[str, Any]) -> None:
-    method = key.removeprefix("leave1out_")
-    res = sensitivity.leave_one_out(fit_case(case, method))
-    got = {
+def _refit_fields(res: sensitivity.LeaveOneOut | sensitivity.Cumulative) -> dict[str, Any]:
+    """The per-refit fields of leave-one-out and cumulative results, under metafor's names."""
+    return {
         "estimate": res.estimate,
         "se": res.se,
         "zval": res.stat,
@@ -277,6 +276,12 @@ def check_leave1out(case: Case, key: str, expected: dict[str, Any]) -> None:
         "QE": res.QE,
         "QEp": res.QEp,
     }
+
+
+def check_leave1out(case: Case, key: str, expected: dict[str, Any]) -> None:
+    method = key.removeprefix("leave1out_")
+    res = sensitivity.leave_one_out(fit_case(case, method))
+    got = _refit_fields(res)
     subsets = _deletion_subsets(case)
     _compare_refits(got, expected, f"{case.name} {key}", method, subsets, "tau2", "I2")
 
@@ -308,19 +313,7 @@ def check_baujat(case: Case, key: str, expected: dict[str, Any]) -> None:
 def check_cumul(case: Case, key: str, expected: dict[str, Any]) -> None:
     method = key.removeprefix("cumul_")
     res = sensitivity.cumulative(fit_case(case, method))
-    got = {
-        "estimate": res.estimate,
-        "se": res.se,
-        "zval": res.stat,
-        "pval": res.pval,
-        "ci_lb": res.ci_lb,
-        "ci_ub": res.ci_ub,
-        "tau2": res.tau2,
-        "I2": res.I2,
-        "H2": res.H2,
-        "QE": res.QE,
-        "QEp": res.QEp,
-    }
+    got = _refit_fields(res)
     y, v = _valid(case)
     subsets = [(y[: i + 1], v[: i + 1]) for i in range(y.size)]
     _compare_refits(got, expected, f"{case.name} {key}", method, subsets, "tau2", "I2")
