@@ -110,6 +110,7 @@ def _fixed_fit(prep: Prepared, X: FloatArray, S: BlockMatrix) -> GLSFit:
     """The fit without random effects (for QE and I^2), refusing a V that is not
     positive definite with the rows of the offending cluster."""
     try:
+        _positive_definite(S)
         return gls(prep.y, X, S)
     except NotPositiveDefiniteError as exc:
         rows = np.flatnonzero(S.blocks.block_of_row() == exc.block)
@@ -121,6 +122,17 @@ def _fixed_fit(prep: Prepared, X: FloatArray, S: BlockMatrix) -> GLSFit:
             study=prep.labels[int(rows[0])],
             fix="check the sampling variances and the correlation (rho) of these effects",
         ) from None
+
+
+def _positive_definite(S: BlockMatrix) -> None:
+    """Refuse a block whose smallest eigenvalue is 0 or below to rounding (a Cholesky
+    factorisation can pass a singular block on a pivot of 1e-17)."""
+    for ids, values in zip(S.blocks.ids, S.values, strict=True):
+        w = np.linalg.eigvalsh(values)
+        bad = np.flatnonzero(w[:, 0] <= 1e-12 * np.abs(w[:, -1]))
+        if bad.size:
+            block = int(ids[int(bad[0])])
+            raise NotPositiveDefiniteError(block, f"block {block} is not positive definite")
 
 
 def _start_variance(prep: Prepared, fixed: GLSFit, S: BlockMatrix) -> tuple[float, float]:
