@@ -49,7 +49,7 @@ def test_a_multivariate_fit_writes_a_coefficient_table(tmp_path: Path) -> None:
     assert code == 0, err
     assert out.splitlines()[0] == "name,estimate,se,stat,df,pval,ci_lb,ci_ub"
     assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["outcome[AL]", "outcome[PD]"]
-    code, out, err = _run("fit", path, "--yi", "yi", "--vi", "vi", "--outcome", "outcome",
+    code, out, _ = _run("fit", path, "--yi", "yi", "--vi", "vi", "--outcome", "outcome",
                           "--study", "trial", "--struct", "CS")  # fmt: skip
     assert code == 0 and "struct CS" in out and "rho" in out
 
@@ -58,7 +58,7 @@ def test_a_level_that_does_not_nest_in_the_cluster_is_one_line_naming_file_and_r
     tmp_path: Path,
 ) -> None:
     path, _ = _csv(tmp_path, "konstantopoulos2011")
-    code, out, err = _run("fit", path, "--yi", "yi", "--vi", "vi", "--levels", "district,school",
+    code, _, err = _run("fit", path, "--yi", "yi", "--vi", "vi", "--levels", "district,school",
                           "--cluster", "year", "--robust", "CR1")  # fmt: skip
     assert code == 2 and "Traceback" not in err
     assert path in err and "row" in err and "does not nest" in err
@@ -82,7 +82,7 @@ def test_a_single_effect_cluster_that_fits_a_coefficient_alone_is_refused_under_
     args = ["fit", str(path), "--levels", "study,esid", "--mods", "arm", "--robust"]
     code, _, err = _run(*args, "CR2")
     assert code == 2 and "CR2 is undefined" in err and "row 14" in err
-    code, out, err = _run(*args, "CR1")
+    code, _, err = _run(*args, "CR1")
     assert code == 0, err
 
 

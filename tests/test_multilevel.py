@@ -21,7 +21,8 @@ def _frame(name: str) -> pd.DataFrame:
 
 
 def test_vcalc_correlates_effects_that_share_a_control_group_through_its_size() -> None:
-    # Two doses against one placebo (n = 30, 40 vs 50): corr = (1/50) / sqrt((1/30+1/50)(1/40+1/50)).
+    # Two doses against one placebo (n = 30, 40 vs 50):
+    # corr = (1/50) / sqrt((1/30 + 1/50) (1/40 + 1/50)).
     data = pd.DataFrame(
         {"trial": ["A", "A", "B"], "vi": [0.1, 0.2, 0.3], "arm": ["d1", "d2", "d1"],
          "ctrl": ["pbo", "pbo", "pbo"], "n1": [30, 40, 25], "n2": [50, 50, 25]}
@@ -130,7 +131,7 @@ def test_a_sampling_covariance_that_is_not_positive_definite_names_its_rows() ->
     data = pd.DataFrame({"study": [1, 1, 2], "esid": [1, 1, 1], "yi": [0.1, 0.2, 0.3],
                          "vi": [0.1, 0.1, 0.1]})  # fmt: skip
     V = metaan.vcalc(data, cluster="study")  # one observation twice: correlation 1
-    with pytest.raises(InputError, match="not positive definite.*rows 2, 3"):
+    with pytest.raises(InputError, match=r"not positive definite.*rows 2, 3"):
         metaan.fit_multilevel(data, V=V, levels=["study", "esid"])
 
 

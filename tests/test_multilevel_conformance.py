@@ -51,9 +51,7 @@ import metaan
 from metaan.errors import MetaanError
 
 REFERENCE_DIR = Path(
-    os.environ.get(
-        "METAAN_MV_REFERENCE_DIR", Path(__file__).parent / "reference" / "metafor-mv"
-    )
+    os.environ.get("METAAN_MV_REFERENCE_DIR", Path(__file__).parent / "reference" / "metafor-mv")
 )
 MV_RTOL = 1e-6
 SHORT_RTOL = 1e-2
@@ -220,7 +218,9 @@ def _boundary_atol(res: metaan.MultilevelResult) -> float:
     return BOUNDARY_ATOL * float(np.mean(res.state.model.S.diagonal_values()))
 
 
-def _check_field(res: metaan.MultilevelResult, field: str, expected: Any, what: str, rtol: float) -> None:
+def _check_field(
+    res: metaan.MultilevelResult, field: str, expected: Any, what: str, rtol: float
+) -> None:
     simple = {
         "b": res.coef, "se": res.se, "stat": res.stat, "pval": res.pval, "ci_lb": res.ci_lb,
         "ci_ub": res.ci_ub, "QE": res.QE, "QEdf": res.QE_df, "QEp": res.QEp, "QM": res.QM,
@@ -234,7 +234,9 @@ def _check_field(res: metaan.MultilevelResult, field: str, expected: Any, what: 
         _check(simple[field], expected, what, rtol)
     elif field in {"sigma2", "tau2", "rho"}:
         actual = {"sigma2": res.sigma2, "tau2": res.tau2, "rho": res.rho}[field]
-        _check(list(actual) if actual else None, expected, what, rtol, atol if field != "rho" else 0)
+        _check(
+            list(actual) if actual else None, expected, what, rtol, atol if field != "rho" else 0
+        )
     elif field == "dfs":
         _check([res.df] * res.p if res.df is not None else [None] * res.p, expected, what, rtol)
     elif field == "QMdf":
@@ -272,15 +274,15 @@ def _check_profiles(
             wanted = [ref["estimate"], ref["ci_lb"], ref["ci_ub"]]
             _check(actual, wanted, f"{what} {ref['names']}", rtol)
             continue
-        for row, values in enumerate(
-            ([ci.estimate, ci.ci_lb, ci.ci_ub], list(ci.sqrt))
-        ):
+        for row, values in enumerate(([ci.estimate, ci.ci_lb, ci.ci_ub], list(ci.sqrt))):
             wanted = [ref["estimate"][row], ref["ci_lb"][row], ref["ci_ub"][row]]
             tol = atol if row == 0 else math.sqrt(atol)
             _check(values, wanted, f"{what} {ref['names'][row]}", rtol, tol)
 
 
-def _check_robust(res: metaan.MultilevelResult, expected: dict[str, Any], what: str, rtol: float) -> None:
+def _check_robust(
+    res: metaan.MultilevelResult, expected: dict[str, Any], what: str, rtol: float
+) -> None:
     assert set(expected) <= ROBUST_KEYS, f"{what}: unknown keys {set(expected) - ROBUST_KEYS}"
     for kind, ref in expected.items():
         out = res.robust(kind="CR1" if kind == "CR1_metafor" else "CR2")

@@ -7,6 +7,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from metaan._gls import BlockMatrix
+from metaan._mvresult import (
+    LikelihoodRatioTest,
+    MultilevelPrediction,
+    MultilevelResult,
+    ProfileCI,
+    VarianceComponent,
+    anova,
+)
 from metaan.bias import (
     FailSafeN,
     RankTest,
@@ -31,18 +40,8 @@ from metaan.errors import (
 )
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
-from metaan._gls import BlockMatrix
-from metaan._mvresult import (
-    LikelihoodRatioTest,
-    MultilevelPrediction,
-    MultilevelResult,
-    ProfileCI,
-    VarianceComponent,
-    anova,
-)
 from metaan.models import fit
 from metaan.multilevel import fit_multilevel, fit_multivariate
-from metaan.robust import RobustResult, WaldTest, robust
 from metaan.regression import (
     MetaRegressionResult,
     PermutationResult,
@@ -53,6 +52,7 @@ from metaan.regression import (
 from metaan.report.build import build_report
 from metaan.report.spec import load_spec
 from metaan.results import Exclusion, MetaResult
+from metaan.robust import RobustResult, WaldTest, robust
 from metaan.sensitivity import (
     Baujat,
     Cumulative,
@@ -74,6 +74,7 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare che
     __version__ = "0+unknown"
 
 __all__ = [
+    "MEASURES",
     "Baujat",
     "BlockMatrix",
     "ConvergenceError",
@@ -86,7 +87,6 @@ __all__ = [
     "InputError",
     "LeaveOneOut",
     "LikelihoodRatioTest",
-    "MEASURES",
     "MetaRegressionResult",
     "MetaResult",
     "MetaanError",

@@ -131,9 +131,7 @@ class Variances(Structure):
         return np.full(self.n, variance)
 
     def components(self, phi: FloatArray) -> list[Component]:
-        return [
-            Component("sigma2", name, float(phi[j]), (j,)) for j, name in enumerate(self.names)
-        ]
+        return [Component("sigma2", name, float(phi[j]), (j,)) for j, name in enumerate(self.names)]
 
     def profile(self, phi: FloatArray, which: int) -> Profile:
         return Profile(self, which, phi.copy(), 0.0, math.inf, False)
@@ -242,9 +240,7 @@ class HeteroCompoundSymmetry(_Matrix):
         return np.concatenate([np.full(self.q, math.sqrt(variance)), [1.0]])
 
     def components(self, phi: FloatArray) -> list[Component]:
-        out = [
-            Component("tau2", f"tau^2.{a + 1}", float(phi[a] ** 2), (a,)) for a in range(self.q)
-        ]
+        out = [Component("tau2", f"tau^2.{a + 1}", float(phi[a] ** 2), (a,)) for a in range(self.q)]
         return [*out, Component("rho", "rho", float(phi[self.q]), (0, 1))]
 
     def profile(self, phi: FloatArray, which: int) -> Profile:

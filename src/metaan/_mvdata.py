@@ -53,9 +53,9 @@ def _labels(frame: pd.DataFrame, label: str | None) -> list[str]:
     return [f"Effect {i + 1}" for i in range(len(frame))]
 
 
-def _sampling_entries(V: Any, vi: Any, data: pd.DataFrame | None, k: int) -> tuple[
-    IntArray, IntArray, FloatArray
-]:
+def _sampling_entries(
+    V: Any, vi: Any, data: pd.DataFrame | None, k: int
+) -> tuple[IntArray, IntArray, FloatArray]:
     """The entries (i, j, value), i <= j, of the sampling covariance of all k rows."""
     if V is None:
         v, _ = _column(data, vi, "vi", k, numeric=True)
@@ -69,7 +69,7 @@ def _sampling_entries(V: Any, vi: Any, data: pd.DataFrame | None, k: int) -> tup
         v, _ = _column(data, V, "V", k, numeric=True)
         idx = np.arange(k, dtype=np.intp)
         return idx, idx.copy(), v
-    matrix = sparse.coo_array(V) if not sparse.issparse(V) else sparse.coo_array(V)
+    matrix = sparse.coo_array(V)
     if matrix.shape != (k, k):
         raise InputError(f"V is {matrix.shape[0]} x {matrix.shape[1]} but there are {k} effects")
     dense_check = (matrix - matrix.T).tocoo()
@@ -83,7 +83,7 @@ def _sampling_entries(V: Any, vi: Any, data: pd.DataFrame | None, k: int) -> tup
     r = np.concatenate([r, missing]).astype(np.intp)
     c = np.concatenate([c, missing]).astype(np.intp)
     x = np.concatenate([x, np.zeros(missing.size)]).astype(np.float64)
-    return r, c, x
+    return r.astype(np.intp), c.astype(np.intp), np.asarray(x, dtype=np.float64)
 
 
 def prepare(
@@ -215,7 +215,9 @@ def design(
             names.append(f"{name}[{lev}]")
         full = False
     if not cols:
-        raise InputError("the model has no coefficients", fix="keep the intercept or add moderators")
+        raise InputError(
+            "the model has no coefficients", fix="keep the intercept or add moderators"
+        )
     return np.column_stack(cols).astype(np.float64), tuple(names)
 
 

@@ -160,8 +160,7 @@ class Model:
             if np.all(np.abs(step) <= STEP_RTOL * (np.abs(trial) + scale)):
                 return ev
         raise ConvergenceError(
-            "the (restricted) log-likelihood did not converge in "
-            f"{MAX_ITERATIONS} iterations"
+            f"the (restricted) log-likelihood did not converge in {MAX_ITERATIONS} iterations"
         )
 
     def _full_step(

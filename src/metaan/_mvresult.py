@@ -341,21 +341,26 @@ def build_result(
     btt = tuple(range(1, p)) if intercept and p > 1 else tuple(range(p))
     QM = _wald(fit.beta, fit.vcov, btt)
     m = len(btt)
-    if test == "t":
+    QM_df: tuple[int, int | None]
+    if df is not None:
         QM, QM_df, QMp = QM / m, (m, df), float(special.fdtrc(m, df, QM / m))
     else:
         QM_df, QMp = (m, None), chi2_sf(QM, m)
     free = int(np.sum(structure.lower != structure.upper))
     parms = p + free
-    deviance, aic, bic, aicc = _fit_statistics(
-        ev.loglik, fixed, model.S, k, p, parms, model.reml
-    )
+    deviance, aic, bic, aicc = _fit_statistics(ev.loglik, fixed, model.S, k, p, parms, model.reml)
     comps = _components(structure, ev.phi, state)
     sigma2 = np.array([c.estimate for c in comps if c.kind == "sigma2"])
     i2 = _i2_levels(fixed, model.X, sigma2) if kind == "multilevel" else None
     state = FitState(
-        model, structure, state.clusters, state.level_names, state.n_levels,
-        state.multivariate, ev.phi, fit,
+        model,
+        structure,
+        state.clusters,
+        state.level_names,
+        state.n_levels,
+        state.multivariate,
+        ev.phi,
+        fit,
     )
     mv = state.multivariate
     return MultilevelResult(
@@ -370,9 +375,9 @@ def build_result(
     )  # fmt: skip
 
 
-def _components(structure: Structure, phi: FloatArray, state: FitState) -> tuple[
-    VarianceComponent, ...
-]:
+def _components(
+    structure: Structure, phi: FloatArray, state: FitState
+) -> tuple[VarianceComponent, ...]:
     out = []
     for j, c in enumerate(structure.components(phi)):
         if c.kind == "sigma2":
@@ -436,8 +441,10 @@ def _outcome_row(
         dummies[res.outcomes.index(str(outcome))] = 1.0
     else:
         raise InputError(f"no outcome {outcome!r}", fix=f"use one of {', '.join(res.outcomes)}")
-    rest = res.state.model.X[:, q:].mean(axis=0) if newmods is None else np.atleast_1d(
-        np.asarray(newmods, dtype=np.float64)
+    rest = (
+        res.state.model.X[:, q:].mean(axis=0)
+        if newmods is None
+        else np.atleast_1d(np.asarray(newmods, dtype=np.float64))
     )
     return np.concatenate([dummies, rest])
 
@@ -469,14 +476,18 @@ def anova(full: MultilevelResult, reduced: MultilevelResult) -> LikelihoodRatioT
     """
     a, b = (full, reduced) if full.parms > reduced.parms else (reduced, full)
     if a.parms == b.parms:
-        raise InputError("the two models have the same number of parameters; an LRT needs nested models")
+        raise InputError(
+            "the two models have the same number of parameters; an LRT needs nested models"
+        )
     if a.method != b.method:
         raise InputError("fit both models with the same method (REML or ML)")
     same_y = a.k == b.k and np.array_equal(a.yi, b.yi)
     ea, eb = a.state.model.S.entries(), b.state.model.S.entries()
     same_v = same_y and all(np.array_equal(x, y) for x, y in zip(ea, eb, strict=True))
     if not (same_y and same_v):
-        raise InputError("the two models are not fitted to the same effects and sampling covariance")
+        raise InputError(
+            "the two models are not fitted to the same effects and sampling covariance"
+        )
     Xa, Xb = a.state.model.X, b.state.model.X
     if a.method == "REML" and not (Xa.shape == Xb.shape and np.array_equal(Xa, Xb)):
         raise InputError(
@@ -549,16 +560,19 @@ def _summary(res: MultilevelResult) -> str:
     lines.append(f"Test of moderators: {name}({res.QM_df[0]}{df2}) = {fmt(res.QM)}, "
                  f"p = {fmt_p(res.QMp)}")  # fmt: skip
     lines.append("")
-    lines += _coefficient_lines(res.names, res.coef, res.se, res.stat, res.pval, res.ci_lb, res.ci_ub)
+    lines += _coefficient_lines(
+        res.names, res.coef, res.se, res.stat, res.pval, res.ci_lb, res.ci_ub
+    )
     lines += format_excluded(res.excluded)
     return "\n".join(lines)
 
 
-def _coefficient_lines(
-    names: tuple[str, ...], *columns: FloatArray
-) -> list[str]:
+def _coefficient_lines(names: tuple[str, ...], *columns: FloatArray) -> list[str]:
     width = max(len(n) for n in names)
-    header = f"{'':<{width}} {'estimate':>10} {'se':>9} {'stat':>9} {'pval':>8} {'ci.lb':>10} {'ci.ub':>10}"
+    header = (
+        f"{'':<{width}} {'estimate':>10} {'se':>9} {'stat':>9} {'pval':>8} "
+        f"{'ci.lb':>10} {'ci.ub':>10}"
+    )
     out = [header]
     coef, se, stat, pval, lb, ub = columns
     for j, name in enumerate(names):

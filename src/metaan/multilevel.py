@@ -280,7 +280,9 @@ def fit_multivariate(
     columns = {"outcome": outcome, "study": study} | {f"moderator {m}": m for m in mod_names}
     prep = prepare(data, yi=yi, vi=vi, V=V, columns=columns, label=label, source=source)
     _enough(prep, 2)
-    text = prep.frame["outcome"].map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    text = prep.frame["outcome"].map(
+        lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+    )
     outcomes = tuple(sorted(set(text)))
     q = len(outcomes)
     if q < 2:

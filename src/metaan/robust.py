@@ -242,7 +242,7 @@ def _from_univariate(res: MetaResult | MetaRegressionResult) -> _Model:
         tau2 = res.tau2 if res.method != "EE" else 0.0
     total = res.vi + tau2
     w = 1.0 / total
-    M = np.linalg.inv(X.T @ (w[:, None] * X))
+    M = np.asarray(np.linalg.inv(X.T @ (w[:, None] * X)), dtype=np.float64)
     blocks = Blocks.from_codes(np.arange(res.k))
     theta = BlockMatrix.diagonal(blocks, total)
     resid = res.yi - X @ coef
@@ -272,7 +272,9 @@ def _cluster_codes(
             )
         where = {int(r): i for i, r in enumerate(spreadsheet_rows(data))}
         values = data[cluster].to_numpy()
-        picked = [values[where[int(r)]] if r is not None and int(r) in where else None for r in model.rows]
+        picked = [
+            values[where[int(r)]] if r is not None and int(r) in where else None for r in model.rows
+        ]
         if any(v is None or pd.isna(v) for v in picked):
             raise InputError(f"the cluster {cluster!r} is missing for an effect", column=cluster)
         return codes_of(picked), cluster

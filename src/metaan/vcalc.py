@@ -147,9 +147,13 @@ def _block_correlation(p: dict[str, np.ndarray], phi: float, c: np.ndarray) -> n
         - _same(g2i, g1j, t2i, t1j, phi) * np.sqrt(1.0 / w2i * 1.0 / w1j)
         + _same(g2i, g2j, t2i, t2j, phi) * np.sqrt(1.0 / w2i * 1.0 / w2j)
     )
-    own = 1.0 / p["w1"] + 1.0 / p["w2"] - 2.0 * _same(
-        p["grp1"], p["grp2"], p["time1"], p["time2"], phi
-    ) * np.sqrt(1.0 / p["w1"] * 1.0 / p["w2"])
+    own = (
+        1.0 / p["w1"]
+        + 1.0 / p["w2"]
+        - 2.0
+        * _same(p["grp1"], p["grp2"], p["time1"], p["time2"], phi)
+        * np.sqrt(1.0 / p["w1"] * 1.0 / p["w2"])
+    )
     den = np.sqrt(own)[:, :, None] * np.sqrt(own)[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(c * num / den, dtype=np.float64)
@@ -171,7 +175,7 @@ def vcalc(
     vi: str | npt.ArrayLike = "vi",
     cluster: str | npt.ArrayLike,
     obs: str | npt.ArrayLike | None = None,
-    type: str | npt.ArrayLike | None = None,  # noqa: A002 - metafor's name
+    type: str | npt.ArrayLike | None = None,
     time1: str | npt.ArrayLike | None = None,
     time2: str | npt.ArrayLike | None = None,
     grp1: str | npt.ArrayLike | None = None,
@@ -332,7 +336,8 @@ def _rho_pair(
             raise InputError(
                 "with obs and type, rho must be a pair (within-construct, between-construct)"
             )
-        return rho[0], rho[1]  # type: ignore[index]
+        pair_values = list(rho)  # type: ignore[arg-type]
+        return pair_values[0], pair_values[1]
     if pair:
         raise InputError("rho must be one correlation unless both obs and type are given")
     if obs is not None:

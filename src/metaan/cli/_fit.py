@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from metaan.cli._app import main
-from metaan.cli._multilevel import multilevel_options, run_multilevel
 from metaan.cli._common import (
     compute_effects_from_options,
     effect_options,
@@ -22,6 +21,7 @@ from metaan.cli._common import (
     output_options,
     write_output,
 )
+from metaan.cli._multilevel import multilevel_options, run_multilevel
 from metaan.errors import InputError
 from metaan.io import read_table, spreadsheet_rows
 from metaan.models import METHODS, PREDICTIONS

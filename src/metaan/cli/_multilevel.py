@@ -106,7 +106,11 @@ def run_multilevel(
         if not options.get("study"):
             raise InputError("--outcome needs --study", fix="name the study column")
         res = fit_multivariate(
-            effects, outcome=outcome, study=options["study"], struct=options["struct"], **common
+            effects,
+            outcome=str(outcome),
+            study=str(options["study"]),
+            struct=str(options["struct"]),
+            **common,
         )
     kind = options.get("robust_kind")
     rob = None
@@ -125,9 +129,9 @@ def _sampling(effects: pd.DataFrame, names: list[str], options: dict[str, Any]) 
     if rho is None:
         return None
     outcome = options.get("outcome")
-    cluster = cluster or (names[0] if names else options.get("study"))
+    cluster = str(cluster or (names[0] if names else options.get("study")))
     obs = names[-1] if names else outcome
-    return vcalc(effects, vi="vi", cluster=cluster, obs=obs, rho=rho)
+    return vcalc(effects, vi="vi", cluster=cluster, obs=obs, rho=float(rho))
 
 
 def _render(res: Any, rob: Any, output_format: str) -> str:
@@ -142,7 +146,7 @@ def _render(res: Any, rob: Any, output_format: str) -> str:
             extra = rob.to_frame().drop(columns=["name", "estimate"]).add_prefix("robust_")
             frame = pd.concat([frame, extra], axis=1)
         return frame_as_csv(frame)
-    text = res.summary() + "\n"
+    text = str(res.summary()) + "\n"
     if rob is not None:
         text += "\n" + rob.summary() + "\n"
     return text
