@@ -240,18 +240,7 @@ class MultilevelResult:
 
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table."""
-        return pd.DataFrame(
-            {
-                "name": list(self.names),
-                "estimate": self.coef,
-                "se": self.se,
-                "stat": self.stat,
-                "df": [self.df] * self.p,
-                "pval": self.pval,
-                "ci_lb": self.ci_lb,
-                "ci_ub": self.ci_ub,
-            }
-        )
+        return coefficient_frame(self, [self.df] * self.p)
 
     def to_dict(self) -> dict[str, Any]:
         """Every number as a JSON-ready dict (profile intervals included)."""
@@ -260,6 +249,31 @@ class MultilevelResult:
     def summary(self) -> str:
         """The summary a person reads."""
         return _summary(self)
+
+
+def coefficient_frame(res: Any, df: Any) -> pd.DataFrame:
+    """The coefficient table of a model or robust result (names, estimate, se, stat,
+    df, pval, CI)."""
+    return pd.DataFrame(
+        {
+            "name": list(res.names),
+            "estimate": res.coef,
+            "se": res.se,
+            "stat": res.stat,
+            "df": df,
+            "pval": res.pval,
+            "ci_lb": res.ci_lb,
+            "ci_ub": res.ci_ub,
+        }
+    )
+
+
+def coefficient_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a coefficient table as JSON-ready dicts."""
+    return [
+        {str(k): (json_number(v) if isinstance(v, float) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
 
 
 def _inference(
@@ -502,10 +516,7 @@ def anova(full: MultilevelResult, reduced: MultilevelResult) -> LikelihoodRatioT
 
 
 def _to_dict(res: MultilevelResult) -> dict[str, Any]:
-    coefficients = [
-        {str(k): (json_number(v) if isinstance(v, float) else v) for k, v in row.items()}
-        for row in res.to_frame().to_dict(orient="records")
-    ]
+    coefficients = coefficient_records(res.to_frame())
     comps = []
     for comp, ci in zip(res.components, res.profile_ci, strict=True):
         comps.append(

@@ -58,7 +58,7 @@ from metaan._format import fmt, fmt_p
 from metaan._gls import BlockMatrix, Blocks
 from metaan._json import json_number
 from metaan._mvdata import codes_of
-from metaan._mvresult import MultilevelResult
+from metaan._mvresult import MultilevelResult, coefficient_frame, coefficient_records
 from metaan.errors import InputError, NotEstimableError
 from metaan.io import spreadsheet_rows
 from metaan.regression import MetaRegressionResult
@@ -149,24 +149,11 @@ class RobustResult:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "name": list(self.names),
-                "estimate": self.coef,
-                "se": self.se,
-                "stat": self.stat,
-                "df": self.df,
-                "pval": self.pval,
-                "ci_lb": self.ci_lb,
-                "ci_ub": self.ci_ub,
-            }
-        )
+        """The robust coefficient table."""
+        return coefficient_frame(self, self.df)
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [
-            {str(k): (json_number(v) if isinstance(v, float) else v) for k, v in r.items()}
-            for r in self.to_frame().to_dict(orient="records")
-        ]
+        rows = coefficient_records(self.to_frame())
         return {
             "kind": self.kind,
             "cluster": self.cluster,
