@@ -223,10 +223,8 @@ def design(
 
 def _is_numeric(col: pd.Series) -> bool:
     """Numbers are covariates; text, booleans and categories are factors."""
-    return all(
-        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
-        for v in col.tolist()
-    )
+    kind = pd.api.types.infer_dtype(col, skipna=True)
+    return kind in {"integer", "floating", "mixed-integer-float", "decimal"}
 
 
 def _level_text(value: Any) -> str:
