@@ -53,6 +53,7 @@ import pandas as pd
 
 from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
 from metaan._json import json_number
+from metaan.engine import knha_factor
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
 from metaan.estimators import WLS, FloatArray, estimate_tau2
 from metaan.models import METHODS, TESTS, check_choice, check_level, fit
@@ -348,9 +349,7 @@ def regression_test(
         df = None
         if res.test == "knha":
             df = k - 2
-            rss = wls.rss()
-            if rss > np.finfo(float).eps:
-                vb = vb * (rss / df)
+            vb = vb * float(knha_factor(wls.rss(), df))
         reg_method = res.method
     se = np.sqrt(np.diag(vb))
     b = wls.b
