@@ -42,6 +42,7 @@ PUBLIC = {
     "escalc",
     "fail_safe_n",
     "fit",
+    "fit_many",
     "fit_mh",
     "fit_peto",
     "fit_regression",

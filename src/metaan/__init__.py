@@ -31,6 +31,7 @@ from metaan.errors import (
 )
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
+from metaan.many import fit_many
 from metaan.models import fit
 from metaan.regression import (
     MetaRegressionResult,
@@ -95,6 +96,7 @@ __all__ = [
     "escalc",
     "fail_safe_n",
     "fit",
+    "fit_many",
     "fit_mh",
     "fit_peto",
     "fit_regression",
