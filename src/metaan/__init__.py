@@ -40,8 +40,6 @@ from metaan.regression import (
     fit_regression,
     permutation_test,
 )
-from metaan.report.build import build_report
-from metaan.report.spec import load_spec
 from metaan.results import Exclusion, MetaResult
 from metaan.sensitivity import (
     Baujat,
@@ -53,7 +51,7 @@ from metaan.sensitivity import (
     influence,
     leave_one_out,
 )
-from metaan.studies import StudyTable, load_studies, psilocybin_main_analysis, validate_studies
+from metaan.studies import StudyTable, load_studies, validate_studies
 from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 
@@ -90,7 +88,6 @@ __all__ = [
     "TrimAndFill",
     "__version__",
     "baujat",
-    "build_report",
     "cumulative",
     "egger_test",
     "escalc",
@@ -103,11 +100,9 @@ __all__ = [
     "fit_subgroups",
     "influence",
     "leave_one_out",
-    "load_spec",
     "load_studies",
     "peese",
     "permutation_test",
-    "psilocybin_main_analysis",
     "q_profile_ci",
     "rank_test",
     "read_table",
