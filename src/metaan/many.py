@@ -17,7 +17,7 @@ import pandas as pd
 from metaan.engine import SegmentFit, fit_segments
 from metaan.errors import InputError
 from metaan.models import METHODS, PREDICTIONS, TESTS, check_choice, check_level, prepare_effects
-from metaan.results import Exclusion
+from metaan.results import SUMMARY_FIELDS, Exclusion
 
 __all__ = ["MANY_COLUMNS", "fit_many"]
 
@@ -26,36 +26,11 @@ __all__ = ["MANY_COLUMNS", "fit_many"]
 #: (the rows of the group left out, with their reasons) and ``error`` (why the
 #: group could not be fitted, else empty).
 MANY_COLUMNS: tuple[str, ...] = (
-    "measure",
-    "method",
-    "test",
-    "level",
-    "k",
-    "estimate",
-    "se",
-    "stat",
-    "df",
-    "pval",
-    "ci_lb",
-    "ci_ub",
-    "tau2",
-    "se_tau2",
-    "tau2_ci_lb",
-    "tau2_ci_ub",
-    "tau_ci_lb",
-    "tau_ci_ub",
-    "I2",
-    "I2_ci_lb",
-    "I2_ci_ub",
-    "H2",
-    "H2_ci_lb",
-    "H2_ci_ub",
-    "QE",
-    "QE_df",
-    "QEp",
-    "pi_lb",
-    "pi_ub",
-    "prediction",
+    *(
+        name
+        for field in SUMMARY_FIELDS
+        for name in ((f"{field}_lb", f"{field}_ub") if field.endswith("_ci") else (field,))
+    ),
     "excluded",
     "error",
 )
