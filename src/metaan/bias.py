@@ -53,7 +53,7 @@ import pandas as pd
 
 from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
 from metaan._json import json_number
-from metaan.engine import knha_factor
+from metaan.engine import fit_one, knha_factor
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
 from metaan.estimators import WLS, FloatArray, estimate_tau2
 from metaan.models import METHODS, TESTS, check_choice, check_level, fit
@@ -684,12 +684,11 @@ class TrimAndFill:
 
 
 def _pooled_mean(yi: FloatArray, vi: FloatArray, method: str) -> float:
-    """The intercept-only estimate under ``method`` (a single study is its own estimate)."""
-    if method == "EE" or yi.size < 2:
-        w = 1.0 / vi
-    else:
-        w = 1.0 / (vi + estimate_tau2(yi, vi, method).tau2)
-    return float(np.dot(w, yi)) / float(w.sum())
+    """The intercept-only estimate under ``method`` (a single study is its own estimate),
+    computed by the engine as :func:`metaan.fit` computes it, to the last bit."""
+    if yi.size < 2:
+        return float(yi[0]) if yi.size else math.nan
+    return fit_one(yi, vi, method=method, test="z", level=95.0)["estimate"]
 
 
 def trim_and_fill(

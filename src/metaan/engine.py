@@ -40,21 +40,31 @@ meta-analysis. *Statistics in Medicine*, 21(11), 1539-1558.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from metaan._numeric import divide, maximum0, sqrt, where
 from metaan.estimators import (
+    ITERATIVE,
+    SINGLE_MAX_K,
     Batch,
     Moments,
+    Num,
+    Single,
+    SingleFit,
+    Weighted,
     se_tau2_batch,
+    solve,
     standardise,
     tau2_batch,
 )
-from metaan.solver import solve_decreasing
 
 __all__ = [
     "FIT_FIELDS",
@@ -81,41 +91,56 @@ def knha_factor(rss: Any, df: Any) -> Any:
     the machine epsilon (all effects equal up to rounding), as metafor 3.8's
     ``rma.uni`` sets it "to avoid the strange looking output" of a scale made of
     rounding noise. The standard error is then 0 and the test statistic infinite.
+    Takes floats or arrays.
     """
+    if rss.__class__ is float:
+        return 0.0 if rss <= _EPS else rss / max(float(df), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(rss <= _EPS, 0.0, rss / np.maximum(df, 1))
 
 
+def _special(fn: Callable[..., Any], *args: Any) -> Any:
+    """A :mod:`scipy.special` function of floats (a float back) or of arrays."""
+    out = fn(*args)
+    return float(out) if isinstance(out, np.floating) else out
+
+
+@lru_cache(maxsize=64)
+def _z_crit(alpha: float) -> float:
+    """The two-sided critical value of the standard normal at level ``1 - alpha``."""
+    return float(-special.ndtri(alpha / 2.0))
+
+
 class _QSource:
-    """The generalised Q of a batch as a decreasing equation in tau^2: ``Q(t) - crit``."""
+    """The generalised Q as a decreasing equation in tau^2: ``Q(t) - crit``."""
 
-    def __init__(self, batch: Batch, crit: FloatArray) -> None:
-        self.batch, self.crit = batch, crit
+    def __init__(self, source: Batch | Single, crit: Num) -> None:
+        self.source, self.crit = source, crit
 
-    def __call__(self, t: FloatArray, rows: IntArray) -> tuple[FloatArray, FloatArray]:
-        fit = self.batch.weighted(t, rows)
-        return fit.rss() - self.crit[rows], -fit.ypp_y()
+    def __call__(self, t: Num, rows: Any) -> tuple[Num, Num]:
+        fit = self.source.weighted(t, rows)
+        crit = self.crit if rows is None else self.crit[rows]
+        return fit.rss() - crit, -fit.ypp_y()
 
 
-def q_profile_batch(batch: Batch, level: float, typical: FloatArray) -> dict[str, FloatArray]:
+def q_profile_batch(source: Batch | Single, level: float, typical: Num) -> dict[str, Num]:
     """Q-profile confidence limits of tau^2 (Viechtbauer 2007) for every problem.
 
     The limits are the tau^2 at which the generalised Q equals the upper and
     lower ``alpha/2`` quantiles of chi^2 with k - p df, truncated at 0. Q is
     convex and decreasing in tau^2, so the upper limit's search starts at the
     lower limit. ``typical`` is each problem's typical within-study variance,
-    for the limits of I^2 and H^2.
+    for the limits of I^2 and H^2. ``source`` is a batch, or one problem on
+    floats.
     """
-    df = batch.n - batch.p
+    df = source.n - source.p
     alpha = 1.0 - level / 100.0
-    scale = batch.scale()
-    crit_lo = np.asarray(2.0 * special.gammainccinv(df / 2.0, alpha / 2.0), dtype=np.float64)
-    crit_hi = np.asarray(2.0 * special.gammaincinv(df / 2.0, alpha / 2.0), dtype=np.float64)
-    tol = batch.tolerance()
-    lower = solve_decreasing(_QSource(batch, crit_lo), 0.0, scale, xtol=tol)
-    upper = solve_decreasing(_QSource(batch, crit_hi), 0.0, scale, start=lower, xtol=tol)
-    out: dict[str, FloatArray] = {"tau2_ci_lb": lower, "tau2_ci_ub": upper}
-    out["tau_ci_lb"], out["tau_ci_ub"] = np.sqrt(lower), np.sqrt(upper)
+    crit_lo = _special(special.gammainccinv, df / 2.0, alpha / 2.0) * 2.0
+    crit_hi = _special(special.gammaincinv, df / 2.0, alpha / 2.0) * 2.0
+    lower = solve(source, _QSource(source, crit_lo))
+    upper = solve(source, _QSource(source, crit_hi), start=lower)
+    out: dict[str, Num] = {"tau2_ci_lb": lower, "tau2_ci_ub": upper}
+    out["tau_ci_lb"], out["tau_ci_ub"] = sqrt(lower), sqrt(upper)
     for end, t in (("lb", lower), ("ub", upper)):
         out[f"I2_ci_{end}"] = 100.0 * t / (typical + t)
         out[f"H2_ci_{end}"] = t / typical + 1.0
@@ -166,38 +191,31 @@ class SegmentFit:
 FIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SegmentFit) if f.name != "error")
 
 
-def _heterogeneity(
-    batch: Batch, fe: Moments, tau2: FloatArray, random: bool
-) -> dict[str, FloatArray]:
+def _heterogeneity(source: Batch | Single, fe: Moments, tau2: Num, random: bool) -> dict[str, Num]:
     """Q (QE, its df and p-value), I^2 and H^2, and the typical within-study variance."""
-    n = batch.n
-    qe_df = n - 1.0
-    qe = np.maximum(0.0, fe.rss)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        qep = np.where(qe_df >= 1.0, special.chdtrc(np.maximum(qe_df, 1.0), qe), 1.0)
-        typical = qe_df / fe.trp
-        if random:
-            i2 = 100.0 * tau2 / (typical + tau2)
-            h2 = tau2 / typical + 1.0
-        else:
-            i2 = np.where(qe > 0.0, np.maximum(0.0, 100.0 * (qe - qe_df) / qe), 0.0)
-            h2 = np.where(qe_df > 0.0, qe / qe_df, 1.0)
+    qe_df = source.n - 1.0
+    qe = maximum0(fe.rss)
+    qep = where(qe_df >= 1.0, _special(special.chdtrc, where(qe_df >= 1.0, qe_df, 1.0), qe), 1.0)
+    typical = divide(qe_df, fe.trp)
+    if random:
+        i2 = divide(100.0 * tau2, typical + tau2)
+        h2 = divide(tau2, typical) + 1.0
+    else:
+        i2 = where(qe > 0.0, maximum0(divide(100.0 * (qe - qe_df), qe)), 0.0)
+        h2 = where(qe_df > 0.0, divide(qe, qe_df), 1.0)
     return {"QE": qe, "QE_df": qe_df, "QEp": qep, "I2": i2, "H2": h2, "typical": typical}
 
 
-def _inference(
-    estimate: FloatArray, se: FloatArray, df: FloatArray | None, level: float
-) -> dict[str, FloatArray]:
+def _inference(estimate: Num, se: Num, df: Num | None, level: float) -> dict[str, Num]:
     """Test statistic, p-value, critical value and CI (normal, or t with ``df``)."""
     alpha = 1.0 - level / 100.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = estimate / se
-        if df is None:
-            pval = 2.0 * special.ndtr(-np.abs(stat))
-            crit = np.full(estimate.size, -special.ndtri(alpha / 2.0))
-        else:
-            pval = 2.0 * special.stdtr(df, -np.abs(stat))
-            crit = np.asarray(-special.stdtrit(df, alpha / 2.0), dtype=np.float64)
+    stat = divide(estimate, se)
+    if df is None:
+        pval = 2.0 * _special(special.ndtr, -abs(stat))
+        crit = _z_crit(alpha)
+    else:
+        pval = 2.0 * _special(special.stdtr, df, -abs(stat))
+        crit = -_special(special.stdtrit, df, alpha / 2.0)
     return {
         "stat": stat,
         "pval": pval,
@@ -207,77 +225,97 @@ def _inference(
     }
 
 
+def _tau2(
+    source: Batch | Single,
+    method: str,
+    fe_fit: Weighted | SingleFit,
+    fe: Moments,
+    fixed_tau2: tuple[Num, Num] | None,
+) -> tuple[Num, Num, Weighted | SingleFit]:
+    """tau^2, its SE and the weighted fit at tau^2 (fixed, estimated, or 0 under EE);
+    ``fe_fit`` is the fit at tau^2 = 0 and ``fe`` its moments."""
+    if method == "EE":
+        zero = 0.0 if isinstance(source, Single) else np.zeros(source.size)
+        return zero, zero + np.nan, fe_fit
+    if fixed_tau2 is not None:
+        return fixed_tau2[0], fixed_tau2[1], source.weighted(fixed_tau2[0])
+    start = tau2_batch(source, "DL", fe=fe) if method in ITERATIVE else None
+    tau2 = tau2_batch(source, method, start=start, fe=fe)
+    fit = source.weighted(tau2)
+    return tau2, se_tau2_batch(source, method, tau2, fit=fit, fe=fe), fit
+
+
 def fit_batch(
-    batch: Batch,
+    source: Batch | Single,
     *,
     method: str,
     test: str,
     level: float,
     prediction: str = "metafor",
     qprofile: bool = True,
-    fixed_tau2: tuple[FloatArray, FloatArray] | None = None,
-    centre: FloatArray | None = None,
-    scale: FloatArray | None = None,
-) -> dict[str, FloatArray]:
-    """Fit every intercept-only problem of a batch (see :func:`fit_segments`).
+    fixed_tau2: tuple[Num, Num] | None = None,
+    centre: Num = 0.0,
+    scale: Num = 1.0,
+) -> dict[str, Num]:
+    """Fit every intercept-only problem of a batch, or one problem on floats.
 
-    The batch should be standardised (:func:`standardise`) with the ``centre``
-    and ``scale`` given here; the numbers returned are on the data's scale.
-    Returns one array per field of :class:`SegmentFit` (``error`` aside) plus
-    ``typical`` (the typical within-study variance). ``fixed_tau2`` is a tau^2
-    and its SE estimated elsewhere (on the batch's scale), used as they are,
-    with no Q-profile interval.
+    The problems should be standardised (:func:`standardise`,
+    :meth:`Single.standardised`) with the ``centre`` and ``scale`` given here;
+    the numbers returned are on the data's scale. Returns one value per problem
+    (arrays for a :class:`Batch`, floats for a :class:`Single`) for every field
+    of :class:`SegmentFit` (``error`` aside) plus ``typical`` (the typical
+    within-study variance). ``fixed_tau2`` is a tau^2 and its SE estimated
+    elsewhere (on the standardised scale), used as they are, with no Q-profile
+    interval.
     """
     random = method != "EE"
-    n, size = batch.n, batch.size
-    rows = np.arange(size)
-    fe = batch.at(np.zeros(size), rows)
-    if random and fixed_tau2 is not None:
-        tau2, se_tau2 = fixed_tau2
-        qprofile = False
-    elif random:
-        start = tau2_batch(batch, "DL") if method in ("REML", "ML", "PM", "EB") else None
-        tau2 = tau2_batch(batch, method, start=start)
-        se_tau2 = se_tau2_batch(batch, method, tau2)
-    else:
-        tau2, se_tau2 = np.zeros(size), np.full(size, np.nan)
-    fit = batch.weighted(tau2) if random else batch.weighted(np.zeros(size))
-    c = np.zeros(size) if centre is None else centre
-    s = np.ones(size) if scale is None else scale
+    n = source.n
+    zero = 0.0 if isinstance(source, Single) else np.zeros(source.size)
+    fe_fit = source.weighted(zero)
+    fe = fe_fit.moments()
+    tau2, se_tau2, fit = _tau2(source, method, fe_fit, fe, fixed_tau2)
+    c, s = centre, scale
     s2 = s * s
     # Back on the data's scale: the test statistic is not invariant under centring.
-    estimate = fit.b[:, 0] * s + c
-    se_plain = np.sqrt(1.0 / fit.sw) * s
-    df: FloatArray | None = None
+    estimate = fit.intercept * s + c
+    se_plain = sqrt(fit.a_inv) * s
+    df: Num | None = None
     se = se_plain
     if test == "knha":
         df = n - 1.0
-        se = se_plain * np.sqrt(knha_factor(fit.rss(), df))
-    out: dict[str, FloatArray] = {"estimate": estimate, "se": se, "tau2": tau2 * s2}
+        se = se_plain * sqrt(knha_factor(fit.rss(), df))
+    out: dict[str, Num] = {"estimate": estimate, "se": se, "tau2": tau2 * s2}
     out.update(_inference(estimate, se, df, level))
-    out.update(_heterogeneity(batch, fe, tau2, random))
+    out.update(_heterogeneity(source, fe, tau2, random))
     out["typical"] = out["typical"] * s2
     if prediction == "meta" and random:
         # R meta: t(k-1) around the random-effects SE before any Knapp-Hartung scaling.
-        crit = -special.stdtrit(n - 1.0, (1.0 - level / 100.0) / 2.0)
-        half = crit * np.sqrt(se_plain * se_plain + out["tau2"])
+        crit = -_special(special.stdtrit, n - 1.0, (1.0 - level / 100.0) / 2.0)
+        half = crit * sqrt(se_plain * se_plain + out["tau2"])
     else:
-        half = out["crit"] * np.sqrt(se * se + out["tau2"])
+        half = out["crit"] * sqrt(se * se + out["tau2"])
     out["pi_lb"], out["pi_ub"] = estimate - half, estimate + half
-    out["df"] = np.full(size, np.nan) if df is None else df
+    out["df"] = zero + np.nan if df is None else df
     out["se_tau2"] = se_tau2 * s2
-    if random and qprofile:
-        ci = q_profile_batch(batch, level, out["typical"] / s2)
-        for name in ("tau2_ci_lb", "tau2_ci_ub"):
-            ci[name] = ci[name] * s2
-        for name in ("tau_ci_lb", "tau_ci_ub"):
-            ci[name] = ci[name] * s
-        out.update(ci)
+    if random and qprofile and fixed_tau2 is None:
+        out.update(_scaled_q_profile(source, level, out["typical"] / s2, s))
     else:
         for name in ("tau2", "tau", "I2", "H2"):
-            out[f"{name}_ci_lb"] = out[f"{name}_ci_ub"] = np.full(size, np.nan)
+            out[f"{name}_ci_lb"] = out[f"{name}_ci_ub"] = zero + np.nan
     del out["crit"]
     return out
+
+
+def _scaled_q_profile(
+    source: Batch | Single, level: float, typical: Num, s: Num
+) -> dict[str, Num]:
+    """The Q-profile limits of standardised problems, on the data's scale."""
+    ci = q_profile_batch(source, level, typical)
+    for name in ("tau2_ci_lb", "tau2_ci_ub"):
+        ci[name] = ci[name] * s * s
+    for name in ("tau_ci_lb", "tau_ci_ub"):
+        ci[name] = ci[name] * s
+    return ci
 
 
 def _blocks(sizes: IntArray) -> list[IntArray]:
@@ -402,6 +440,29 @@ def fit_segments(
     )
 
 
+def one_problem(
+    yi: FloatArray, vi: FloatArray, X: FloatArray | None = None
+) -> tuple[Batch | Single, float, float]:
+    """One problem, standardised, with its centre and scale.
+
+    An intercept-only problem of at most :data:`~metaan.estimators.SINGLE_MAX_K`
+    studies is held on Python floats (:class:`~metaan.estimators.Single`), where
+    the estimators run faster than on numpy arrays of that length; any other is
+    a batch of one. A design without an intercept column is only scaled.
+    """
+    if X is None and yi.size <= SINGLE_MAX_K:
+        return Single.standardised(yi.tolist(), vi.tolist())
+    centre = X is None or bool(np.any(np.all(X == 1.0, axis=0)))
+    mask = np.ones((1, yi.size), dtype=bool)
+    Ys, Vs, c, s = standardise(yi[None, :], vi[None, :], mask, centre=centre)
+    return Batch(Ys, Vs, X), float(c[0]), float(s[0])
+
+
+def _floats(res: dict[str, Num]) -> dict[str, float]:
+    """The results of a problem on floats, or of a batch of one, as floats."""
+    return {name: value if value.__class__ is float else float(value[0]) for name, value in res.items()}
+
+
 def fit_one(
     yi: FloatArray,
     vi: FloatArray,
@@ -413,18 +474,20 @@ def fit_one(
     qprofile: bool = False,
     fixed_tau2: tuple[float, float | None] | None = None,
 ) -> dict[str, float]:
-    """Fit one intercept-only problem: a batch of one (see :func:`fit_segments`).
+    """Fit one intercept-only problem (see :func:`fit_batch` and :func:`one_problem`).
 
     Returns each field as a float. ``fixed_tau2`` is a tau^2 (and its SE) on the
     data's scale, used as it is.
     """
-    Ys, Vs, c, s = standardise(yi[None, :], vi[None, :], np.ones((1, yi.size), dtype=bool))
-    fixed = None
+    source, c, s = one_problem(yi, vi)
+    fixed: tuple[Num, Num] | None = None
     if fixed_tau2 is not None:
-        se = np.nan if fixed_tau2[1] is None else fixed_tau2[1]
-        fixed = (np.array([fixed_tau2[0]]) / s**2, np.array([se]) / s**2)
+        se = math.nan if fixed_tau2[1] is None else fixed_tau2[1]
+        fixed = (fixed_tau2[0] / (s * s), se / (s * s))
+        if isinstance(source, Batch):
+            fixed = (np.array([fixed[0]]), np.array([fixed[1]]))
     res = fit_batch(
-        Batch(Ys, Vs),
+        source,
         method=method,
         test=test,
         level=level,
@@ -434,23 +497,14 @@ def fit_one(
         centre=c,
         scale=s,
     )
-    return {name: float(value[0]) for name, value in res.items()}
+    return _floats(res)
 
 
 def q_profile_one(
     yi: FloatArray, vi: FloatArray, level: float, X: FloatArray | None = None
 ) -> dict[str, float]:
     """The Q-profile limits of one problem (see :func:`q_profile_batch`), on the data's scale."""
-    mask = np.ones((1, yi.size), dtype=bool)
-    Ys, Vs, _, s = standardise(yi[None, :], vi[None, :], mask, centre=X is None)
-    batch = Batch(Ys, Vs, X)
-    fe = batch.weighted(np.zeros(1))
-    typical = (batch.n - batch.p) / fe.tr_p()
-    res = q_profile_batch(batch, level, typical)
-    s2 = float(s[0]) ** 2
-    out = {name: float(value[0]) for name, value in res.items()}
-    for name in ("tau2_ci_lb", "tau2_ci_ub"):
-        out[name] *= s2
-    for name in ("tau_ci_lb", "tau_ci_ub"):
-        out[name] *= float(s[0])
-    return out
+    source, _, s = one_problem(yi, vi, X)
+    fe = source.weighted(0.0 if isinstance(source, Single) else np.zeros(1))
+    typical = divide(source.n - source.p, fe.tr_p())
+    return _floats(_scaled_q_profile(source, level, typical, s))

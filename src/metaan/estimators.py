@@ -56,14 +56,18 @@ Statistics*, 30(3), 261-293.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, get_args
+from operator import mul
+from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from metaan._numeric import divide, maximum0, sqrt, where
 from metaan.errors import ConvergenceError
-from metaan.solver import ROOT_RTOL, solve_decreasing
+from metaan.solver import ROOT_RTOL, solve_decreasing, solve_decreasing_scalar
 
 __all__ = [
     "ROOT_RTOL",
@@ -71,6 +75,7 @@ __all__ = [
     "WLS",
     "Batch",
     "Moments",
+    "Single",
     "Source",
     "Tau2Estimate",
     "Tau2Method",
@@ -82,10 +87,16 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+#: A number of every problem: a float for a :class:`Single` problem, an array for
+#: a batch.
+Num: TypeAlias = Any
 
 Tau2Method = Literal["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 TAU2_METHODS: tuple[str, ...] = get_args(Tau2Method)
 ITERATIVE: frozenset[str] = frozenset({"ML", "REML", "EB", "PM"})
+#: The largest intercept-only problem fitted on Python floats (:class:`Single`)
+#: rather than numpy arrays: below it a numpy call costs more than its arithmetic.
+SINGLE_MAX_K = 64
 
 
 def _f(x: Any) -> FloatArray:
@@ -99,6 +110,11 @@ def rowsum(a: Any) -> FloatArray:
     return np.asarray(np.add.reduce(a, axis=1), dtype=np.float64)
 
 
+def rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``(a * b).sum(axis=1)`` without the (B, K) product in memory."""
+    return _f(np.einsum("bk,bk->b", a, b))
+
+
 @dataclass(frozen=True)
 class Tau2Estimate:
     """An estimate of tau^2 with its standard error and how it was obtained."""
@@ -108,25 +124,26 @@ class Tau2Estimate:
     method: str
 
 
-@dataclass(frozen=True)
-class Moments:
+class Moments(NamedTuple):
     """The weighted least squares of each problem of a batch at its trial tau^2.
 
-    Every field is an array with one value per problem: ``sw = sum w``,
-    ``sw2 = sum w^2``, ``rss = Y'PY = sum w e^2`` (the generalised Q),
-    ``ypp = Y'PPY``, ``yppp = Y'PPPY``, ``trp = tr(P)``, ``trpp = tr(PP)``.
+    Every field has one value per problem (an array, or a float for a
+    :class:`Single` problem): ``sw = sum w``, ``sw2 = sum w^2``,
+    ``rss = Y'PY = sum w e^2`` (the generalised Q), ``ypp = Y'PPY``,
+    ``yppp = Y'PPPY``, ``trp = tr(P)``, ``trpp = tr(PP)``. A named tuple rather
+    than a dataclass: the solver builds one per evaluation.
     """
 
-    sw: FloatArray
-    sw2: FloatArray
-    rss: FloatArray
-    ypp: FloatArray
-    yppp: FloatArray
-    trp: FloatArray
-    trpp: FloatArray
+    sw: Num
+    sw2: Num
+    rss: Num
+    ypp: Num
+    yppp: Num
+    trp: Num
+    trpp: Num
 
 
-def score(method: str, m: Moments, n: Any, p: int) -> tuple[FloatArray, FloatArray]:
+def score(method: str, m: Moments, n: Num, p: int) -> tuple[Num, Num]:
     """The estimating equation of an iterative estimator and its derivative in tau^2.
 
     Each decreases in tau^2; its root is the estimate (0 when it is not positive
@@ -151,26 +168,26 @@ class Source(Protocol):
     """Anything that computes :class:`Moments` of a batch of problems."""
 
     #: Studies in each problem, and coefficients per problem.
-    n: FloatArray
+    n: Num
     p: int
 
-    def at(self, t: FloatArray, rows: IntArray) -> Moments:
-        """The moments of problems ``rows`` at tau^2 values ``t``."""
+    def at(self, t: Num, rows: IntArray | None) -> Moments:
+        """The moments of problems ``rows`` (all when None) at tau^2 values ``t``."""
         ...
 
-    def unweighted(self) -> tuple[FloatArray, FloatArray]:
+    def unweighted(self) -> tuple[Num, Num]:
         """``Y'PY`` and ``tr(PV)`` of the ordinary least squares fit (unit weights)."""
         ...
 
-    def spread(self) -> FloatArray:
+    def spread(self) -> Num:
         """The variance of the effects with divisor n (Sidik-Jonkman's start)."""
         ...
 
-    def scale(self) -> FloatArray:
+    def scale(self) -> Num:
         """A positive scale of tau^2: the spread plus the mean sampling variance."""
         ...
 
-    def tolerance(self) -> FloatArray:
+    def tolerance(self) -> Num:
         """The absolute tolerance of tau^2: 1e-16 times the smallest sampling variance."""
         ...
 
@@ -184,10 +201,11 @@ class Weighted:
 
     def __init__(self, Y: FloatArray, U: FloatArray, X: FloatArray | None) -> None:
         self.U, self.X = U, X
+        self._moments: Moments | None = None
         if X is None:
             self.sw = rowsum(U)
             self.a_inv: FloatArray = 1.0 / self.sw
-            self.b: FloatArray = (rowsum(U * Y) * self.a_inv)[:, None]
+            self.b: FloatArray = (rowdot(U, Y) * self.a_inv)[:, None]
             self.resid: FloatArray = Y - self.b
         else:
             A = np.einsum("bk,ki,kj->bij", U, X, X)
@@ -196,6 +214,11 @@ class Weighted:
             self.b = np.einsum("bij,bj->bi", self.a_inv, (U * Y) @ X)
             self.resid = Y - self.b @ X.T
         self.ue: FloatArray = U * self.resid  # P Y
+
+    @property
+    def intercept(self) -> FloatArray:
+        """The first coefficient of every problem (the estimate of an intercept-only model)."""
+        return self.b[:, 0]
 
     def xtdx(self, c: FloatArray) -> FloatArray:
         """``X' diag(c) X`` of every problem: (B,) for an intercept only, else (B, p, p)."""
@@ -217,11 +240,11 @@ class Weighted:
 
     def rss(self) -> FloatArray:
         """``Y'PY = sum w e^2``."""
-        return rowsum(self.ue * self.resid)
+        return rowdot(self.ue, self.resid)
 
     def ypp_y(self) -> FloatArray:
         """``Y'PPY = sum w^2 e^2``."""
-        return rowsum(self.ue * self.ue)
+        return rowdot(self.ue, self.ue)
 
     def ypp_p_y(self) -> FloatArray:
         """``Y'PPPY``, the derivative term of the likelihood scores."""
@@ -252,16 +275,37 @@ class Weighted:
         )
 
     def moments(self) -> Moments:
-        """The :class:`Moments` of these weights."""
-        w2 = self.U * self.U
+        """The :class:`Moments` of these weights (computed once)."""
+        if self._moments is None:
+            self._moments = self._intercept_moments() if self.X is None else Moments(
+                sw=self.sw,
+                sw2=rowdot(self.U, self.U),
+                rss=self.rss(),
+                ypp=self.ypp_y(),
+                yppp=self.ypp_p_y(),
+                trp=self.tr_p(),
+                trpp=self.tr_pp(),
+            )
+        return self._moments
+
+    def _intercept_moments(self) -> Moments:
+        """The moments of an intercept-only model, in few passes over the arrays:
+        ``tr(P) = sw - sw2 / sw``, ``tr(PP) = sw2 - 2 sw3 / sw + (sw2 / sw)^2`` and
+        ``Y'PPPY = sum w^3 e^2 - (sum w^2 e)^2 / sw``."""
+        U, ue, a = self.U, self.ue, self.a_inv
+        w2 = U * U
+        sw2, sw3 = rowsum(w2), rowdot(w2, U)
+        wue = U * ue
+        c = rowsum(wue)
+        ratio = sw2 * a
         return Moments(
             sw=self.sw,
-            sw2=rowsum(w2),
+            sw2=sw2,
             rss=self.rss(),
             ypp=self.ypp_y(),
-            yppp=self.ypp_p_y(),
-            trp=self.tr_p(),
-            trpp=self.tr_pp(),
+            yppp=rowdot(wue, ue) - a * c * c,
+            trp=self.sw - ratio,
+            trpp=sw2 - 2.0 * sw3 * a + ratio * ratio,
         )
 
 
@@ -304,8 +348,12 @@ class Batch:
             return Weighted(self.Y, 1.0 / (self.Vinf + t[:, None]), self.X)
         return Weighted(self.Y[rows], 1.0 / (self.Vinf[rows] + t[:, None]), self.X)
 
-    def at(self, t: FloatArray, rows: IntArray) -> Moments:
+    def at(self, t: FloatArray, rows: IntArray | None = None) -> Moments:
         return self.weighted(t, rows).moments()
+
+    def ols(self) -> Weighted:
+        """The ordinary least squares fit of every problem (unit weights)."""
+        return Weighted(self.Y, self.mask.astype(np.float64), self.X)
 
     def coefficients(self, fit: Weighted) -> tuple[FloatArray, FloatArray]:
         """The coefficients and ``(X'WX)^-1`` of a fit in the columns of the original X."""
@@ -315,7 +363,7 @@ class Batch:
         return b, _f(np.einsum("ij,bjk,lk->bil", self.T, fit.a_inv, self.T))
 
     def unweighted(self) -> tuple[FloatArray, FloatArray]:
-        ols = Weighted(self.Y, self.mask.astype(np.float64), self.X)
+        ols = self.ols()
         return ols.rss(), ols.tr_p(self.V)
 
     def spread(self) -> FloatArray:
@@ -328,6 +376,138 @@ class Batch:
 
     def tolerance(self) -> FloatArray:
         return _f(np.maximum(np.min(self.Vinf, axis=1), 1e-300) * 1e-16)
+
+
+class SingleFit:
+    """Weighted least squares of a :class:`Single` problem with weights ``w``, on floats.
+
+    The intercept-only case of :class:`Weighted`, summed by two loops over the
+    studies: ``b`` is the weighted mean, and every sum the estimators need is
+    taken once in the constructor.
+    """
+
+    __slots__ = ("_ypp", "_yppp", "a_inv", "b", "rss_", "sw", "sw2", "sw3", "w", "y")
+
+    def __init__(self, y: list[float], w: list[float]) -> None:
+        self.y, self.w = y, w
+        sw = sw2 = sw3 = swy = 0.0
+        for wi, yi in zip(w, y, strict=True):
+            w2 = wi * wi
+            sw += wi
+            sw2 += w2
+            sw3 += w2 * wi
+            swy += wi * yi
+        self.sw, self.sw2, self.sw3 = sw, sw2, sw3
+        self.a_inv = 1.0 / sw
+        b = self.b = swy * self.a_inv
+        rss = ypp = c = w3e2 = 0.0
+        for wi, yi in zip(w, y, strict=True):
+            e = yi - b
+            ue = wi * e
+            wue = wi * ue
+            rss += ue * e
+            ypp += ue * ue
+            c += wue
+            w3e2 += wue * ue
+        self.rss_, self._ypp, self._yppp = rss, ypp, w3e2 - c * c * self.a_inv
+
+    @property
+    def intercept(self) -> float:
+        """The estimate of the intercept-only model."""
+        return self.b
+
+    def rss(self) -> float:
+        """``Y'PY = sum w e^2``."""
+        return self.rss_
+
+    def ypp_y(self) -> float:
+        """``Y'PPY = sum w^2 e^2``."""
+        return self._ypp
+
+    def tr_p(self, d: list[float] | None = None) -> float:
+        """``tr(P D)`` for ``D = diag(d)`` (identity when ``d`` is None)."""
+        if d is None:
+            return self.sw - self.sw2 * self.a_inv
+        wd = list(map(mul, self.w, d))
+        return sum(wd) - sum(map(mul, self.w, wd)) * self.a_inv
+
+    def tr_pp(self, d1: list[float] | None = None, d2: list[float] | None = None) -> float:
+        """``tr(P D1 P D2)`` for diagonal ``D1``, ``D2`` (identity when None)."""
+        a = self.a_inv
+        if d1 is None and d2 is None:
+            return self.sw2 - 2.0 * self.sw3 * a + self.sw2 * self.sw2 * a * a
+        w2 = list(map(mul, self.w, self.w))
+        c1 = w2 if d1 is None else list(map(mul, w2, d1))
+        c2 = w2 if d2 is None else list(map(mul, w2, d2))
+        c12 = c1 if d2 is None else list(map(mul, c1, d2))
+        return sum(c12) - 2.0 * a * sum(map(mul, self.w, c12)) + a * a * sum(c1) * sum(c2)
+
+    def moments(self) -> Moments:
+        """The :class:`Moments` of these weights."""
+        return Moments(
+            self.sw,
+            self.sw2,
+            self.rss_,
+            self._ypp,
+            self._yppp,
+            self.tr_p(),
+            self.tr_pp(),
+        )
+
+
+class Single:
+    """One intercept-only problem on Python floats: the :class:`Source` of a small fit.
+
+    A fit of ten studies costs a few dozen numpy calls per evaluation of an
+    estimating equation, each dearer than the arithmetic it does; here every
+    sum is a loop over Python floats. The estimators, the solver and every
+    formula downstream are the batch's own (they take a float where a batch has
+    an array). ``Y`` and ``V`` should be standardised (:meth:`standardised`).
+    """
+
+    p = 1
+    size = 1
+
+    def __init__(self, Y: Sequence[float], V: Sequence[float]) -> None:
+        self.Y, self.V = list(Y), list(V)
+        self.n = float(len(self.Y))
+
+    @classmethod
+    def standardised(cls, y: Sequence[float], v: Sequence[float]) -> tuple[Single, float, float]:
+        """The problem centred and scaled as :func:`standardise` does, with ``c`` and ``s``."""
+        vmin = min(v)
+        w = [vmin / x for x in v]
+        c = sum(map(mul, w, y)) / sum(w)
+        s = max(max(abs(x - c) for x in y), math.sqrt(max(v)))
+        if not s > 0.0:
+            s = 1.0
+        s2 = s * s
+        return cls([(x - c) / s for x in y], [x / s2 for x in v]), c, s
+
+    def weighted(self, t: float, rows: None = None) -> SingleFit:
+        """The weighted least squares at tau^2 ``t``."""
+        return SingleFit(self.Y, [1.0 / (x + t) for x in self.V])
+
+    def at(self, t: float, rows: None = None) -> Moments:
+        return self.weighted(t).moments()
+
+    def ols(self) -> SingleFit:
+        """The ordinary least squares fit (unit weights)."""
+        return SingleFit(self.Y, [1.0] * len(self.Y))
+
+    def unweighted(self) -> tuple[float, float]:
+        ols = self.ols()
+        return ols.rss(), ols.tr_p(self.V)
+
+    def spread(self) -> float:
+        mean = sum(self.Y) / self.n
+        return sum((x - mean) ** 2 for x in self.Y) / self.n
+
+    def scale(self) -> float:
+        return self.spread() + sum(self.V) / self.n + 1e-300
+
+    def tolerance(self) -> float:
+        return max(min(self.V), 1e-300) * 1e-16
 
 
 def _condition(X: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -373,76 +553,148 @@ def standardise(
     return Ys, Vs, c, s
 
 
-def _iterative(source: Source, method: str, start: FloatArray | None = None) -> FloatArray:
+def _everything(source: Source) -> tuple[Num, IntArray | None]:
+    """tau^2 = 0 for every problem of ``source``, and the rows of them all."""
+    if isinstance(source, Single):
+        return 0.0, None
+    size = np.asarray(source.n).size
+    return np.zeros(size), np.arange(size)
+
+
+def solve(
+    source: Source,
+    f: Callable[[Num, IntArray | None], tuple[Num, Num]],
+    *,
+    start: Num | None = None,
+    first: tuple[Num, Num] | None = None,
+) -> Num:
+    """The root in tau^2 >= 0 of a decreasing equation of every problem of ``source``.
+
+    ``f(t, rows)`` gives the equation's value and derivative; ``first`` is them
+    at 0 when the caller has them. A :class:`Single` problem is solved on floats
+    by :func:`~metaan.solver.solve_decreasing_scalar`, a batch by
+    :func:`~metaan.solver.solve_decreasing`: the same steps, one per problem.
+    """
+    if isinstance(source, Single):
+        return solve_decreasing_scalar(
+            lambda t: f(t, None),
+            0.0,
+            source.scale(),
+            start=start,
+            xtol=source.tolerance(),
+            first=first,
+        )
+    return solve_decreasing(f, 0.0, source.scale(), start=start, xtol=source.tolerance(), first=first)
+
+
+def _iterative(
+    source: Source, method: str, start: Num | None = None, fe: Moments | None = None
+) -> Num:
     """The root of ``method``'s estimating equation for every problem of ``source``."""
     n, p = source.n, source.p
 
-    def f(t: FloatArray, rows: IntArray) -> tuple[FloatArray, FloatArray]:
-        return score(method, source.at(t, rows), n[rows], p)
+    def f(t: Num, rows: IntArray | None) -> tuple[Num, Num]:
+        return score(method, source.at(t, rows), n if rows is None else n[rows], p)
 
-    tau2 = solve_decreasing(f, 0.0, source.scale(), start=start, xtol=source.tolerance())
-    if np.isnan(tau2).any():
+    first = None if fe is None else score(method, fe, n, p)
+    tau2 = solve(source, f, start=start, first=first)
+    if (tau2 != tau2) if isinstance(source, Single) else np.isnan(tau2).any():
         raise ConvergenceError(f"{method}: the estimating equation has no root for these data")
     return tau2
 
 
-def _closed_form(source: Source, method: str) -> FloatArray:
-    """The method-of-moments estimators DL, HE, HS and SJ, truncated at 0."""
+def _closed_form(source: Source, method: str, fe: Moments | None = None) -> Num:
+    """The method-of-moments estimators DL, HE, HS and SJ, truncated at 0.
+
+    ``fe`` is the moments at tau^2 = 0, when the caller has them.
+    """
     n, p = source.n, source.p
-    rows = np.arange(n.size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if method == "HE":
-            rss, tr_pv = source.unweighted()
-            return np.maximum(0.0, (rss - tr_pv) / (n - p))
-        if method == "SJ":
-            tau2_0 = source.spread()
-            fit0 = source.at(tau2_0, rows)
-            return np.where(tau2_0 > 0.0, np.maximum(0.0, tau2_0 * fit0.rss / (n - p)), 0.0)
-        fe = source.at(np.zeros(n.size), rows)
-        if method == "DL":
-            return np.maximum(0.0, (fe.rss - (n - p)) / fe.trp)
-        if method == "HS":
-            return np.maximum(0.0, (fe.rss - n) / fe.sw)
+    zero, rows = _everything(source)
+    if method == "HE":
+        rss, tr_pv = source.unweighted()
+        return maximum0(divide(rss - tr_pv, n - p))
+    if method == "SJ":
+        tau2_0 = source.spread()
+        fit0 = source.at(tau2_0, rows)
+        return where(tau2_0 > 0.0, maximum0(divide(tau2_0 * fit0.rss, n - p)), 0.0)
+    if fe is None:
+        fe = source.at(zero, rows)
+    if method == "DL":
+        return maximum0(divide(fe.rss - (n - p), fe.trp))
+    if method == "HS":
+        return maximum0(divide(fe.rss - n, fe.sw))
     raise ValueError(f"unknown tau^2 method {method!r}")
 
 
-def tau2_batch(source: Source, method: str, start: FloatArray | None = None) -> FloatArray:
+def tau2_batch(
+    source: Source, method: str, start: Num | None = None, *, fe: Moments | None = None
+) -> Num:
     """tau^2 of every problem of a batch by ``method`` (never negative).
 
     ``start`` (iterative estimators only) is where the solver begins, e.g. the
     DerSimonian-Laird estimate; the bracket keeps the search safe from any start.
+    ``fe`` is the moments at tau^2 = 0 (the common-effect fit), when the caller
+    has them: the closed forms and the solver's first step then reuse them.
+    Every problem needs at least ``p + 1`` studies.
     """
-    if method in ITERATIVE:
-        return _iterative(source, method, start)
-    return _closed_form(source, method)
-
-
-def se_tau2_batch(batch: Batch, method: str, tau2: FloatArray) -> FloatArray:
-    """The standard error of each tau^2 as metafor computes it (Viechtbauer 2005)."""
-    n, p, V = batch.n, batch.p, batch.V
+    if isinstance(source, Single):  # floats: nothing for numpy to warn about
+        if method in ITERATIVE:
+            return _iterative(source, method, start, fe)
+        return _closed_form(source, method, fe)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if method == "ML":
-            w = batch.weighted(tau2).U
-            return np.sqrt(2.0 / rowsum(w * w))
-        if method == "REML":
-            return np.sqrt(2.0 / batch.weighted(tau2).tr_pp())
-        if method in ("DL", "HS"):
-            fe = batch.weighted(np.zeros(n.size))
-            tr_p = fe.tr_p()
-            denom = tr_p if method == "DL" else fe.sw
-            var = 2.0 * (n - p) + 4.0 * tau2 * tr_p + 2.0 * tau2**2 * fe.tr_pp()
-            return np.sqrt(var / denom**2)
-        if method == "HE":
-            ols = Weighted(batch.Y, batch.mask.astype(np.float64), batch.X)
-            var = 2.0 * ols.tr_pp(V, V) + 4.0 * tau2 * ols.tr_p(V) + 2.0 * tau2**2 * (n - p)
-            return np.sqrt(var / (n - p) ** 2)
-        # SJ and PM share one form, at the start value (SJ) or at the estimate (PM).
-        at = batch.spread() if method == "SJ" else tau2
-        fit = batch.weighted(at)
-        quad = 2.0 * fit.tr_pp(V, V) + 4.0 * tau2 * fit.tr_pp(V, None) + 2.0 * tau2**2 * fit.tr_pp()
-        if method == "SJ":
-            return np.where(at > 0.0, np.sqrt(at**2 / (n - p) ** 2 * quad), 0.0)
-        return np.sqrt((n / (n - p)) ** 2 / fit.sw**2 * quad)
+        if method in ITERATIVE:
+            return _iterative(source, method, start, fe)
+        return _closed_form(source, method, fe)
+
+
+def se_tau2_batch(
+    source: Batch | Single,
+    method: str,
+    tau2: Num,
+    *,
+    fit: Weighted | SingleFit | None = None,
+    fe: Moments | None = None,
+) -> Num:
+    """The standard error of each tau^2 as metafor computes it (Viechtbauer 2005).
+
+    ``fit`` is the weighted least squares at ``tau2`` and ``fe`` the moments at
+    0, when the caller has them.
+    """
+    if isinstance(source, Single):
+        return _se_tau2(source, method, tau2, fit, fe)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _se_tau2(source, method, tau2, fit, fe)
+
+
+def _se_tau2(
+    source: Batch | Single,
+    method: str,
+    tau2: Num,
+    fit: Weighted | SingleFit | None,
+    fe: Moments | None,
+) -> Num:
+    """The formulas of :func:`se_tau2_batch`."""
+    n, p, V = source.n, source.p, source.V
+    zero, rows = _everything(source)
+    if method in ("ML", "REML"):
+        m = (source.weighted(tau2) if fit is None else fit).moments()
+        return sqrt(divide(2.0, m.sw2 if method == "ML" else m.trpp))
+    if method in ("DL", "HS"):
+        fe = fe if fe is not None else source.at(zero, rows)
+        denom = fe.trp if method == "DL" else fe.sw
+        var = 2.0 * (n - p) + 4.0 * tau2 * fe.trp + 2.0 * tau2 * tau2 * fe.trpp
+        return sqrt(divide(var, denom * denom))
+    if method == "HE":
+        ols = source.ols()
+        var = 2.0 * ols.tr_pp(V, V) + 4.0 * tau2 * ols.tr_p(V) + 2.0 * tau2 * tau2 * (n - p)
+        return sqrt(divide(var, (n - p) * (n - p)))
+    # SJ and PM share one form, at the start value (SJ) or at the estimate (PM).
+    at = source.spread() if method == "SJ" else tau2
+    w = source.weighted(at)
+    quad = 2.0 * w.tr_pp(V, V) + 4.0 * tau2 * w.tr_pp(V, None) + 2.0 * tau2 * tau2 * w.tr_pp()
+    if method == "SJ":
+        return where(at > 0.0, sqrt(divide(at * at * quad, (n - p) * (n - p))), 0.0)
+    return sqrt(divide((n / (n - p)) ** 2 * quad, w.sw * w.sw))
 
 
 def estimate_tau2(

@@ -12,9 +12,13 @@ Both take Newton steps inside a bracket that every evaluation narrows. A step
 that leaves the bracket, or a derivative that is not negative, is replaced by
 bisection, or by doubling while no negative value has been seen. The search
 cannot diverge, unlike plain Fisher scoring, and stops when a step changes the
-root by at most :data:`ROOT_RTOL` relative (or the bracket is that narrow). A
-problem whose equation is not positive at ``lower`` has the root ``lower``
-(the boundary, e.g. tau^2 = 0).
+root by at most :data:`ROOT_RTOL` relative (or the bracket is that narrow), or
+when two Newton steps in a row predict the next one to be that small: Newton's
+steps shrink quadratically near a simple root, ``d[n+1] ~ d[n]^3 / d[n-1]^2``,
+so the evaluation that would only confirm the root is saved (where the steps
+shrink merely linearly, at ratio r, the prediction errs by a factor 1/r and the
+root is still within a few ROOT_RTOL). A problem whose equation is not positive
+at ``lower`` has the root ``lower`` (the boundary, e.g. tau^2 = 0).
 
 The decisions of a step (:func:`_step`) are one function, evaluated on floats
 by the scalar solver and on arrays by the batched one, so the two cannot drift
@@ -36,6 +40,9 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from metaan._numeric import isfinite as _isfinite
+from metaan._numeric import where as _where
+
 __all__ = ["MAX_ITER", "ROOT_RTOL", "solve_decreasing", "solve_decreasing_scalar"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -52,22 +59,15 @@ MAX_ITER = 2000
 _NO_ROOT = 1e300
 
 
-def _where(cond: Any, a: Any, b: Any) -> Any:
-    if isinstance(cond, bool | np.bool_):
-        return a if cond else b
-    return np.where(cond, a, b)
-
-
-def _isfinite(x: Any) -> Any:
-    return math.isfinite(x) if isinstance(x, float) else np.isfinite(x)
-
-
-def _step(x: T, value: T, slope: T, lo: T, hi: T, scale: T, xtol: T) -> tuple[T, T, T, Any, T]:
+def _step(
+    x: T, value: T, slope: T, lo: T, hi: T, scale: T, xtol: T, prev: T
+) -> tuple[T, T, T, Any, T, T]:
     """One safeguarded step from ``x`` with the equation's ``value`` and ``slope`` there.
 
+    ``prev`` is the length of the previous step if it was a Newton step, else NaN.
     Returns the next point, the narrowed bracket ``(lo, hi)``, whether the search
-    has converged, and the root it converged to. Works on floats and on arrays
-    alike.
+    has converged, the root it converged to, and this step's ``prev`` for the
+    next. Works on floats and on arrays alike.
     """
     positive = value > 0.0
     lo = _where(positive, x, lo)
@@ -78,12 +78,16 @@ def _step(x: T, value: T, slope: T, lo: T, hi: T, scale: T, xtol: T) -> tuple[T,
     finite_hi = _isfinite(hi)
     fallback = _where(finite_hi, 0.5 * (lo + hi), 2.0 * lo + scale)
     new = _where(inside, newton, fallback)
-    small_step = abs(new - x) <= ROOT_RTOL * abs(new) + xtol
+    step = abs(new - x)
+    tol = ROOT_RTOL * abs(new) + xtol
+    # NaN (no previous Newton step, or this one is not) never compares as small.
+    ratio = step / prev
+    small_step = (step <= tol) | (inside & (step * ratio * ratio <= tol))
     tight = finite_hi & (hi - lo <= ROOT_RTOL * abs(hi) + xtol)
     exact = value == 0.0
     done = exact | small_step | tight
     root = _where(exact, x, _where(small_step, new, 0.5 * (lo + hi)))
-    return new, lo, hi, done, root
+    return new, lo, hi, done, root, _where(inside, step, math.nan)
 
 
 def solve_decreasing_scalar(
@@ -92,6 +96,8 @@ def solve_decreasing_scalar(
     scale: float,
     *,
     start: float | None = None,
+    xtol: float | None = None,
+    first: tuple[float, float] | None = None,
 ) -> float:
     """The root above ``lower`` of one decreasing equation, on Python floats.
 
@@ -107,6 +113,11 @@ def solve_decreasing_scalar(
     start
         Where to start (default ``lower``). Any point is safe: a start above the
         root only closes the bracket sooner.
+    xtol
+        Absolute tolerance of the root (default ``scale * 1e-16``).
+    first
+        The equation's value and derivative at ``lower``, when the caller has
+        them already (saves one evaluation).
 
     Returns
     -------
@@ -114,19 +125,20 @@ def solve_decreasing_scalar(
         The root, ``lower`` when the equation is not positive there, or NaN when
         it stays positive up to 1e300 (no root).
     """
-    xtol = max(scale, 1e-300) * 1e-16
+    if xtol is None:
+        xtol = max(scale, 1e-300) * 1e-16
     lo, hi = lower, math.inf
-    value, slope = f(lower)
+    value, slope = f(lower) if first is None else first
     if not value > 0.0:
         return lower if value <= 0.0 else math.nan
-    x = lower
+    x, prev = lower, math.nan
     if start is not None and start > lower:
         lo, x = lower, start
         value, slope = f(x)
     for _ in range(MAX_ITER):
         if value != value:  # NaN: the equation cannot be evaluated here
             return math.nan
-        x, lo, hi, done, root = _step(x, value, slope, lo, hi, scale, xtol)
+        x, lo, hi, done, root, prev = _step(x, value, slope, lo, hi, scale, xtol, prev)
         if done:
             return float(root)
         if x > _NO_ROOT:
@@ -143,6 +155,7 @@ def solve_decreasing(
     start: npt.ArrayLike | None = None,
     size: int | None = None,
     xtol: npt.ArrayLike | None = None,
+    first: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
     """The roots of a batch of decreasing equations, solved together.
 
@@ -166,6 +179,9 @@ def solve_decreasing(
         Absolute tolerance of each root (default ``scale * 1e-16``). Give a
         smaller one when the root may lie far below ``scale``: for tau^2, the
         smallest sampling variance times 1e-16.
+    first
+        The equations' values and derivatives at ``lower`` for every problem,
+        when the caller has them already (saves one evaluation).
 
     Returns
     -------
@@ -195,7 +211,11 @@ def solve_decreasing(
         xtols = np.broadcast_to(np.asarray(xtol, dtype=np.float64), (n,)).copy()
     root = np.full(n, np.nan)
     rows = np.arange(n, dtype=np.int64)
-    value, slope = f(low, rows)
+    if first is None:
+        value, slope = f(low, rows)
+    else:
+        value = np.array(first[0], dtype=np.float64)
+        slope = np.array(first[1], dtype=np.float64)
     at_lower = value <= 0.0
     root[at_lower] = low[at_lower]
     active = np.flatnonzero(value > 0.0)
@@ -209,18 +229,26 @@ def solve_decreasing(
             v_later, s_later = f(x[later], later)
             value[later], slope[later] = v_later, s_later
     value_a, slope_a = value[active], slope[active]
+    prev = np.full(n, np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(MAX_ITER):
             ok = ~np.isnan(value_a)
             active, value_a, slope_a = active[ok], value_a[ok], slope_a[ok]
             if active.size == 0:
                 break
-            new, lo_a, hi_a, done, result = _step(
-                x[active], value_a, slope_a, lo[active], hi[active], scales[active], xtols[active]
+            new, lo_a, hi_a, done, result, prev_a = _step(
+                x[active],
+                value_a,
+                slope_a,
+                lo[active],
+                hi[active],
+                scales[active],
+                xtols[active],
+                prev[active],
             )
             root[active[done]] = result[done]
             keep = ~done & (new <= _NO_ROOT)
-            lo[active], hi[active], x[active] = lo_a, hi_a, new
+            lo[active], hi[active], x[active], prev[active] = lo_a, hi_a, new, prev_a
             active = active[keep]
             if active.size == 0:
                 break
