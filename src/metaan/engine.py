@@ -53,13 +53,14 @@ from scipy import special
 from metaan._numeric import divide, maximum0, sqrt, where
 from metaan.estimators import (
     ITERATIVE,
-    SINGLE_MAX_K,
     Batch,
     Moments,
     Num,
     Single,
     SingleFit,
     Weighted,
+    one_problem,
+    ratio_form,
     se_tau2_batch,
     solve,
     standardise,
@@ -105,6 +106,16 @@ def _special(fn: Callable[..., Any], *args: Any) -> Any:
     return float(out) if isinstance(out, np.floating) else out
 
 
+def _per_df(fn: Callable[..., Any], df: Num, q: float) -> Num:
+    """``fn(df, q)`` for a quantile ``q`` shared by every problem, computed once per
+    distinct ``df`` (scipy's inverse distribution functions cost about a
+    microsecond per value, and a batch of many problems has few distinct df)."""
+    if df.__class__ is float:
+        return float(fn(df, q))
+    distinct, inverse = np.unique(df, return_inverse=True)
+    return np.asarray(fn(distinct, q), dtype=np.float64)[inverse]
+
+
 @lru_cache(maxsize=64)
 def _z_crit(alpha: float) -> float:
     """The two-sided critical value of the standard normal at level ``1 - alpha``."""
@@ -112,7 +123,8 @@ def _z_crit(alpha: float) -> float:
 
 
 class _QSource:
-    """The generalised Q as a decreasing equation in tau^2: ``Q(t) - crit``."""
+    """The generalised Q as a decreasing equation in tau^2: ``Q(t) = crit``, in the
+    form ``1 - crit / Q(t)`` (:func:`~metaan.estimators.ratio_form`)."""
 
     def __init__(self, source: Batch | Single, crit: Num) -> None:
         self.source, self.crit = source, crit
@@ -120,7 +132,7 @@ class _QSource:
     def __call__(self, t: Num, rows: Any) -> tuple[Num, Num]:
         fit = self.source.weighted(t, rows)
         crit = self.crit if rows is None else self.crit[rows]
-        return fit.rss() - crit, -fit.ypp_y()
+        return ratio_form(fit.rss(), -fit.ypp_y(), crit, 0.0)
 
 
 def q_profile_batch(source: Batch | Single, level: float, typical: Num) -> dict[str, Num]:
@@ -135,8 +147,8 @@ def q_profile_batch(source: Batch | Single, level: float, typical: Num) -> dict[
     """
     df = source.n - source.p
     alpha = 1.0 - level / 100.0
-    crit_lo = _special(special.gammainccinv, df / 2.0, alpha / 2.0) * 2.0
-    crit_hi = _special(special.gammaincinv, df / 2.0, alpha / 2.0) * 2.0
+    crit_lo = _per_df(special.gammainccinv, df / 2.0, alpha / 2.0) * 2.0
+    crit_hi = _per_df(special.gammaincinv, df / 2.0, alpha / 2.0) * 2.0
     lower = solve(source, _QSource(source, crit_lo))
     upper = solve(source, _QSource(source, crit_hi), start=lower)
     out: dict[str, Num] = {"tau2_ci_lb": lower, "tau2_ci_ub": upper}
@@ -215,7 +227,7 @@ def _inference(estimate: Num, se: Num, df: Num | None, level: float) -> dict[str
         crit = _z_crit(alpha)
     else:
         pval = 2.0 * _special(special.stdtr, df, -abs(stat))
-        crit = -_special(special.stdtrit, df, alpha / 2.0)
+        crit = -_per_df(special.stdtrit, df, alpha / 2.0)
     return {
         "stat": stat,
         "pval": pval,
@@ -290,7 +302,7 @@ def fit_batch(
     out["typical"] = out["typical"] * s2
     if prediction == "meta" and random:
         # R meta: t(k-1) around the random-effects SE before any Knapp-Hartung scaling.
-        crit = -_special(special.stdtrit, n - 1.0, (1.0 - level / 100.0) / 2.0)
+        crit = -_per_df(special.stdtrit, n - 1.0, (1.0 - level / 100.0) / 2.0)
         half = crit * sqrt(se_plain * se_plain + out["tau2"])
     else:
         half = out["crit"] * sqrt(se * se + out["tau2"])
@@ -306,9 +318,7 @@ def fit_batch(
     return out
 
 
-def _scaled_q_profile(
-    source: Batch | Single, level: float, typical: Num, s: Num
-) -> dict[str, Num]:
+def _scaled_q_profile(source: Batch | Single, level: float, typical: Num, s: Num) -> dict[str, Num]:
     """The Q-profile limits of standardised problems, on the data's scale."""
     ci = q_profile_batch(source, level, typical)
     for name in ("tau2_ci_lb", "tau2_ci_ub"):
@@ -440,27 +450,11 @@ def fit_segments(
     )
 
 
-def one_problem(
-    yi: FloatArray, vi: FloatArray, X: FloatArray | None = None
-) -> tuple[Batch | Single, float, float]:
-    """One problem, standardised, with its centre and scale.
-
-    An intercept-only problem of at most :data:`~metaan.estimators.SINGLE_MAX_K`
-    studies is held on Python floats (:class:`~metaan.estimators.Single`), where
-    the estimators run faster than on numpy arrays of that length; any other is
-    a batch of one. A design without an intercept column is only scaled.
-    """
-    if X is None and yi.size <= SINGLE_MAX_K:
-        return Single.standardised(yi.tolist(), vi.tolist())
-    centre = X is None or bool(np.any(np.all(X == 1.0, axis=0)))
-    mask = np.ones((1, yi.size), dtype=bool)
-    Ys, Vs, c, s = standardise(yi[None, :], vi[None, :], mask, centre=centre)
-    return Batch(Ys, Vs, X), float(c[0]), float(s[0])
-
-
 def _floats(res: dict[str, Num]) -> dict[str, float]:
     """The results of a problem on floats, or of a batch of one, as floats."""
-    return {name: value if value.__class__ is float else float(value[0]) for name, value in res.items()}
+    return {
+        name: value if value.__class__ is float else float(value[0]) for name, value in res.items()
+    }
 
 
 def fit_one(

@@ -16,7 +16,15 @@ import pandas as pd
 
 from metaan.engine import SegmentFit, fit_segments
 from metaan.errors import InputError
-from metaan.models import METHODS, PREDICTIONS, TESTS, check_choice, check_level, prepare_effects
+from metaan.models import (
+    METHODS,
+    PREDICTIONS,
+    TESTS,
+    EffectData,
+    check_choice,
+    check_level,
+    prepare_effects,
+)
 from metaan.results import SUMMARY_FIELDS, Exclusion
 
 __all__ = ["MANY_COLUMNS", "fit_many"]
@@ -112,28 +120,49 @@ def fit_many(
     names = [by] if isinstance(by, str) else [str(b) for b in by]
     levels, codes = _groups(data, names)
     table = _effect_table(data, yi, vi, sei)
-    effects = prepare_effects(table, measure=measure)
-    row_numbers = np.asarray(table.index, dtype=np.int64) + 2  # as a spreadsheet shows them
-    position = {int(r): i for i, r in enumerate(row_numbers)}
-    kept = np.array([position[int(r)] for r in effects.rows if r is not None], dtype=np.int64)
-    group_of = codes[kept]
-    usable = group_of >= 0
+    y, v, clean, effects = _effects(table, measure)
+    fitted = clean & (codes >= 0)
     fits = fit_segments(
-        effects.yi[usable],
-        effects.vi[usable],
-        group_of[usable],
+        y[fitted],
+        v[fitted],
+        codes[fitted],
         n_groups=len(levels),
         method=method,
         test=test,
         level=level,
         prediction=prediction,
     )
-    excluded = _excluded(effects.excluded, codes, row_numbers, position, names, len(levels))
+    row_numbers = np.asarray(table.index, dtype=np.int64) + 2  # as a spreadsheet shows them
+    excluded = _excluded(effects.excluded, codes, row_numbers, names, len(levels))
     out = _frame(levels, fits, method, test, level, prediction, effects.measure)
     out["excluded"] = pd.Series(excluded[:-1], index=out.index, dtype=object)
     out = out[[*names, *MANY_COLUMNS]]
     out.attrs["excluded"] = excluded[-1]
     return out
+
+
+def _effects(
+    table: pd.DataFrame, measure: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, EffectData]:
+    """Effect sizes and sampling variances of every row, which rows are usable, and
+    :func:`~metaan.models.prepare_effects` of the rows that are not.
+
+    The usable rows (a number in yi, a positive finite number in vi or sei) are
+    read as whole columns. The others go through ``prepare_effects``, which
+    says why each is left out, or raises the error for a value that cannot be
+    used; so does the first row, for the measure.
+    """
+    var = "vi" if "vi" in table.columns else "sei"
+    y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    v = pd.to_numeric(table[var], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    clean = np.isfinite(y) & np.isfinite(v) & (v > 0.0)
+    if var == "sei":
+        v = v * v
+    judged = np.flatnonzero(~clean)
+    if judged.size == 0 or judged[0] != 0:
+        judged = np.concatenate([[0], judged]).astype(np.int64)
+    effects = prepare_effects(table.iloc[judged], measure=measure)
+    return y, v, clean, effects
 
 
 def _effect_table(data: pd.DataFrame, yi: str, vi: str | None, sei: str | None) -> pd.DataFrame:
@@ -169,17 +198,18 @@ def _excluded(
     excluded: tuple[Exclusion, ...],
     codes: np.ndarray,
     row_numbers: np.ndarray,
-    position: dict[int, int],
     names: list[str],
     count: int,
 ) -> list[list[dict[str, Any]]]:
     """The excluded rows of each group, and last those with no group."""
     out: list[list[dict[str, Any]]] = [[] for _ in range(count + 1)]
+    missing_group = np.flatnonzero(codes < 0)
+    where = {int(r): i for i, r in enumerate(row_numbers)} if excluded else {}
     for e in excluded:
-        code = int(codes[position[int(e.row)]]) if e.row is not None else -1
+        code = int(codes[where[int(e.row)]]) if e.row is not None else -1
         out[code if code >= 0 else count].append(e.to_dict())
     reason = f"the grouping value ({', '.join(names)}) is missing"
-    for i in np.flatnonzero(codes < 0).tolist():
+    for i in missing_group.tolist():
         out[count].append(Exclusion(int(row_numbers[i]), None, reason).to_dict())
     return out
 
