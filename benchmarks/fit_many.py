@@ -42,7 +42,7 @@ Fit = Callable[[np.ndarray, np.ndarray], Any]
 
 
 def _load() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _sets(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +93,7 @@ def single_fits(n: int = 1000) -> None:
     for i, (y, v) in enumerate(zip(yi, vi, strict=True)):
         for name, fn in fits.items():
             if name == "metaan.fit REML" or i % 5 == 0:  # the peers on every fifth set
-                times[name].append(_best(lambda fn=fn: fn(y, v), 3))
+                times[name].append(_best(lambda fn=fn, y=y, v=v: fn(y, v), 3))
     ours = times["metaan.fit REML"]
     print(f"one fit at k = 10, {n:,} data sets ({positive:.0%} with tau^2 > 0), best of 3 each")
     print(f"  metaan.fit REML                 median {statistics.median(ours) * 1e6:8.1f} us"
