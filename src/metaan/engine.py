@@ -135,7 +135,13 @@ class _QSource:
         return ratio_form(fit.rss(), -fit.ypp_y(), crit, 0.0)
 
 
-def q_profile_batch(source: Batch | Single, level: float, typical: Num) -> dict[str, Num]:
+def q_profile_batch(
+    source: Batch | Single,
+    level: float,
+    typical: Num,
+    estimate: Num | None = None,
+    fe: Moments | None = None,
+) -> dict[str, Num]:
     """Q-profile confidence limits of tau^2 (Viechtbauer 2007) for every problem.
 
     The limits are the tau^2 at which the generalised Q equals the upper and
@@ -143,14 +149,21 @@ def q_profile_batch(source: Batch | Single, level: float, typical: Num) -> dict[
     convex and decreasing in tau^2, so the upper limit's search starts at the
     lower limit. ``typical`` is each problem's typical within-study variance,
     for the limits of I^2 and H^2. ``source`` is a batch, or one problem on
-    floats.
+    floats. ``estimate`` (tau^2 of each problem, when known) is where the upper
+    limit's search starts if it is above the lower limit; ``fe`` (the moments
+    at tau^2 = 0, when known) saves each search its first evaluation.
     """
     df = source.n - source.p
     alpha = 1.0 - level / 100.0
     crit_lo = _per_df(special.gammainccinv, df / 2.0, alpha / 2.0) * 2.0
     crit_hi = _per_df(special.gammaincinv, df / 2.0, alpha / 2.0) * 2.0
-    lower = solve(source, _QSource(source, crit_lo))
-    upper = solve(source, _QSource(source, crit_hi), start=lower)
+    first_lo = first_hi = None
+    if fe is not None:
+        first_lo = ratio_form(fe.rss, -fe.ypp, crit_lo, 0.0)
+        first_hi = ratio_form(fe.rss, -fe.ypp, crit_hi, 0.0)
+    lower = solve(source, _QSource(source, crit_lo), first=first_lo)
+    start = lower if estimate is None else where(estimate > lower, estimate, lower)
+    upper = solve(source, _QSource(source, crit_hi), start=start, first=first_hi)
     out: dict[str, Num] = {"tau2_ci_lb": lower, "tau2_ci_ub": upper}
     out["tau_ci_lb"], out["tau_ci_ub"] = sqrt(lower), sqrt(upper)
     for end, t in (("lb", lower), ("ub", upper)):
@@ -310,7 +323,7 @@ def fit_batch(
     out["df"] = zero + np.nan if df is None else df
     out["se_tau2"] = se_tau2 * s2
     if random and qprofile and fixed_tau2 is None:
-        out.update(_scaled_q_profile(source, level, out["typical"] / s2, s))
+        out.update(_scaled_q_profile(source, level, out["typical"] / s2, s, tau2, fe))
     else:
         for name in ("tau2", "tau", "I2", "H2"):
             out[f"{name}_ci_lb"] = out[f"{name}_ci_ub"] = zero + np.nan
@@ -318,9 +331,16 @@ def fit_batch(
     return out
 
 
-def _scaled_q_profile(source: Batch | Single, level: float, typical: Num, s: Num) -> dict[str, Num]:
+def _scaled_q_profile(
+    source: Batch | Single,
+    level: float,
+    typical: Num,
+    s: Num,
+    estimate: Num | None = None,
+    fe: Moments | None = None,
+) -> dict[str, Num]:
     """The Q-profile limits of standardised problems, on the data's scale."""
-    ci = q_profile_batch(source, level, typical)
+    ci = q_profile_batch(source, level, typical, estimate, fe)
     for name in ("tau2_ci_lb", "tau2_ci_ub"):
         ci[name] = ci[name] * s * s
     for name in ("tau_ci_lb", "tau_ci_ub"):
@@ -501,4 +521,4 @@ def q_profile_one(
     source, _, s = one_problem(yi, vi, X)
     fe = source.weighted(0.0 if isinstance(source, Single) else np.zeros(1))
     typical = divide(source.n - source.p, fe.tr_p())
-    return _floats(_scaled_q_profile(source, level, typical, s))
+    return _floats(_scaled_q_profile(source, level, typical, s, fe=fe.moments()))

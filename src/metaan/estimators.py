@@ -378,7 +378,7 @@ class Batch:
 
     def weighted(self, t: Num, rows: IntArray | None = None) -> Weighted:
         """The weighted least squares of problems ``rows`` at tau^2 values ``t``."""
-        if rows is None:
+        if rows is None or rows.size == self.Y.shape[0]:  # every problem (rows ascend)
             U = self.Vinf + t[:, None]
             return Weighted(self.Y, np.reciprocal(U, out=U), self.X)
         U = self.Vinf[rows] + t[:, None]
