@@ -53,6 +53,12 @@ from scipy import special
 from metaan._numeric import divide, maximum0, sqrt, where
 from metaan.estimators import (
     ITERATIVE,
+    MAX_DOMINANCE,
+    MAX_EFFECT,
+    MAX_SCALE,
+    MAX_VARIANCE,
+    MIN_RELATIVE_VARIANCE,
+    MIN_VARIANCE,
     Batch,
     Moments,
     Num,
@@ -60,7 +66,10 @@ from metaan.estimators import (
     SingleFit,
     Weighted,
     one_problem,
+    out_of_range,
+    outside_limits,
     ratio_form,
+    rowsum,
     se_tau2_batch,
     solve,
     standardise,
@@ -383,6 +392,25 @@ def _pad(
     return Y, V
 
 
+def _outside(y: FloatArray, v: FloatArray) -> npt.NDArray[np.bool_]:
+    """Which studies lie outside the absolute range (see
+    :func:`~metaan.estimators.outside_limits`)."""
+    inside = (np.abs(y) <= MAX_EFFECT) & (v >= MIN_VARIANCE) & (v <= MAX_VARIANCE)
+    return np.asarray(~inside, dtype=np.bool_)
+
+
+def _out_of_range(Vs: FloatArray, s: FloatArray, random: bool) -> npt.NDArray[np.bool_]:
+    """Which standardised problems of a block lie outside the numerical range
+    (the rules of :func:`~metaan.estimators.out_of_range`, on arrays)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        bad = ~(s <= MAX_SCALE) | ~(np.nanmin(Vs, axis=1) >= MIN_RELATIVE_VARIANCE)
+        if random:
+            w = np.where(np.isfinite(Vs), 1.0 / Vs, 0.0)
+            largest = np.max(w, axis=1)
+            bad |= ~(largest <= MAX_DOMINANCE * (rowsum(w) - largest))
+    return np.asarray(bad, dtype=np.bool_)
+
+
 def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.str_]:
     """Why each problem cannot be fitted ("" where it can)."""
     error = np.full(sizes.size, "", dtype=object)
@@ -440,13 +468,25 @@ def fit_segments(
     y, v = y[order], v[order]
     sizes = np.bincount(codes, minlength=count).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    error = _checks(sizes, method, test)
+    error = _checks(sizes, method, test).astype(object)  # messages of any length
+    for code in np.unique(codes[order][_outside(y, v)]).tolist():
+        part = slice(starts[code], starts[code] + sizes[code])
+        error[code] = outside_limits(y[part], v[part])
     out = {name: np.full(count, np.nan) for name in FIT_FIELDS}
     ok = np.flatnonzero(error == "")
     for block in _blocks(sizes[ok]):
         problems = ok[block]
         Y, V = _pad(y, v, starts, sizes, problems)
         Ys, Vs, c, s = standardise(Y, V, np.isfinite(V))
+        bad = _out_of_range(Vs, s, method != "EE")
+        for i in np.flatnonzero(bad).tolist():
+            error[problems[i]] = out_of_range(
+                float(s[i]), Vs[i][np.isfinite(Vs[i])].tolist(), method != "EE"
+            )
+        if bad.any():
+            problems, Ys, Vs, c, s = problems[~bad], Ys[~bad], Vs[~bad], c[~bad], s[~bad]
+            if problems.size == 0:
+                continue
         res = fit_batch(
             Batch(Ys, Vs),
             method=method,
@@ -466,7 +506,7 @@ def fit_segments(
         **{name: out[name] for name in FIT_FIELDS if name not in ("k", "QE_df")},
         k=sizes,
         QE_df=np.maximum(sizes - 1, 0).astype(np.int64),
-        error=error,
+        error=error.astype(str),
     )
 
 
@@ -493,7 +533,7 @@ def fit_one(
     Returns each field as a float. ``fixed_tau2`` is a tau^2 (and its SE) on the
     data's scale, used as it is.
     """
-    source, c, s = one_problem(yi, vi)
+    source, c, s = one_problem(yi, vi, random=method != "EE")
     fixed: tuple[Num, Num] | None = None
     if fixed_tau2 is not None:
         se = math.nan if fixed_tau2[1] is None else fixed_tau2[1]

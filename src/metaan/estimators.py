@@ -66,7 +66,7 @@ import numpy as np
 import numpy.typing as npt
 
 from metaan._numeric import divide, maximum0, sqrt, where
-from metaan.errors import ConvergenceError
+from metaan.errors import ConvergenceError, InputError
 from metaan.solver import ROOT_RTOL, solve_decreasing, solve_decreasing_scalar
 
 __all__ = [
@@ -95,6 +95,27 @@ Num: TypeAlias = Any
 Tau2Method = Literal["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 TAU2_METHODS: tuple[str, ...] = get_args(Tau2Method)
 ITERATIVE: frozenset[str] = frozenset({"ML", "REML", "EB", "PM"})
+#: The numerical range of the engine (README, "Numerical range"). Every problem is
+#: centred at its common-effect estimate and scaled by ``s``, the larger of the
+#: largest deviation from it and the largest standard error (:func:`standardise`):
+#: ``s`` must be at most MAX_SCALE, so that tau^2 (up to about ``s^2``) and its
+#: Q-profile limits are finite doubles; the smallest sampling variance must be at
+#: least MIN_RELATIVE_VARIANCE times ``s^2``, so that the weights (up to
+#: ``s^2 / v``) and the sums of their cubes are finite; and, for a random-effects
+#: model, no study's common-effect weight may exceed MAX_DOMINANCE times the
+#: other studies' weights together: near tau^2 = 0, ``tr(P)`` and the residual sums
+#: lose about ``log10`` of that ratio in digits, and 1e6 leaves ten.
+MAX_SCALE = 1e150
+MIN_RELATIVE_VARIANCE = 1e-90
+MAX_DOMINANCE = 1e6
+#: Before any of that, every effect must lie within +-MAX_EFFECT and every sampling
+#: variance within [MIN_VARIANCE, MAX_VARIANCE]: the rest of metaan (leave-one-out
+#: sums, the regression tests of bias, plots) computes on the data as given, and
+#: its sums of weights cubed times effects squared stay finite there.
+MAX_EFFECT = 1e50
+MIN_VARIANCE = 1e-50
+MAX_VARIANCE = 1e50
+
 #: The largest intercept-only problem fitted on Python floats (:class:`Single`)
 #: rather than numpy arrays: below it a numpy call costs more than its arithmetic.
 SINGLE_MAX_K = 64
@@ -161,9 +182,11 @@ def ratio_form(data: Num, d_data: Num, target: Num, d_target: Num) -> tuple[Num,
     if data.__class__ is float:
         if data == 0.0:
             return -math.inf, math.nan
-        return 1.0 - target / data, (target * d_data - data * d_target) / (data * data)
+        ratio = target / data
+        return 1.0 - ratio, (ratio * d_data - d_target) / data
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 1.0 - target / data, (target * d_data - data * d_target) / (data * data)
+        ratio = target / data
+        return 1.0 - ratio, (ratio * d_data - d_target) / data
 
 
 def score(method: str, m: Moments, n: Num, p: int) -> tuple[Num, Num]:
@@ -475,12 +498,13 @@ class SingleFit:
         """``tr(P D1 P D2)`` for diagonal ``D1``, ``D2`` (identity when None)."""
         a = self.a_inv
         if d1 is None and d2 is None:
-            return self.sw2 - 2.0 * self.sw3 * a + self.sw2 * self.sw2 * a * a
+            ratio = self.sw2 * a
+            return self.sw2 - 2.0 * self.sw3 * a + ratio * ratio
         w2 = list(map(mul, self.w, self.w))
         c1 = w2 if d1 is None else list(map(mul, w2, d1))
         c2 = w2 if d2 is None else list(map(mul, w2, d2))
         c12 = c1 if d2 is None else list(map(mul, c1, d2))
-        return float(sum(c12) - 2.0 * a * sum(map(mul, self.w, c12)) + a * a * sum(c1) * sum(c2))
+        return float(sum(c12) - 2.0 * a * sum(map(mul, self.w, c12)) + a * sum(c1) * a * sum(c2))
 
     def moments(self) -> Moments:
         """The :class:`Moments` of these weights."""
@@ -514,15 +538,24 @@ class Single:
 
     @classmethod
     def standardised(cls, y: Sequence[float], v: Sequence[float]) -> tuple[Single, float, float]:
-        """The problem centred and scaled as :func:`standardise` does, with ``c`` and ``s``."""
+        """The problem centred and scaled as :func:`standardise` does, with ``c`` and ``s``.
+
+        The effects are first divided by a power of two near their largest
+        magnitude (exactly, so nothing changes in the usual range), which keeps
+        effects of 1e308 from overflowing on the way.
+        """
+        top = max(abs(x) for x in y)
+        unit = math.ldexp(1.0, math.frexp(top)[1] - 1) if 0.0 < top < math.inf else 1.0
+        yn = [x / unit for x in y]
         vmin = min(v)
         w = [vmin / x for x in v]
-        c = sum(map(mul, w, y)) / sum(w)
-        s = max(max(abs(x - c) for x in y), math.sqrt(max(v)))
+        ref = yn[0]  # deviations from one effect: equal effects give exactly 0
+        cn = ref + sum(w_i * (x - ref) for w_i, x in zip(w, yn, strict=True)) / sum(w)
+        s = max(max(abs(x - cn) for x in yn) * unit, math.sqrt(max(v)))
         if not s > 0.0:
             s = 1.0
-        s2 = s * s
-        return cls([(x - c) / s for x in y], [x / s2 for x in v]), c, s
+        su = s / unit
+        return cls([(x - cn) / su for x in yn], [x / s / s for x in v]), cn * unit, s
 
     def weighted(self, t: Num, rows: Any = None) -> SingleFit:
         """The weighted least squares at tau^2 ``t``."""
@@ -581,23 +614,31 @@ def standardise(
     full = bool(mask.all())  # no padding (one problem): no cell to mask
     Vm = V if full else np.where(mask, V, np.inf)
     Ym = Y if full else np.where(mask, Y, 0.0)
+    # Effects in units of a power of two near their largest magnitude: exact, and
+    # effects of 1e308 cannot overflow on the way.
+    top = np.max(np.abs(Ym), axis=1)
+    exponent = np.frexp(np.where(np.isfinite(top) & (top > 0.0), top, 1.0))[1]
+    unit = np.ldexp(1.0, exponent - 1)
+    Yn = Ym / unit[:, None]
     if centre:
         vmin = np.min(Vm, axis=1)
         w = vmin[:, None] / Vm
-        c = rowdot(w, Ym) / rowsum(w)
+        ref = Yn[:, :1]  # deviations from one effect: equal effects give exactly 0
+        cn = ref[:, 0] + rowdot(w, Yn - ref) / rowsum(w)
     else:
-        c = np.zeros(Y.shape[0])
-    Yc = Y - c[:, None]
+        cn = np.zeros(Y.shape[0])
+    Yc = Yn - cn[:, None]
     dev = np.abs(Yc) if full else np.where(mask, np.abs(Yc), 0.0)
     vmax = np.max(V if full else np.where(mask, V, 0.0), axis=1)
-    s = np.maximum(np.max(dev, axis=1), np.sqrt(vmax))
+    with np.errstate(over="ignore"):
+        s = np.maximum(np.max(dev, axis=1) * unit, np.sqrt(vmax))
     s = np.where(s > 0.0, s, 1.0)
-    Yc /= s[:, None]
-    Vs = V / (s * s)[:, None]
+    Yc /= (s / unit)[:, None]
+    Vs = V / s[:, None] / s[:, None]
     if not full:
         Yc[~mask] = np.nan
         Vs[~mask] = np.nan
-    return Yc, Vs, c, s
+    return Yc, Vs, cn * unit, s
 
 
 def _everything(source: Source | Batch | Single) -> tuple[Num, IntArray | None]:
@@ -636,8 +677,83 @@ def solve(
     )
 
 
+def out_of_range(s: float, vs: Sequence[float], random: bool) -> str | None:
+    """Why a standardised problem lies outside the engine's numerical range, or None.
+
+    ``s`` is its scale and ``vs`` its standardised sampling variances (see
+    :data:`MAX_SCALE`, :data:`MIN_RELATIVE_VARIANCE`, :data:`MAX_DOMINANCE`).
+    """
+    if not s <= MAX_SCALE:
+        spread = f"{s:.3g}" if s < math.inf else "more than the largest number (1.8e+308)"
+        return (
+            f"the effects spread over {spread} (the largest deviation from the common "
+            f"effect, or the largest standard error); metaan fits effects whose spread "
+            f"is at most {MAX_SCALE:.0e}, so that tau^2 stays a finite number"
+        )
+    smallest = min(vs)
+    if not smallest >= MIN_RELATIVE_VARIANCE:
+        return (
+            f"the smallest sampling variance is {smallest:.3g} times the square of the "
+            f"effects' spread or of the largest standard error ({s:.3g}); metaan fits "
+            f"variances down to {MIN_RELATIVE_VARIANCE:.0e} times that, so that the "
+            "weights stay finite numbers"
+        )
+    if random:
+        weights = sorted(1.0 / x for x in vs)
+        others = sum(weights[:-1])
+        if not weights[-1] <= MAX_DOMINANCE * others:
+            return (
+                f"one study has {weights[-1] / others:.3g} times the weight of all the "
+                f"others together; a random-effects model loses that many digits of "
+                f"precision, and metaan fits up to {MAX_DOMINANCE:.0e}"
+            )
+    return None
+
+
+def outside_limits(yi: FloatArray, vi: FloatArray) -> str | None:
+    """Why effects or sampling variances lie outside the absolute range, or None."""
+    top = float(np.max(np.abs(yi))) if yi.size else 0.0
+    if not top <= MAX_EFFECT:
+        return (
+            f"an effect is {top:.3g} in size; metaan fits effects between {-MAX_EFFECT:.0e} "
+            f"and {MAX_EFFECT:.0e}"
+        )
+    low, high = (float(np.min(vi)), float(np.max(vi))) if vi.size else (1.0, 1.0)
+    if not MIN_VARIANCE <= low <= high <= MAX_VARIANCE:
+        value = low if not low >= MIN_VARIANCE else high
+        return (
+            f"a sampling variance is {value:.3g}; metaan fits sampling variances between "
+            f"{MIN_VARIANCE:.0e} and {MAX_VARIANCE:.0e}"
+        )
+    return None
+
+
+def check_data(
+    yi: FloatArray, vi: FloatArray, X: FloatArray | None = None, *, random: bool = True
+) -> None:
+    """Raise an :class:`~metaan.errors.InputError` when the effects ``yi`` and
+    variances ``vi`` of one model are outside the engine's numerical range
+    (:func:`out_of_range`), for code that fits them outside the engine."""
+    one_problem(yi, vi, X, random=random)
+
+
+def check_range(source: Batch | Single, s: float, random: bool) -> None:
+    """Raise an :class:`~metaan.errors.InputError` when one standardised problem is
+    outside the engine's numerical range (:func:`out_of_range`)."""
+    vs = source.V if isinstance(source, Single) else source.V[0][source.mask[0]].tolist()
+    problem = out_of_range(s, vs, random)
+    if problem is not None:
+        raise InputError(problem, fix=_RANGE_FIX)
+
+
+_RANGE_FIX = (
+    "express the effects in other units, or leave out the study whose effect or "
+    "variance is out of proportion (README: Numerical range)"
+)
+
+
 def one_problem(
-    yi: FloatArray, vi: FloatArray, X: FloatArray | None = None
+    yi: FloatArray, vi: FloatArray, X: FloatArray | None = None, *, random: bool = True
 ) -> tuple[Batch | Single, float, float]:
     """One problem, standardised, with its centre and scale.
 
@@ -645,13 +761,22 @@ def one_problem(
     studies is held on Python floats (:class:`~metaan.estimators.Single`), where
     the estimators run faster than on numpy arrays of that length; any other is
     a batch of one. A design without an intercept column is only scaled.
+    A problem outside the numerical range (:func:`out_of_range`; ``random``: for
+    a random-effects model) raises an :class:`~metaan.errors.InputError`.
     """
+    limits = outside_limits(yi, vi)
+    if limits is not None:
+        raise InputError(limits, fix=_RANGE_FIX)
     if X is None and yi.size <= SINGLE_MAX_K:
-        return Single.standardised(yi.tolist(), vi.tolist())
+        single, c, s = Single.standardised(yi.tolist(), vi.tolist())
+        check_range(single, s, random)
+        return single, c, s
     centre = X is None or bool(np.any(np.all(X == 1.0, axis=0)))
     mask = np.ones((1, yi.size), dtype=bool)
-    Ys, Vs, c, s = standardise(yi[None, :], vi[None, :], mask, centre=centre)
-    return Batch(Ys, Vs, X), float(c[0]), float(s[0])
+    Ys, Vs, cs, ss = standardise(yi[None, :], vi[None, :], mask, centre=centre)
+    batch = Batch(Ys, Vs, X)
+    check_range(batch, float(ss[0]), random)
+    return batch, float(cs[0]), float(ss[0])
 
 
 def _iterative(

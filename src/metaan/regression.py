@@ -53,7 +53,7 @@ from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
 from metaan.engine import knha_factor
 from metaan.errors import InputError, MetaanError, NotEstimableError
-from metaan.estimators import WLS, Batch, FloatArray, estimate_tau2, tau2_batch
+from metaan.estimators import WLS, Batch, FloatArray, check_data, estimate_tau2, tau2_batch
 from metaan.heterogeneity import i2_h2, typical_within_variance
 from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, prepare_effects
 from metaan.results import Exclusion
@@ -624,6 +624,7 @@ def fit_design(design: Design, *, method: str, test: str, level: float) -> MetaR
     _check_estimable(X, names, method, int_only)
     k, p = X.shape
     x_tau = None if int_only else X
+    check_data(y, v, X, random=method != "EE" and k > 1)
 
     if method == "EE" or k == 1:
         tau2, se_tau2 = 0.0, None
