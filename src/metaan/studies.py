@@ -653,7 +653,9 @@ def find_studies_dir(start: str | Path | None = None) -> Path:
 
     Looks in ``start`` (default: the working directory) and each of its
     parents, then beside the installed package (an editable install from a
-    checkout). A folder counts if it holds at least one ``.csv`` file.
+    checkout), then in the package itself (the records a wheel carries,
+    ``metaan/data/studies``). A folder counts if it holds at least one ``.csv``
+    file.
 
     Raises
     ------
@@ -663,6 +665,7 @@ def find_studies_dir(start: str | Path | None = None) -> Path:
     here = Path.cwd() if start is None else Path(start)
     candidates = [folder / "studies" for folder in (here.resolve(), *here.resolve().parents)]
     candidates.append(Path(__file__).resolve().parents[2] / "studies")
+    candidates.append(Path(__file__).resolve().parent / "data" / "studies")
     for candidate in candidates:
         if candidate.is_dir() and any(candidate.glob("*.csv")):
             return candidate

@@ -11,11 +11,11 @@ import click
 from metaan.cli._app import main
 from metaan.studies import ClassSummary, load_studies, summarise_studies, validate_studies
 
-_DEFAULT = Path("studies")
 
-
-def _paths(paths: tuple[Path, ...]) -> list[Path]:
-    return list(paths) if paths else [_DEFAULT]
+def _paths(paths: tuple[Path, ...]) -> list[Path] | None:
+    """The paths given, or None: the ``studies/`` folder that ``load_studies()`` finds
+    (in the working folder or a parent, else the records the package carries)."""
+    return list(paths) if paths else None
 
 
 @main.group("studies")
@@ -29,7 +29,8 @@ def studies() -> None:
 def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Check study files against the schema; list every problem.
 
-    PATHS are CSV files or folders of them (default: ./studies). Each problem
+    PATHS are CSV files or folders of them (default: ./studies, or the nearest
+    studies/ folder above, or else the records metaan carries). Each problem
     is printed as FILE:ROW:COLUMN: MESSAGE, with rows numbered as a
     spreadsheet shows them (the header is row 1). The exit status is 0 when
     the files are valid and 2 when there is any problem.
@@ -59,7 +60,7 @@ def list_studies(paths: tuple[Path, ...], output_format: Literal["table", "json"
 
     Shows, for each class, the trials, records and records that cannot be
     pooled, and the outcome types, scales and time points (in weeks) present.
-    PATHS are CSV files or folders of them (default: ./studies). The files are
+    PATHS are CSV files or folders of them (default: as for validate). The files are
     validated first; any problem stops the command with exit status 2.
     """
     summaries = summarise_studies(load_studies(_paths(paths)))

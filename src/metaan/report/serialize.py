@@ -27,7 +27,6 @@ LIBRARIES = (
     "numpy",
     "scipy",
     "pandas",
-    "statsmodels",
     "matplotlib",
     "seaborn",
     "jinja2",

@@ -20,6 +20,7 @@ from typing import Any
 from metaan.errors import SpecError
 
 __all__ = [
+    "BUNDLED_SPEC",
     "BiasSpec",
     "ClassSpec",
     "ComparisonSpec",
@@ -268,6 +269,11 @@ _TOP = {
     "bias": "small-study effects",
     "figures": "figure formats",
 }
+
+
+#: The default report's specification as the package carries it (a link to
+#: reports/depression.toml in a checkout; a copy, with the study records, in a wheel).
+BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "data" / "reports" / "depression.toml"
 
 
 def load_spec(path: str | Path) -> ReportSpec:
