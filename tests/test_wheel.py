@@ -58,7 +58,7 @@ def test_metaan_is_imported_from_the_installed_wheel(
 def test_the_installed_wheel_validates_the_study_records_it_carries(
     installed: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    target, env = installed
+    _, env = installed
     result = _run(_metaan("studies", "validate"), tmp_path, env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no problems found" in result.stderr
