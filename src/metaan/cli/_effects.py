@@ -11,9 +11,19 @@ import pandas as pd
 
 from metaan._json import jsonable
 from metaan.cli._app import main
-from metaan.cli._common import compute_effects_from_options, effect_options, write_output
+from metaan.cli._common import (
+    chosen_format,
+    compute_effects_from_options,
+    effect_options,
+    naming_file,
+    note_on_stderr,
+    output_options,
+    read_input,
+    write_output,
+)
 from metaan.effects import measure_name, study_labels
-from metaan.io import read_table, spreadsheet_rows
+from metaan.io import spreadsheet_rows
+from metaan.results import Exclusion
 
 OutputFormat = Literal["csv", "json", "table"]
 
@@ -21,22 +31,10 @@ OutputFormat = Literal["csv", "json", "table"]
 @main.command("effects")
 @click.argument("file", metavar="FILE", type=click.Path(path_type=str))
 @effect_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["csv", "json", "table"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="Write to this file instead of standard output.",
-)
-def effects(file: str, output_format: OutputFormat, output: str | None, **options: Any) -> None:
+@output_options()
+def effects(
+    file: str, output_format: OutputFormat | None, output: str | None, **options: Any
+) -> None:
     """Compute effect sizes (yi) and sampling variances (vi) from a CSV of studies.
 
     Name the columns that hold each value with the flags below, named as R's
@@ -53,17 +51,21 @@ def effects(file: str, output_format: OutputFormat, output: str | None, **option
     The output is the table with yi and vi added; studies that cannot be used
     are listed with the reason and their spreadsheet row.
     """
-    table = read_table(file)
-    result = compute_effects_from_options(file, table, **options)
-    labels = study_labels(result, options.get("label"), source=file)
+    shape = chosen_format(output_format, output)
+    with naming_file(file):
+        table = read_input(file, options)
+        result = compute_effects_from_options(file, table, **options)
+        labels = study_labels(result, options.get("label"), source=file)
     shown = _whole_numbers_as_integers(result)
-    if output_format == "csv":
+    if shape == "csv":
         text = shown.to_csv(index=False, lineterminator="\n")
-    elif output_format == "json":
+    elif shape == "json":
         text = _as_json(shown, labels, file)
     else:
         text = _as_text(shown, labels)
-    write_output(text, output)
+    excluded = [Exclusion(e["row"], e["study"], e["reason"]) for e in _excluded(result, labels)]
+    note_on_stderr((), excluded, file)
+    write_output(text, output, [file])
 
 
 def _whole_numbers_as_integers(result: pd.DataFrame) -> pd.DataFrame:

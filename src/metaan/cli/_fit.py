@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
@@ -11,23 +11,28 @@ import pandas as pd
 
 from metaan.cli._app import main
 from metaan.cli._common import (
+    chosen_format,
     compute_effects_from_options,
     effect_options,
     fit_effects,
     frame_as_csv,
     json_text,
     model_options,
+    naming_file,
     note_on_stderr,
     output_options,
+    read_input,
+    with_excluded_rows,
     write_output,
 )
 from metaan.errors import InputError
-from metaan.io import read_table, spreadsheet_rows
+from metaan.io import spreadsheet_rows
 from metaan.models import METHODS, PREDICTIONS
-from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.results import MetaResult
-from metaan.subgroups import SubgroupResult, fit_subgroups
-from metaan.tables import fit_mh, fit_peto
+
+if TYPE_CHECKING:
+    from metaan.regression import MetaRegressionResult
+    from metaan.subgroups import SubgroupResult
 
 TABLE_METHODS = ("MH", "PETO")
 
@@ -85,12 +90,14 @@ def fit_from_options(
 ) -> MetaResult:
     """Read ``file``, compute effect sizes from the options and fit the model
     (inverse variance, Mantel-Haenszel or Peto)."""
+    from metaan.tables import fit_mh, fit_peto
+
     method_upper = method.upper()
     if method_upper not in TABLE_METHODS:
         return fit_effects(file, method, test, level, options, prediction=prediction)[1]
     measure = "OR" if method_upper == "PETO" else (options.get("measure") or "OR").upper()
     options = {**options, "measure": measure}
-    table = read_table(file)
+    table = read_input(file, options)
     effects = compute_effects_from_options(file, table, **options)
     if test != "z":
         raise InputError(
@@ -123,7 +130,9 @@ def _labels(effects: pd.DataFrame) -> list[str]:
 
 
 def render(res: MetaResult, output_format: str) -> str:
-    """The fit as text in one of :data:`~metaan.cli._common.FORMATS`; CSV is one row."""
+    """The fit as text in one of :data:`~metaan.cli._common.FORMATS`; CSV is one row,
+    followed by one row per excluded study (see
+    :func:`~metaan.cli._common.with_excluded_rows`)."""
     if output_format == "json":
         return json_text(res.to_dict())
     if output_format == "csv":
@@ -135,7 +144,7 @@ def render(res: MetaResult, output_format: str) -> str:
                 flat[f"{key}_lb"], flat[f"{key}_ub"] = value
             else:
                 flat[key] = value
-        return frame_as_csv(pd.DataFrame([flat]))
+        return frame_as_csv(with_excluded_rows(pd.DataFrame([flat]), res.excluded))
     return res.summary() + "\n"
 
 
@@ -196,14 +205,18 @@ def fit_command(
     of COL and test for differences; with --mods COL[,COL...], fit a
     meta-regression.
     """
-    if subgroup is not None or mods is not None:
-        grouped = _fit_grouped(
-            file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
-        )
-        write_output(_render_grouped(grouped, output_format), output)
-        return
-    res = fit_from_options(file, method, test.lower(), level, options, prediction=prediction)
-    write_output(render(res, output_format), output)
+    shape = chosen_format(output_format, output)
+    with naming_file(file):
+        if subgroup is not None or mods is not None:
+            grouped = _fit_grouped(
+                file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
+            )
+            note_on_stderr((), grouped.excluded, file)
+            write_output(_render_grouped(grouped, shape), output, [file])
+            return
+        res = fit_from_options(file, method, test.lower(), level, options, prediction=prediction)
+    note_on_stderr((), res.excluded, file)
+    write_output(render(res, shape), output, [file])
 
 
 def _fit_grouped(
@@ -217,6 +230,9 @@ def _fit_grouped(
     options: dict[str, Any],
 ) -> SubgroupResult | MetaRegressionResult:
     """The subgroup analysis or meta-regression the options ask for."""
+    from metaan.regression import fit_regression
+    from metaan.subgroups import fit_subgroups
+
     if subgroup is not None and mods is not None:
         raise InputError("give --subgroup or --mods, not both")
     if method.upper() in TABLE_METHODS:
@@ -224,13 +240,13 @@ def _fit_grouped(
             f"--subgroup and --mods need an inverse-variance model, not {method.upper()}",
             fix="use --method EE or a tau^2 estimator",
         )
-    table = read_table(file)
+    table = read_input(file, options)
     names = [subgroup] if subgroup is not None else [n.strip() for n in str(mods).split(",")]
     for name in names:
         if name not in table.columns:
             flag = "--subgroup" if subgroup is not None else "--mods"
             raise InputError(
-                f"{flag}: there is no column {name!r}",
+                f"{flag}: there is no column '{name}'",
                 file=file,
                 column=name or None,
                 fix=f"use one of {', '.join(map(str, table.columns))}",
@@ -256,8 +272,7 @@ def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: s
         return json_text(res.to_dict())
     if output_format == "table":
         return res.summary() + "\n"
-    note_on_stderr((), res.excluded)
     frame = res.to_frame()
     # The subgroup table writes its ``pooled`` column as True/False.
     bools = [name for name in frame.columns if pd.api.types.is_bool_dtype(frame[name])]
-    return frame_as_csv(frame.astype(dict.fromkeys(bools, str)))
+    return frame_as_csv(with_excluded_rows(frame.astype(dict.fromkeys(bools, str)), res.excluded))

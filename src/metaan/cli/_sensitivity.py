@@ -11,13 +11,16 @@ import pandas as pd
 from metaan._format import fmt, format_excluded
 from metaan.cli._app import main
 from metaan.cli._common import (
+    chosen_format,
     effect_options,
     fit_effects,
     frame_as_csv,
     json_text,
     model_options,
+    naming_file,
     note_on_stderr,
     output_options,
+    with_excluded_rows,
     write_output,
 )
 from metaan.errors import InputError
@@ -97,14 +100,16 @@ def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> st
     return "\n".join(lines) + "\n"
 
 
-def _as_csv(analyses: list[Analysis]) -> str:
-    """One long table: an ``analysis`` column, then the columns of every analysis."""
+def _as_csv(res: MetaResult, analyses: list[Analysis]) -> str:
+    """One long table: an ``analysis`` column, then the columns of every analysis,
+    then the excluded studies."""
     frames = []
     for analysis in analyses:
         frame = analysis.to_frame()
         frame.insert(0, "analysis", str(analysis.to_dict()["analysis"]))
         frames.append(frame)
-    return frame_as_csv(pd.concat(frames, ignore_index=True, sort=False))
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    return frame_as_csv(with_excluded_rows(table, res.excluded))
 
 
 def render(
@@ -119,8 +124,7 @@ def render(
             document["cumulative"]["order_by"] = order
         return json_text(document)
     if output_format == "csv":
-        note_on_stderr((), res.excluded)
-        return _as_csv(analyses)
+        return _as_csv(res, analyses)
     return _as_text(res, analyses, order)
 
 
@@ -155,7 +159,7 @@ def sensitivity_command(
     level: float,
     order: str | None,
     which: str,
-    output_format: str,
+    output_format: str | None,
     output: str | None,
     **options: Any,
 ) -> None:
@@ -166,6 +170,9 @@ def sensitivity_command(
     values, weights), Baujat coordinates, and a cumulative meta-analysis in file
     order or sorted by --order. The effect-size flags are those of `metaan fit`.
     """
-    effects, res = fit_effects(file, method, test, level, options)
-    analyses = _run(effects, res, which, order, file)
-    write_output(render(res, analyses, output_format, file, order), output)
+    shape = chosen_format(output_format, output)
+    with naming_file(file):
+        effects, res = fit_effects(file, method, test, level, options)
+        analyses = _run(effects, res, which, order, file)
+    note_on_stderr((), res.excluded, file)
+    write_output(render(res, analyses, shape, file, order), output, [file])
