@@ -55,9 +55,11 @@ PUBLIC = {
     "psilocybin_main_analysis",
     "q_profile_ci",
     "rank_test",
+    "read_revman",
     "read_table",
     "regression_test",
     "small_study_effects",
+    "to_r",
     "trim_and_fill",
     "validate_studies",
 }
@@ -82,3 +84,12 @@ def test_importing_metaan_does_not_load_matplotlib_or_scipy_stats() -> None:
     code = "import sys, metaan; print('matplotlib' in sys.modules, 'scipy.stats' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_importing_metaan_loads_no_numerical_library_until_a_name_is_used() -> None:
+    code = (
+        "import sys, metaan; before = [m for m in ('numpy', 'pandas', 'scipy', 'jinja2') "
+        "if m in sys.modules]; metaan.fit; print(before, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"]
