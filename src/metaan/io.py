@@ -388,6 +388,9 @@ def _typed_column(
         return pd.Series(np.full(len(cells), np.nan), index=index)
     texts = pd.Series(present, dtype=object)
     if decimal == ",":
+        dotted = texts.str.contains(".", regex=False).to_numpy(dtype=bool)
+        if dotted.any():
+            _refuse_points(cells, missing, index, name, column)
         texts = texts.str.replace(",", ".", regex=False)
     numbers = pd.to_numeric(texts, errors="coerce")
     failed = numbers.isna().to_numpy()
@@ -403,6 +406,28 @@ def _typed_column(
     if whole and not missing.any() and bool(np.all(np.abs(finite) < 2.0**53)):
         return pd.Series(values.astype(np.int64), index=index)
     return pd.Series(values, index=index)
+
+
+def _refuse_points(
+    cells: np.ndarray[Any, Any],
+    missing: np.ndarray[Any, Any],
+    index: pd.Index,
+    name: str,
+    column: str,
+) -> None:
+    """In a file with decimal commas, a number with a point is a thousands separator
+    or a slip; either way it is not read as a decimal."""
+    _refuse_grouped_digits(cells, missing, index, name, column, ",")
+    for position, (cell, gone) in enumerate(zip(cells, missing, strict=True)):
+        if not gone and _DECIMAL_POINT.match(cell):
+            raise InputError(
+                f"{cell} is written with a decimal point, but the numbers of this file "
+                "have decimal commas",
+                file=name,
+                row=int(index[position]) + 2,
+                column=column,
+                fix="write it with a comma, or give --decimal . if points are meant",
+            )
 
 
 def _refuse_grouped_digits(
