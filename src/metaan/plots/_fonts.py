@@ -23,7 +23,7 @@ from matplotlib.text import Text
 
 from metaan.plots import _theme as th
 
-__all__ = ["fall_back_for_missing_glyphs"]
+__all__ = ["fall_back_for_missing_glyphs", "fallback_for"]
 
 
 @cache
@@ -42,12 +42,34 @@ def _theme_chars() -> frozenset[int]:
     return _charmap(path)
 
 
+def fallback_for(text: str) -> str | None:
+    """The installed font family that sets the characters of ``text`` the theme's
+    font lacks, or ``None`` when it lacks none (or no installed font has them)."""
+    missing = frozenset(ord(c) for c in text if not c.isspace()) - _theme_chars()
+    return _fallback_family(missing) if missing else None
+
+
+@cache
 def _fallback_family(missing: frozenset[int]) -> str | None:
-    """The family of the first installed font (by name) with every character in ``missing``."""
-    fonts = sorted(font_manager.fontManager.ttflist, key=lambda f: (f.name, f.fname))
-    for entry in fonts:
-        if missing <= _charmap(entry.fname):
+    """The family of the first installed font (by name) with every character in ``missing``.
+
+    matplotlib's font list is cached from when it was first built; fonts installed
+    since are found by a scan of the system's font folders, done only here, when
+    a figure needs them.
+    """
+    manager = font_manager.fontManager
+    for entry in sorted(manager.ttflist, key=lambda f: (f.name, f.fname)):
+        # matplotlib's own Last Resort font maps every character to a box.
+        if not entry.name.startswith("Last Resort") and missing <= _charmap(entry.fname):
             return str(entry.name)
+    known = {entry.fname for entry in manager.ttflist}
+    for path in sorted(set(font_manager.findSystemFonts()) - known):
+        if "LastResort" not in path and missing <= _charmap(path):
+            before = len(manager.ttflist)
+            manager.addfont(path)
+            added = manager.ttflist[before:]
+            if added:
+                return str(sorted(added, key=lambda f: f.name)[0].name)
     return None
 
 
