@@ -74,9 +74,7 @@ def test_a_folder_build_removes_only_what_its_previous_build_listed(tmp_path: Pa
     assert [p.name for p in removed] == ["b.svg"]
     assert (tmp_path / "figures" / "mine.txt").read_text(encoding="utf-8") == "the user's own"
     assert (tmp_path / "notes.md").exists()
-    assert (tmp_path / MANIFEST).read_text(encoding="utf-8").splitlines()[1:] == [
-        "figures/a.svg"
-    ]
+    assert (tmp_path / MANIFEST).read_text(encoding="utf-8").splitlines()[1:] == ["figures/a.svg"]
 
 
 def test_a_manifest_edited_to_point_outside_removes_nothing_there(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ R_COUNT_MEASURES = ("OR", "RR", "RD", "SMD", "MD", "PLO", "ZCOR")
 #: metaan's method -> metafor's ``method`` of rma (metafor >= 3.0 names EE so).
 _RMA_METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 
+#: Methods metafor solves by iteration, with a stopping rule looser than metaan's.
+_ITERATIVE = ("ML", "REML", "EB", "PM")
+
 #: (label, metaan attribute, R expression) of the numbers compared.
 _COMPARED: tuple[tuple[str, str, str], ...] = (
     ("estimate", "estimate", "as.numeric(res$beta)"),
@@ -189,9 +192,14 @@ def _fit_lines(result: MetaResult, raw: Mapping[str, str], options: dict[str, An
         out.append(f'dat <- escalc(measure = "{result.measure}", {args}, data = dat{extra})')
     if result.method not in _RMA_METHODS:
         raise InputError(f"no metafor call for the method {result.method}")
+    control = ""
+    if result.method in _ITERATIVE:
+        # metafor stops its iterations at a change of 1e-5 (threshold) or uniroot's
+        # default tolerance; metaan solves to 1e-14, so metafor is asked to do so too.
+        control = ", control = list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)"
     out += [
         f'res <- rma(yi, vi, data = dat, method = "{result.method}", test = "{result.test}", '
-        f"{level})",
+        f"{level}{control})",
         "print(res)",
     ]
     if result.model == "random":

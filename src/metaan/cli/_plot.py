@@ -348,9 +348,11 @@ def _forest(
 
 
 def _some_studies(res: MetaResult, shown: np.ndarray) -> MetaResult:
-    """``res`` with the study-level arrays cut to ``shown``; every pooled number kept."""
+    """``res`` with the study-level arrays cut to ``shown``; every pooled number kept
+    (``k`` counts the rows to draw)."""
     return replace(
         res,
+        k=len(shown),
         yi=np.asarray(res.yi)[shown],
         vi=np.asarray(res.vi)[shown],
         weights=np.asarray(res.weights)[shown],
