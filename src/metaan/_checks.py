@@ -25,7 +25,7 @@ _SHOWN = 5  # rows named in one warning before "and N more"
 
 
 def table_warnings(
-    effects: pd.DataFrame, columns: Mapping[str, str | None], labels: list[str | None]
+    effects: pd.DataFrame, columns: Mapping[str, str | None], label: str | None
 ) -> list[str]:
     """Warnings about the rows of ``effects`` that were used (``yi`` not missing).
 
@@ -35,8 +35,8 @@ def table_warnings(
         The table escalc returned (the input with ``yi``, ``vi`` added).
     columns
         escalc argument -> the column it was taken from (``None`` when not given).
-    labels
-        The study label of each row (``None`` where there is none).
+    label
+        The column of study labels (``None``: no labels to compare).
 
     Returns
     -------
@@ -48,7 +48,8 @@ def table_warnings(
     rows = spreadsheet_rows(effects)
     out: list[str] = []
     out += _repeated_rows(effects, used, rows)
-    out += _repeated_labels(labels, used, rows)
+    if label is not None and label in effects.columns:
+        out += _repeated_labels(effects[label], used, rows)
     out += _fractional_counts(effects, columns, used, rows)
     return out
 
@@ -72,18 +73,25 @@ def _repeated_rows(effects: pd.DataFrame, used: np.ndarray, rows: np.ndarray) ->
     ]
 
 
-def _repeated_labels(labels: list[str | None], used: np.ndarray, rows: np.ndarray) -> list[str]:
-    seen: dict[str, list[int]] = {}
-    for label, use, row in zip(labels, used, rows, strict=True):
-        if label is not None and use:
-            seen.setdefault(label, []).append(int(row))
-    twice = {label: where for label, where in seen.items() if len(where) > 1}
+def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> list[str]:
+    text = labels.astype("string").str.strip()
+    named = used & text.notna().to_numpy() & (text != "").fillna(False).to_numpy(dtype=bool)
+    repeated = named & text.duplicated(keep=False).to_numpy()
+    # A label repeated only among unused rows is no problem; count among used rows.
+    counts = text[repeated].value_counts()
+    twice = [str(name) for name, n in counts.items() if n > 1]
     if not twice:
         return []
-    items = [f"{label} (rows {', '.join(map(str, where))})" for label, where in twice.items()]
+    where = {
+        name: [int(r) for r in rows[repeated & (text == name).to_numpy(dtype=bool)]]
+        for name in twice[:_SHOWN]
+    }
+    items = [f"{name} (rows {', '.join(map(str, rows_of))})" for name, rows_of in where.items()]
+    if len(twice) > _SHOWN:
+        items.append(f"{len(twice) - _SHOWN} more")
     return [
         f"{len(twice)} study label{'s' if len(twice) > 1 else ''} appear more than once and "
-        f"each row is pooled as a separate study: {_listing(items)}; if these are arms of "
+        f"each row is pooled as a separate study: {', '.join(items)}; if these are arms of "
         "one trial sharing a control, split the control group, and give each row its own label"
     ]
 

@@ -49,6 +49,7 @@ _EXCEL = (".xlsx", ".xlsm")
 # A number written with a decimal comma (0,5 or -,25) or a decimal point.
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 _DECIMAL_POINT = re.compile(r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$")
+_NUMBER_START = frozenset("0123456789+-")
 # Digits grouped in threes by a separator: 1,234 / 1.234,5 / 1 234 / 1'234.
 _GROUPED = {
     ".": re.compile(r"^[+-]?\d{1,3}(?:([,'\u00a0\u202f ])\d{3})+(?:\.\d*)?$"),
@@ -287,6 +288,10 @@ def _split_header(
     rows: list[list[str]] = []
     positions: list[int] = []
     for position, record in enumerate(body):
+        if len(record) == width and record[0] and not record[0].isspace():
+            rows.append(record)  # the common case: a full row that starts with text
+            positions.append(position)
+            continue
         if _is_blank(record):
             continue
         if len(record) != width:
@@ -344,20 +349,20 @@ def _table(
             fix="add one row per study below the header",
         )
     columns = [cell.strip() for cell in header]
-    cells = np.array(body, dtype=object).reshape(len(body), len(columns))
-    keep = _check_columns(columns, cells, name)
+    by_column = list(zip(*body, strict=True))
+    keep = _check_columns(columns, by_column, name)
     labels = pd.Index(positions, dtype="int64")
-    out = {columns[j]: _typed_column(cells[:, j], labels, name, columns[j], decimal) for j in keep}
+    out = {columns[j]: _typed_column(by_column[j], labels, name, columns[j], decimal) for j in keep}
     return pd.DataFrame(out)
 
 
-def _check_columns(columns: list[str], cells: np.ndarray[Any, Any], name: str) -> list[int]:
+def _check_columns(columns: list[str], cells: Sequence[Sequence[Any]], name: str) -> list[int]:
     """Indices of the columns to keep; unnamed columns are kept only if they are empty."""
     keep: list[int] = []
     seen: dict[str, int] = {}
     for j, column in enumerate(columns):
         if not column:
-            if any(str(cell).strip() for cell in cells[:, j]):
+            if any(str(cell).strip() for cell in cells[j]):
                 raise InputError(
                     f"column {j + 1} has values but no name in the header",
                     file=name,
@@ -379,13 +384,21 @@ def _check_columns(columns: list[str], cells: np.ndarray[Any, Any], name: str) -
 
 
 def _typed_column(
-    raw: np.ndarray[Any, Any], index: pd.Index, name: str, column: str, decimal: str
+    raw: Sequence[Any], index: pd.Index, name: str, column: str, decimal: str
 ) -> pd.Series:
-    cells = np.array([str(c).strip() for c in raw], dtype=object)
-    missing = np.isin(cells, list(MISSING_TOKENS))
+    cells = np.array([c.strip() for c in raw], dtype=object)
+    missing = pd.Series(cells, dtype=object).isin(MISSING_TOKENS).to_numpy(dtype=bool)
     present = cells[~missing]
     if not len(present):
         return pd.Series(np.full(len(cells), np.nan), index=index)
+    if decimal == "." and pd.to_numeric(pd.Series(present[:64]), errors="coerce").isna().any():
+        # A column is numeric only if every cell reads as a number: one of the first
+        # that does not makes it text, without reading the rest as numbers.
+        unread = np.flatnonzero(~missing)
+        _refuse_grouped_digits(cells[unread], index[unread], name, column, decimal)
+        text = cells.copy()
+        text[missing] = None
+        return pd.Series(text, index=index, dtype=object)
     texts = pd.Series(present, dtype=object)
     if decimal == ",":
         dotted = texts.str.contains(".", regex=False).to_numpy(dtype=bool)
@@ -395,7 +408,8 @@ def _typed_column(
     numbers = pd.to_numeric(texts, errors="coerce")
     failed = numbers.isna().to_numpy()
     if failed.any():
-        _refuse_grouped_digits(cells, missing, index, name, column, decimal)
+        unread = np.flatnonzero(~missing)[failed]
+        _refuse_grouped_digits(cells[unread], index[unread], name, column, decimal)
         text = cells.copy()
         text[missing] = None
         return pd.Series(text, index=index, dtype=object)
@@ -417,7 +431,8 @@ def _refuse_points(
 ) -> None:
     """In a file with decimal commas, a number with a point is a thousands separator
     or a slip; either way it is not read as a decimal."""
-    _refuse_grouped_digits(cells, missing, index, name, column, ",")
+    present = np.flatnonzero(~missing)
+    _refuse_grouped_digits(cells[present], index[present], name, column, ",")
     for position, (cell, gone) in enumerate(zip(cells, missing, strict=True)):
         if not gone and _DECIMAL_POINT.match(cell):
             raise InputError(
@@ -431,17 +446,13 @@ def _refuse_points(
 
 
 def _refuse_grouped_digits(
-    cells: np.ndarray[Any, Any],
-    missing: np.ndarray[Any, Any],
-    index: pd.Index,
-    name: str,
-    column: str,
-    decimal: str,
+    cells: np.ndarray[Any, Any], index: pd.Index, name: str, column: str, decimal: str
 ) -> None:
-    """Refuse a number written with thousands separators, which no reader should guess."""
+    """Refuse a number written with thousands separators, which no reader should guess
+    (``cells`` are the ones that did not read as numbers, ``index`` their rows)."""
     pattern = _GROUPED[decimal]
-    for position, (cell, gone) in enumerate(zip(cells, missing, strict=True)):
-        if gone:
+    for position, cell in enumerate(cells):
+        if cell[:1] not in _NUMBER_START:
             continue
         match = pattern.match(cell)
         if match:

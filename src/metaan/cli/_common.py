@@ -27,7 +27,7 @@ import pandas as pd
 
 from metaan._checks import table_warnings
 from metaan._output import atomic_write, refuse_input
-from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns, study_labels
+from metaan.effects import LABEL_COLUMNS, MEASURES, ZERO_CELL_RULES, escalc, raw_columns
 from metaan.errors import InputError, MetaanError
 from metaan.io import read_table
 from metaan.models import fit
@@ -360,10 +360,17 @@ def compute_effects_from_options(
         source=source,
         label=options.get("label"),
     )
-    labels = study_labels(effects, options.get("label"), source=source)
-    for warning in table_warnings(effects, columns, labels):
+    for warning in table_warnings(effects, columns, _label_column(effects, options.get("label"))):
         click.echo(f"metaan: warning: {source}: {warning}", err=True)
     return effects
+
+
+def _label_column(table: pd.DataFrame, label: str | None) -> str | None:
+    """The column of study labels: ``--label``, else the first of metaan's label names."""
+    if label is not None:
+        return label
+    by_lower = {str(c).lower(): str(c) for c in table.columns}
+    return next((by_lower[name] for name in LABEL_COLUMNS if name in by_lower), None)
 
 
 #: Alternatives for the same arm: totals or non-events.
