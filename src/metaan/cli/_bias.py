@@ -3,13 +3,12 @@ trim-and-fill, fail-safe N)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
-from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.cli._app import main
 from metaan.cli._common import (
     chosen_format,
@@ -25,6 +24,9 @@ from metaan.cli._common import (
     write_output,
 )
 from metaan.models import METHODS
+
+if TYPE_CHECKING:
+    from metaan.bias import SmallStudyEffects
 
 
 def _as_text(report: SmallStudyEffects) -> str:
@@ -128,6 +130,8 @@ def bias_command(
     The effect-size flags are those of `metaan fit`. With fewer than 10 studies
     the results carry a warning: these tests then mean little.
     """
+    from metaan.bias import small_study_effects
+
     shape = chosen_format(output_format, output)
     with naming_file(file):
         _, res = fit_effects(file, method, test, level, options)

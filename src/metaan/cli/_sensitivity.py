@@ -3,7 +3,7 @@ cumulative meta-analysis."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -26,20 +26,15 @@ from metaan.cli._common import (
 from metaan.errors import InputError
 from metaan.models import METHODS
 from metaan.results import MetaResult
-from metaan.sensitivity import (
-    Baujat,
-    Cumulative,
-    Influence,
-    LeaveOneOut,
-    baujat,
-    cumulative,
-    influence,
-    leave_one_out,
-)
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from metaan.sensitivity import Baujat, Cumulative, Influence, LeaveOneOut
+
+    Analysis: TypeAlias = LeaveOneOut | Influence | Baujat | Cumulative
 
 ANALYSES = ("all", "leave1out", "influence", "baujat", "cumulative")
-
-Analysis = LeaveOneOut | Influence | Baujat | Cumulative
 
 _TITLES = {
     "leave_one_out": "Leave-one-out (each row: the fit without that study)",
@@ -52,6 +47,8 @@ _TITLES = {
 def _run(
     effects: pd.DataFrame, res: MetaResult, which: str, order: str | None, file: str
 ) -> list[Analysis]:
+    from metaan.sensitivity import baujat, cumulative, influence, leave_one_out
+
     out: list[Analysis] = []
     if which in ("all", "leave1out"):
         out.append(leave_one_out(res))
@@ -80,6 +77,8 @@ def _frame_as_text(frame: pd.DataFrame) -> str:
 
 
 def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> str:
+    from metaan.sensitivity import Cumulative, Influence
+
     lines = [
         f"Sensitivity analyses: k = {res.k}; model {res.method}, test {res.test}, "
         f"{res.level:g}% intervals",
@@ -116,6 +115,8 @@ def render(
     res: MetaResult, analyses: list[Analysis], output_format: str, source: str, order: str | None
 ) -> str:
     """The analyses as text in one of :data:`FORMATS`."""
+    from metaan.sensitivity import Cumulative
+
     if output_format == "json":
         document: dict[str, Any] = {"source": source, "fit": res.to_dict()}
         for analysis in analyses:
