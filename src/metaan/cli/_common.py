@@ -27,7 +27,14 @@ import pandas as pd
 
 from metaan._checks import table_warnings
 from metaan._output import atomic_write, refuse_input
-from metaan.effects import LABEL_COLUMNS, MEASURES, ZERO_CELL_RULES, escalc, raw_columns
+from metaan.effects import (
+    LABEL_COLUMNS,
+    MEASURES,
+    ZERO_CELL_RULES,
+    escalc,
+    raw_columns,
+    study_labels,
+)
 from metaan.errors import InputError, MetaanError
 from metaan.io import read_table
 from metaan.models import fit
@@ -41,6 +48,7 @@ __all__ = [
     "check_level",
     "chosen_format",
     "compute_effects_from_options",
+    "effect_exclusions",
     "effect_options",
     "fit_effects",
     "frame_as_csv",
@@ -50,6 +58,7 @@ __all__ = [
     "note_on_stderr",
     "output_options",
     "read_input",
+    "showing_exclusions",
     "with_excluded_rows",
     "write_output",
 ]
@@ -413,10 +422,43 @@ def fit_effects(
     """Read ``file``, compute the effect sizes the options ask for and fit the model."""
     table = read_input(file, options)
     effects = compute_effects_from_options(file, table, **options)
-    res = fit(
-        effects, method=method, test=test.lower(), level=level, source=file, prediction=prediction
-    )
+    with showing_exclusions(effects, file, options.get("label")):
+        res = fit(
+            effects,
+            method=method,
+            test=test.lower(),
+            level=level,
+            source=file,
+            prediction=prediction,
+        )
     return effects, res
+
+
+def effect_exclusions(effects: pd.DataFrame, label: str | None = None) -> list[Exclusion]:
+    """The rows escalc could not use, with their spreadsheet rows, labels and reasons."""
+    from metaan.io import spreadsheet_rows
+
+    reasons = effects["exclusion_reason"]
+    gone = reasons.notna().to_numpy()
+    if not gone.any():
+        return []
+    labels = study_labels(effects, label)
+    rows = spreadsheet_rows(effects)
+    return [
+        Exclusion(int(rows[i]), labels[i], str(reasons.iloc[i]))
+        for i in (int(j) for j in np.flatnonzero(gone))
+    ]
+
+
+@contextmanager
+def showing_exclusions(effects: pd.DataFrame, file: str, label: str | None) -> Iterator[None]:
+    """When a fit fails, the rows escalc left out are printed as notes before the error,
+    since they are usually why (a measure's columns all missing, --drop00, --add 0)."""
+    try:
+        yield
+    except MetaanError:
+        note_on_stderr((), effect_exclusions(effects, label), file)
+        raise
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from metaan.cli._common import (
     note_on_stderr,
     output_options,
     read_input,
+    showing_exclusions,
     with_excluded_rows,
     write_output,
 )
@@ -106,12 +107,12 @@ def fit_from_options(
     a, n1, c, n2 = count_arrays(table, effects, options)
     labels = _labels(effects)
     rows = [int(r) for r in spreadsheet_rows(table)]
-    if method_upper == "PETO":
-        res = fit_peto(a, n1, c, n2, level=level, labels=labels, rows=rows)
-    else:
-        res = fit_mh(
-            a, n1, c, n2, measure=str(options["measure"]), level=level, labels=labels, rows=rows
-        )
+    with showing_exclusions(effects, file, options.get("label")):
+        if method_upper == "PETO":
+            res = fit_peto(a, n1, c, n2, level=level, labels=labels, rows=rows)
+        else:
+            measure = str(options["measure"])
+            res = fit_mh(a, n1, c, n2, measure=measure, level=level, labels=labels, rows=rows)
     # Keep escalc's reason (e.g. "n2i is missing") for the rows it could not use.
     reasons = dict(zip(rows, effects["exclusion_reason"].tolist(), strict=True))
     excluded = tuple(
@@ -252,7 +253,7 @@ def _fit_grouped(
                 fix=f"use one of {', '.join(map(str, table.columns))}",
             )
     effects = compute_effects_from_options(file, table, **options)
-    try:
+    with showing_exclusions(effects, file, options.get("label")):
         if subgroup is not None:
             tau2 = "pooled" if tau2_pooled else "separate"
             return fit_subgroups(
@@ -261,8 +262,6 @@ def _fit_grouped(
         return fit_regression(
             effects, mods=names, method=method, test=test, level=level, source=file
         )
-    except InputError as exc:
-        raise exc.located(file=file) from None
 
 
 def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: str) -> str:
