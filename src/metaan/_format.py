@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MINUS",
+    "SCIENTIFIC_FROM",
     "fmt",
     "fmt_p",
     "fmt_typeset",
@@ -44,10 +45,18 @@ _ESTIMATOR_NAMES = {
 }
 
 
+#: From this magnitude on, numbers are written in scientific notation: a fixed
+#: number of decimals would print hundreds of digits for 1e300.
+SCIENTIFIC_FROM = 1e8
+
+
 def fmt(x: float | None, digits: int = 4) -> str:
-    """A number with ``digits`` decimals, or ``-`` when missing (None, NaN) or infinite."""
+    """A number with ``digits`` decimals (``digits`` significant decimals in
+    scientific notation from 1e8 on), or ``-`` when missing (None, NaN) or infinite."""
     if x is None or not math.isfinite(x):
         return "-"
+    if abs(x) >= SCIENTIFIC_FROM:
+        return f"{x:.{digits}e}"
     return f"{x:.{digits}f}"
 
 
@@ -75,7 +84,7 @@ def fmt_typeset(x: float | None, digits: int = 2) -> str:
         return "\u2013"
     if math.isinf(x):
         return "\u221e" if x > 0 else MINUS + "\u221e"
-    text = f"{x:.{digits}f}"
+    text = f"{x:.{digits}e}" if abs(x) >= SCIENTIFIC_FROM else f"{x:.{digits}f}"
     if text.startswith("-"):
         text = text[1:] if float(text) == 0.0 else MINUS + text[1:]
     return text

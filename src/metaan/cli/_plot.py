@@ -167,6 +167,10 @@ def _request(kind: str, file: str, params: dict[str, Any], options: dict[str, An
         "groups": (group_names[0], group_names[1]),
         "lower_is_better": not params["higher_is_better"],
     }
+    if params["sort"] == "year" and params["year"] is None:
+        raise InputError(
+            "--sort year needs the studies' years", fix="name the column with --year COL"
+        )
     return _Request(
         kind=kind,
         file=file,
