@@ -23,16 +23,18 @@ import csv
 import io
 import math
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from metaan.errors import InputError
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 __all__ = ["MISSING_TOKENS", "read_revman", "read_table", "spreadsheet_rows"]
 
@@ -596,6 +598,8 @@ def read_revman(path: str | Path) -> pd.DataFrame:
     InputError
         The file is not XML, not a RevMan review, or has no outcome data.
     """
+    import xml.etree.ElementTree as ET
+
     name = str(path)
     file = Path(path)
     _check_path(file, name)
