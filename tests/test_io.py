@@ -185,7 +185,7 @@ def test_one_outcome_of_a_review_is_a_table_with_its_measure() -> None:
         read_table(REVIEW)
     message = str(caught.value)
     assert "2 outcomes: 1.1 Tuberculosis (DICH, RR); 2.1 Length of hospital stay" in message
-    assert "--outcome" in message
+    assert "--revman-outcome" in message
     with pytest.raises(InputError, match=re.escape("no outcome 3.1; it has 1.1")):
         read_table(REVIEW, outcome="3.1")
 

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 #: Each public name and the module that defines it, imported on first use so that
 #: ``import metaan`` costs almost nothing and a command pays only for what it uses.
 _LAZY: dict[str, str] = {
+    "anova": "metaan._mvresult",
     "Baujat": "metaan.sensitivity",
     "baujat": "metaan.sensitivity",
+    "BlockMatrix": "metaan._gls",
     "build_report": "metaan.report.build",
     "ConvergenceError": "metaan.errors",
     "Cumulative": "metaan.sensitivity",
@@ -25,6 +27,8 @@ _LAZY: dict[str, str] = {
     "FailSafeN": "metaan.bias",
     "fit": "metaan.models",
     "fit_mh": "metaan.tables",
+    "fit_multilevel": "metaan.multilevel",
+    "fit_multivariate": "metaan.multilevel",
     "fit_peto": "metaan.tables",
     "fit_regression": "metaan.regression",
     "fit_subgroups": "metaan.subgroups",
@@ -34,16 +38,20 @@ _LAZY: dict[str, str] = {
     "InputError": "metaan.errors",
     "leave_one_out": "metaan.sensitivity",
     "LeaveOneOut": "metaan.sensitivity",
+    "LikelihoodRatioTest": "metaan._mvresult",
     "load_spec": "metaan.report.spec",
     "load_studies": "metaan.studies",
     "MEASURES": "metaan.effects",
     "MetaanError": "metaan.errors",
     "MetaRegressionResult": "metaan.regression",
     "MetaResult": "metaan.results",
+    "MultilevelPrediction": "metaan._mvresult",
+    "MultilevelResult": "metaan._mvresult",
     "NotEstimableError": "metaan.errors",
     "peese": "metaan.bias",
     "permutation_test": "metaan.regression",
     "PermutationResult": "metaan.regression",
+    "ProfileCI": "metaan._mvresult",
     "psilocybin_main_analysis": "metaan.studies",
     "q_profile_ci": "metaan.heterogeneity",
     "rank_test": "metaan.bias",
@@ -53,6 +61,8 @@ _LAZY: dict[str, str] = {
     "regression_test": "metaan.bias",
     "RegressionPrediction": "metaan.regression",
     "RegressionTest": "metaan.bias",
+    "robust": "metaan.robust",
+    "RobustResult": "metaan.robust",
     "small_study_effects": "metaan.bias",
     "SmallStudyEffects": "metaan.bias",
     "SpecError": "metaan.errors",
@@ -63,9 +73,23 @@ _LAZY: dict[str, str] = {
     "trim_and_fill": "metaan.bias",
     "TrimAndFill": "metaan.bias",
     "validate_studies": "metaan.studies",
+    "VarianceComponent": "metaan._mvresult",
+    "vcalc": "metaan.vcalc",
+    "WaldTest": "metaan.robust",
 }
 
 if TYPE_CHECKING:  # the names as the type checker and IDEs see them
+    from metaan._gls import (
+        BlockMatrix,
+    )
+    from metaan._mvresult import (
+        LikelihoodRatioTest,
+        MultilevelPrediction,
+        MultilevelResult,
+        ProfileCI,
+        VarianceComponent,
+        anova,
+    )
     from metaan.bias import (
         FailSafeN,
         RankTest,
@@ -103,6 +127,10 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
     from metaan.models import (
         fit,
     )
+    from metaan.multilevel import (
+        fit_multilevel,
+        fit_multivariate,
+    )
     from metaan.regression import (
         MetaRegressionResult,
         PermutationResult,
@@ -122,6 +150,11 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
     )
     from metaan.rexport import (
         to_r,
+    )
+    from metaan.robust import (
+        RobustResult,
+        WaldTest,
+        robust,
     )
     from metaan.sensitivity import (
         Baujat,
@@ -148,6 +181,9 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
         fit_mh,
         fit_peto,
     )
+    from metaan.vcalc import (
+        vcalc,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -173,6 +209,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "MEASURES",
     "Baujat",
+    "BlockMatrix",
     "ConvergenceError",
     "Cumulative",
     "EffectArrays",
@@ -182,21 +219,29 @@ __all__ = [
     "Influence",
     "InputError",
     "LeaveOneOut",
+    "LikelihoodRatioTest",
     "MetaRegressionResult",
     "MetaResult",
     "MetaanError",
+    "MultilevelPrediction",
+    "MultilevelResult",
     "NotEstimableError",
     "PermutationResult",
+    "ProfileCI",
     "RankTest",
     "RegressionPrediction",
     "RegressionTest",
+    "RobustResult",
     "SmallStudyEffects",
     "SpecError",
     "StudyTable",
     "SubgroupLevel",
     "SubgroupResult",
     "TrimAndFill",
+    "VarianceComponent",
+    "WaldTest",
     "__version__",
+    "anova",
     "baujat",
     "build_report",
     "cumulative",
@@ -205,6 +250,8 @@ __all__ = [
     "fail_safe_n",
     "fit",
     "fit_mh",
+    "fit_multilevel",
+    "fit_multivariate",
     "fit_peto",
     "fit_regression",
     "fit_subgroups",
@@ -220,8 +267,10 @@ __all__ = [
     "read_revman",
     "read_table",
     "regression_test",
+    "robust",
     "small_study_effects",
     "to_r",
     "trim_and_fill",
     "validate_studies",
+    "vcalc",
 ]

@@ -694,7 +694,7 @@ def _one_outcome(review: pd.DataFrame, outcome: str | None, name: str) -> pd.Dat
             raise InputError(
                 f"the review has {len(available)} outcomes: {listing}",
                 file=name,
-                fix="choose one with --outcome, e.g. --outcome "
+                fix="choose one with --revman-outcome (outcome= in Python), e.g. --revman-outcome "
                 + str(available["outcome"].iloc[0]),
             )
         outcome = str(available["outcome"].iloc[0])
@@ -703,7 +703,7 @@ def _one_outcome(review: pd.DataFrame, outcome: str | None, name: str) -> pd.Dat
         raise InputError(
             f"the review has no outcome {outcome}; it has {listing}",
             file=name,
-            fix="give --outcome one of these numbers",
+            fix="give --revman-outcome (outcome=) one of these numbers",
         )
     kind = str(chosen["data_type"].iloc[0])
     keep = [c for c in chosen.columns if not chosen[c].isna().all() or c == "subgroup"]

@@ -105,7 +105,7 @@ EFFECT_OPTION_NAMES: tuple[str, ...] = (
     "sep",
     "decimal",
     "sheet",
-    "outcome",
+    "revman_outcome",
 )
 
 
@@ -214,10 +214,11 @@ def effect_options(func: F) -> F:
             help="The sheet of an .xlsx FILE, by name or number (needed when it has several).",
         ),
         click.option(
-            "--outcome",
+            "--revman-outcome",
             metavar="C.O",
             default=None,
-            help="The outcome of a RevMan .rm5 FILE, as comparison.outcome, e.g. 1.2.",
+            help="The outcome of a RevMan .rm5 FILE, as comparison.outcome, e.g. 1.2 "
+            "(Analysis 1.2 of the review).",
         ),
     ]
     return _with_options(options)(func)
@@ -248,7 +249,7 @@ def model_options(methods: Sequence[str], *, method_help: str, test_help: str) -
             ),
             click.option(
                 "--test",
-                type=click.Choice(["z", "knha"], case_sensitive=False),
+                type=click.Choice(["z", "knha", "t"], case_sensitive=False),
                 default="z",
                 show_default=True,
                 help=test_help,
@@ -301,14 +302,14 @@ def chosen_format(output_format: str | None, output: str | None) -> str:
 
 def read_input(file: str, options: dict[str, Any]) -> pd.DataFrame:
     """Read ``file`` with the reading options :func:`effect_options` parsed
-    (``--sep``, ``--decimal``, ``--sheet``, ``--outcome``)."""
+    (``--sep``, ``--decimal``, ``--sheet``, ``--revman-outcome``)."""
     sep = options.get("sep")
     return read_table(
         file,
         sep="\t" if sep == "tab" else sep,
         decimal=options.get("decimal"),
         sheet=options.get("sheet"),
-        outcome=options.get("outcome"),
+        outcome=options.get("revman_outcome"),
     )
 
 
