@@ -244,6 +244,15 @@ def test_a_row_pasted_twice_and_a_repeated_label_are_warned(tmp_path: Path) -> N
     assert "Aronson 1948 (rows 2, 8)" in result.stderr
 
 
+def test_a_blank_label_beside_a_repeated_one_is_no_problem(tmp_path: Path) -> None:
+    lines = COUNTS.splitlines()
+    blank = lines[2].replace("Ferguson 1949", "")
+    path = write(tmp_path, "\n".join([*lines[:2], blank, *lines[3:], lines[1]]) + "\n")
+    result = run("fit", path, *FLAGS)
+    assert result.exit_code == 0, result.stderr
+    assert "1 study label appears more than once" in result.stderr
+
+
 def test_fractional_counts_are_warned_with_their_rows(tmp_path: Path) -> None:
     path = write(tmp_path, COUNTS.replace("Ferguson 1949,6,", "Ferguson 1949,6.5,"))
     result = run("fit", path, *FLAGS)

@@ -83,14 +83,14 @@ def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> l
     if not twice:
         return []
     where = {
-        name: [int(r) for r in rows[repeated & (text == name).to_numpy(dtype=bool)]]
+        name: [int(r) for r in rows[repeated & (text == name).fillna(False).to_numpy(dtype=bool)]]
         for name in twice[:_SHOWN]
     }
     items = [f"{name} (rows {', '.join(map(str, rows_of))})" for name, rows_of in where.items()]
     if len(twice) > _SHOWN:
         items.append(f"{len(twice) - _SHOWN} more")
     return [
-        f"{len(twice)} study label{'s' if len(twice) > 1 else ''} appear more than once and "
+        f"{len(twice)} study label{'s appear' if len(twice) > 1 else ' appears'} more than once and "
         f"each row is pooled as a separate study: {', '.join(items)}; if these are arms of "
         "one trial sharing a control, split the control group, and give each row its own label"
     ]
