@@ -89,8 +89,9 @@ def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> l
     items = [f"{name} (rows {', '.join(map(str, rows_of))})" for name, rows_of in where.items()]
     if len(twice) > _SHOWN:
         items.append(f"{len(twice) - _SHOWN} more")
+    labels_appear = "study labels appear" if len(twice) > 1 else "study label appears"
     return [
-        f"{len(twice)} study label{'s appear' if len(twice) > 1 else ' appears'} more than once and "
+        f"{len(twice)} {labels_appear} more than once and "
         f"each row is pooled as a separate study: {', '.join(items)}; if these are arms of "
         "one trial sharing a control, split the control group, and give each row its own label"
     ]
