@@ -74,19 +74,18 @@ def _repeated_rows(effects: pd.DataFrame, used: np.ndarray, rows: np.ndarray) ->
 
 
 def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> list[str]:
-    text = labels.astype("string").str.strip()
-    named = used & text.notna().to_numpy() & (text != "").fillna(False).to_numpy(dtype=bool)
-    repeated = named & text.duplicated(keep=False).to_numpy()
-    # A label repeated only among unused rows is no problem; count among used rows.
-    counts = text[repeated].value_counts()
-    twice = [str(name) for name, n in counts.items() if n > 1]
-    if not twice:
+    # Hash the column as it is (read_table has stripped its cells); text only for repeats.
+    named = used & labels.notna().to_numpy() & (labels.astype(str) != "").to_numpy()
+    candidates = labels[named]
+    repeats = set(candidates[candidates.duplicated(keep=False)].tolist())
+    if not repeats:
         return []
-    where = {
-        name: [int(r) for r in rows[repeated & (text == name).fillna(False).to_numpy(dtype=bool)]]
-        for name in twice[:_SHOWN]
-    }
-    items = [f"{name} (rows {', '.join(map(str, rows_of))})" for name, rows_of in where.items()]
+    where: dict[str, list[int]] = {}
+    for position, value in zip(np.flatnonzero(named), candidates.tolist(), strict=True):
+        if value in repeats:
+            where.setdefault(str(value), []).append(int(rows[position]))
+    twice = list(where)
+    items = [f"{name} (rows {', '.join(map(str, where[name]))})" for name in twice[:_SHOWN]]
     if len(twice) > _SHOWN:
         items.append(f"{len(twice) - _SHOWN} more")
     labels_appear = "study labels appear" if len(twice) > 1 else "study label appears"

@@ -351,14 +351,19 @@ def _table(
             fix="add one row per study below the header",
         )
     columns = [cell.strip() for cell in header]
-    by_column = list(zip(*body, strict=True))
+    # One object array, sliced by column: faster than transposing the lists.
+    cells = np.empty((len(body), len(columns)), dtype=object)
+    cells[:] = body
+    by_column = [cells[:, j] for j in range(len(columns))]
     keep = _check_columns(columns, by_column, name)
     labels = pd.Index(positions, dtype="int64")
     out = {columns[j]: _typed_column(by_column[j], labels, name, columns[j], decimal) for j in keep}
     return pd.DataFrame(out)
 
 
-def _check_columns(columns: list[str], cells: Sequence[Sequence[Any]], name: str) -> list[int]:
+def _check_columns(
+    columns: list[str], cells: Sequence[np.ndarray[Any, Any]], name: str
+) -> list[int]:
     """Indices of the columns to keep; unnamed columns are kept only if they are empty."""
     keep: list[int] = []
     seen: dict[str, int] = {}
@@ -386,7 +391,7 @@ def _check_columns(columns: list[str], cells: Sequence[Sequence[Any]], name: str
 
 
 def _typed_column(
-    raw: Sequence[Any], index: pd.Index, name: str, column: str, decimal: str
+    raw: np.ndarray[Any, Any], index: pd.Index, name: str, column: str, decimal: str
 ) -> pd.Series:
     cells = np.array([c.strip() for c in raw], dtype=object)
     missing = pd.Series(cells, dtype=object).isin(MISSING_TOKENS).to_numpy(dtype=bool)
