@@ -106,3 +106,12 @@ def test_importing_metaan_loads_no_numerical_library_until_a_name_is_used() -> N
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]", "True"]
+
+
+def test_a_function_named_like_its_module_stays_the_function_after_the_module_is_imported() -> None:
+    code = (
+        "import metaan.vcalc, metaan.robust, metaan; "
+        "print(callable(metaan.vcalc), callable(metaan.robust), type(metaan.vcalc).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "function"]

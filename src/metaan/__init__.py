@@ -6,6 +6,8 @@ The public API is what ``__all__`` lists; everything else may change.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 #: Each public name and the module that defines it, imported on first use so that
@@ -184,6 +186,20 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
     from metaan.vcalc import (
         vcalc,
     )
+
+
+class _Package(types.ModuleType):
+    """The package module: a public function named like its own submodule (``vcalc``,
+    ``robust``) stays the function when that submodule is imported, as it did when
+    the package imported every name eagerly. The submodule stays in ``sys.modules``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _LAZY and _LAZY[name].endswith(name):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
