@@ -39,6 +39,7 @@ docs: $(DOCS_STAMP)
 test: lint typecheck unit docs
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
 	for f in benchmarks/*.py; do $(BIN)/python $$f; done
 
 clean:

@@ -17,7 +17,6 @@ _LAZY: dict[str, str] = {
     "Baujat": "metaan.sensitivity",
     "baujat": "metaan.sensitivity",
     "BlockMatrix": "metaan._gls",
-    "build_report": "metaan.report.build",
     "ConvergenceError": "metaan.errors",
     "Cumulative": "metaan.sensitivity",
     "cumulative": "metaan.sensitivity",
@@ -28,6 +27,7 @@ _LAZY: dict[str, str] = {
     "fail_safe_n": "metaan.bias",
     "FailSafeN": "metaan.bias",
     "fit": "metaan.models",
+    "fit_many": "metaan.many",
     "fit_mh": "metaan.tables",
     "fit_multilevel": "metaan.multilevel",
     "fit_multivariate": "metaan.multilevel",
@@ -41,7 +41,6 @@ _LAZY: dict[str, str] = {
     "leave_one_out": "metaan.sensitivity",
     "LeaveOneOut": "metaan.sensitivity",
     "LikelihoodRatioTest": "metaan._mvresult",
-    "load_spec": "metaan.report.spec",
     "load_studies": "metaan.studies",
     "MEASURES": "metaan.effects",
     "MetaanError": "metaan.errors",
@@ -54,7 +53,6 @@ _LAZY: dict[str, str] = {
     "permutation_test": "metaan.regression",
     "PermutationResult": "metaan.regression",
     "ProfileCI": "metaan._mvresult",
-    "psilocybin_main_analysis": "metaan.studies",
     "q_profile_ci": "metaan.heterogeneity",
     "rank_test": "metaan.bias",
     "RankTest": "metaan.bias",
@@ -126,6 +124,9 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
         read_revman,
         read_table,
     )
+    from metaan.many import (
+        fit_many,
+    )
     from metaan.models import (
         fit,
     )
@@ -139,12 +140,6 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
         RegressionPrediction,
         fit_regression,
         permutation_test,
-    )
-    from metaan.report.build import (
-        build_report,
-    )
-    from metaan.report.spec import (
-        load_spec,
     )
     from metaan.results import (
         Exclusion,
@@ -171,7 +166,6 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
     from metaan.studies import (
         StudyTable,
         load_studies,
-        psilocybin_main_analysis,
         validate_studies,
     )
     from metaan.subgroups import (
@@ -259,12 +253,12 @@ __all__ = [
     "__version__",
     "anova",
     "baujat",
-    "build_report",
     "cumulative",
     "egger_test",
     "escalc",
     "fail_safe_n",
     "fit",
+    "fit_many",
     "fit_mh",
     "fit_multilevel",
     "fit_multivariate",
@@ -273,11 +267,9 @@ __all__ = [
     "fit_subgroups",
     "influence",
     "leave_one_out",
-    "load_spec",
     "load_studies",
     "peese",
     "permutation_test",
-    "psilocybin_main_analysis",
     "q_profile_ci",
     "rank_test",
     "read_revman",

@@ -9,6 +9,8 @@ import click
 import numpy as np
 import pandas as pd
 
+from metaan._format import format_excluded
+from metaan._json import jsonable
 from metaan.cli._app import main
 from metaan.cli._common import (
     chosen_format,
@@ -30,7 +32,7 @@ from metaan.cli._multilevel import multilevel_options, run_multilevel
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 from metaan.models import METHODS, PREDICTIONS
-from metaan.results import MetaResult
+from metaan.results import Exclusion, MetaResult
 
 if TYPE_CHECKING:
     from metaan.regression import MetaRegressionResult
@@ -167,6 +169,12 @@ def render(res: MetaResult, output_format: str) -> str:
     help="Fit each level of COL separately and test for subgroup differences.",
 )
 @click.option(
+    "--by",
+    metavar="COL[,COL...]",
+    default=None,
+    help="Fit one model per group of these columns, all groups at once (one row each).",
+)
+@click.option(
     "--mods",
     metavar="COL[,COL...]",
     default=None,
@@ -195,6 +203,7 @@ def fit_command(
     test: str,
     level: float,
     subgroup: str | None,
+    by: str | None,
     mods: str | None,
     tau2_pooled: bool,
     prediction: str,
@@ -207,14 +216,22 @@ def fit_command(
     Give precomputed effects with --yi and --vi (or --sei), or a --measure with
     its raw columns, as for `metaan effects`. With --subgroup COL, fit each level
     of COL and test for differences; with --mods COL[,COL...], fit a
-    meta-regression. With --levels or --outcome, fit a multilevel or multivariate
-    model (optionally with --rho, --cluster and --robust).
+    meta-regression; with --by COL[,COL...], fit one model per group and print
+    one row per group with every field of the JSON output. With --levels or
+    --outcome, fit a multilevel or multivariate model (optionally with --rho,
+    --cluster and --robust).
     """
     shape = chosen_format(output_format, output)
     with naming_file(file):
         if options.get("levels") or options.get("outcome"):
             text = run_multilevel(file, method, test, level, mods, shape, options)
             write_output(text, output, [file])
+            return
+        if by is not None:
+            if subgroup is not None or mods is not None:
+                raise InputError("give --by alone, without --subgroup or --mods")
+            frame = _fit_by(file, by, method, test.lower(), level, prediction, options)
+            write_output(_render_by(frame, shape, file), output, [file])
             return
         if subgroup is not None or mods is not None:
             grouped = _fit_grouped(
@@ -283,3 +300,54 @@ def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: s
     # The subgroup table writes its ``pooled`` column as True/False.
     bools = [name for name in frame.columns if pd.api.types.is_bool_dtype(frame[name])]
     return frame_as_csv(with_excluded_rows(frame.astype(dict.fromkeys(bools, str)), res.excluded))
+
+
+def _fit_by(
+    file: str,
+    by: str,
+    method: str,
+    test: str,
+    level: float,
+    prediction: str,
+    options: dict[str, Any],
+) -> pd.DataFrame:
+    """One fit per group of the ``by`` columns (:func:`metaan.fit_many`)."""
+    from metaan.many import fit_many
+
+    if method.upper() in TABLE_METHODS:
+        raise InputError(
+            f"--by needs an inverse-variance model, not {method.upper()}",
+            fix="use --method EE or a tau^2 estimator",
+        )
+    table = read_input(file, options)
+    names = [n.strip() for n in by.split(",")]
+    for name in names:
+        if name not in table.columns:
+            raise InputError(
+                f"--by: there is no column '{name}'",
+                file=file,
+                column=name or None,
+                fix=f"use one of {', '.join(map(str, table.columns))}",
+            )
+    effects = compute_effects_from_options(file, table, **options)
+    effects[names] = table[names].to_numpy()
+    with showing_exclusions(effects, file, options.get("label")):
+        return fit_many(
+            effects, by=names, method=method, test=test, level=level, prediction=prediction
+        )
+
+
+def _render_by(frame: pd.DataFrame, output_format: str, source: str) -> str:
+    """The table of :func:`metaan.fit_many` as JSON (a list of records), CSV or text;
+    every excluded row is listed in each, and on stderr."""
+    no_group = [Exclusion(**e) for e in frame.attrs.get("excluded", [])]
+    excluded = [Exclusion(**e) for group in frame["excluded"] for e in group]
+    note_on_stderr((), [*excluded, *no_group], source)
+    if output_format == "json":
+        return json_text({"groups": jsonable(frame), "excluded": jsonable(no_group)})
+    flat = frame.assign(excluded=[len(group) for group in frame["excluded"]])
+    if output_format == "csv":
+        return frame_as_csv(with_excluded_rows(flat, [*excluded, *no_group]))
+    shown = flat.drop(columns=["measure", "method", "test", "level", "prediction"])
+    text = shown.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}")
+    return "\n".join([text, *format_excluded([*excluded, *no_group])]) + "\n"
