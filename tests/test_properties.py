@@ -212,22 +212,17 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, table: Table) -> Workspa
     return Workspace(root, data, out)
 
 
-#: Failures of the numerical engine that issue 14 hands to the engine's rewrite,
-#: by exception and the innermost metaan function: (exception, module, function).
-#: The ``ci`` profile sets such examples aside (so CI stays green while the fix is
-#: pending) and the ``long`` profile reports them; empty this set when it lands.
+#: Failures the numerical engine still has at extreme magnitudes (found by the
+#: ``long`` profile after the engine's rewrite), by exception and the innermost
+#: metaan function. The ``ci`` profile sets such examples aside, so CI stays green
+#: while their fix is pending; the ``long`` profile reports them. Remove an entry
+#: when its fix lands.
 KNOWN_ENGINE_FAILURES = frozenset(
     {
-        ("ZeroDivisionError", "metaan.bias", "_rank_pvalue"),  # Begg, identical yi
-        ("ValueError", "metaan.bias", "_rank_pvalue"),  # Begg, vi spanning 1e0..1e7
-        ("ZeroDivisionError", "metaan.estimators", "_tau2_reml"),  # a vi of 1e-281
-        ("ValueError", "metaan.estimators", "_tau2_reml"),  # vi spanning 1e0..1e11
-        ("ZeroDivisionError", "metaan.heterogeneity", "i2_h2"),  # vi of 1e-282
-        ("OverflowError", "metaan.estimators", "_tau2_pm"),  # vi 1e-274 and 1e113
-        ("OverflowError", "metaan.estimators", "ypp_p_y"),  # yi of 1e300
-        ("LinAlgError", "metaan.estimators", "__init__"),  # subgroups with vi of 1e-282
-        ("ZeroDivisionError", "metaan.models", "fit_arrays"),  # a denormal vi
-        ("ZeroDivisionError", "metaan.tables", "_result"),  # MH RD without events
+        # vi of 1e101 beside 1e-2: metaan bias, and metaan fit --subgroup
+        ("LinAlgError", "metaan.estimators", "__init__"),
+        # a vi of 1e-281 among vi of 300: metaan sensitivity (leave-one-out)
+        ("OverflowError", "metaan.sensitivity", "_series_block"),
     }
 )
 
