@@ -243,7 +243,9 @@ def absolute_effect(
 
 
 def _risk_of_bias(
-    result: MetaResult, high_risk: Sequence[bool | None] | None, declared: Judgement | None,
+    result: MetaResult,
+    high_risk: Sequence[bool | None] | None,
+    declared: Judgement | None,
     rules: GradeRules,
 ) -> Domain:
     name = "risk of bias"

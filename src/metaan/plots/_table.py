@@ -277,16 +277,38 @@ def draw_table(rows: Sequence[Row], **options: Any) -> Figure:
 
 
 def draw_table_pages(
-    rows: Sequence[Row], *, page_size: tuple[float, float], **options: Any
+    rows: Sequence[Row],
+    *,
+    page_size: tuple[float, float],
+    min_scale: float = 0.75,
+    **options: Any,
 ) -> list[Figure]:
     """A forest-style table as pages: each fits ``page_size`` (inches) once scaled to its width.
 
     A figure wider than the page is shrunk to the page's width when printed, so
-    its pages may be taller by the same factor. Every page repeats the title (as
-    "continued"), the column headers and the axis; the footnotes close the last.
+    its pages may be taller by the same factor. A table that would be shrunk
+    below ``min_scale`` (8 pt notes would print under 6 pt at 0.75) is laid out
+    narrower first: labels and notes wrap sooner and the axis narrows, down to
+    16 characters, 2.4 inches of notes and a 2-inch axis. Every page repeats the title (as "continued"), the
+    column headers and the axis; the footnotes close the last.
     """
     with th.theme():
         layout = layout_table(rows, **options)
+        label_width = int(options.get("label_width", 40))
+        plot_width = float(options.get("plot_width", 3.0))
+        left = MIN_LEFT_BLOCK
+        while page_size[0] / layout.fig_width < min_scale and (
+            label_width > 16 or plot_width > 2 or left > 2.4
+        ):
+            label_width, plot_width = max(16, label_width - 4), max(2.0, plot_width - 0.25)
+            left = max(2.4, left - 0.2)
+            narrower = {
+                **options,
+                "label_width": label_width,
+                "plot_width": plot_width,
+                "min_left_block": left,
+            }
+            layout = layout_table(rows, **narrower)
         shrink = min(1.0, page_size[0] / layout.fig_width)
         pages = paginate(layout, page_size[1] / shrink)
         return [
@@ -330,6 +352,7 @@ def layout_table(
     title: str | None = None,
     footnotes: Sequence[str] = (),
     reference: float | None = None,
+    min_left_block: float = MIN_LEFT_BLOCK,
 ) -> TableLayout:
     """The layout of a forest-style table: text measured, columns and rows placed.
 
@@ -344,7 +367,9 @@ def layout_table(
         # A little over the average width, so that a label of label_width characters
         # with wide letters still fits on one line.
         cap = 1.2 * label_width * _avg_char_width(th.FONT_SIZE)
-        label_lines, cell_lines, widths, left_block = _measure(rows, label_header, columns, cap)
+        label_lines, cell_lines, widths, left_block = _measure(
+            rows, label_header, columns, cap, min_left_block
+        )
         col_x, rob_x, plot_x0, fig_width = _x_positions(columns, widths, rob_domains, plot_width)
         placed = _y_positions(rows, label_lines, cell_lines, left_block)
         lo, hi, ticks = _axis(rows, scale, xlim, favours)
@@ -376,7 +401,11 @@ def layout_table(
 
 
 def _measure(
-    rows: Sequence[Row], label_header: str, columns: Sequence[Column], cap: float
+    rows: Sequence[Row],
+    label_header: str,
+    columns: Sequence[Column],
+    cap: float,
+    min_left_block: float,
 ) -> tuple[list[list[str]], list[dict[str, list[str]]], dict[str, float], float]:
     """Wrapped lines of every label and cell, and the width of each column."""
     size = th.FONT_SIZE
@@ -415,9 +444,9 @@ def _measure(
         )
     # The left block (label and left columns) also holds the notes; give it room.
     left_block = widths["label"] + sum(GAP + widths[c.key] for c in columns if c.side == "left")
-    if left_block < MIN_LEFT_BLOCK and any(row.kind == "note" for row in rows):
-        widths["label"] += MIN_LEFT_BLOCK - left_block
-        left_block = MIN_LEFT_BLOCK
+    if left_block < min_left_block and any(row.kind == "note" for row in rows):
+        widths["label"] += min_left_block - left_block
+        left_block = min_left_block
     return label_lines, cell_lines, widths, left_block
 
 

@@ -259,11 +259,10 @@ def _matches(frame: pd.DataFrame, column: str, values: Sequence[Any]) -> pd.Seri
     # A value matches as text (true = 1 for flags) or, for numbers, numerically.
     as_text = col.astype("string")
     text_values = [str(int(v)) if isinstance(v, bool) else str(v) for v in values]
-    numeric = pd.to_numeric(col, errors="coerce")
     numbers = [float(v) for v in values if isinstance(v, int | float)]
     hit = as_text.isin(text_values).fillna(False)
     if numbers:
-        hit = hit | numeric.isin(numbers).fillna(False)
+        hit = hit | pd.to_numeric(col, errors="coerce").isin(numbers).fillna(False)
     return hit.astype(bool)
 
 
@@ -272,11 +271,11 @@ def _values_text(values: Sequence[Any]) -> str:
     return f"= {shown[0]}" if len(shown) == 1 else f"in {{{', '.join(shown)}}}"
 
 
-Step = tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]
+Step = tuple[str, Callable[[pd.DataFrame], pd.Series]]
 
 
 def _steps(selection: Selection) -> list[Step]:
-    """The steps of a selection, each with the reason it gives a trial it removes."""
+    """The steps of a selection as masks, each with the reason it gives a trial it removes."""
     steps: list[Step] = []
     if selection.named is not None:
         try:
@@ -286,21 +285,26 @@ def _steps(selection: Selection) -> list[Step]:
                 f"select = {selection.named!r} is not a named selection; "
                 f"use one of {', '.join(sorted(NAMED_SELECTIONS))}"
             ) from None
-        steps.append((f"not in the named selection {selection.named!r}", chooser))
-    for column, values in selection.where.items():
         steps.append(
             (
-                selection.reasons.get(column, f"no record with {column} {_values_text(values)}"),
-                lambda f, c=column, v=values: f[_matches(f, c, v)],
+                f"not in the named selection {selection.named!r}",
+                lambda f: f.index.isin(chooser(f).index),
+            )
+        )
+    for column, values in selection.where.items():
+        why = f"no record with {column} {_values_text(values)}"
+        steps.append(
+            (
+                selection.reasons.get(column, why),
+                lambda f, c=column, v=values: _matches(f, c, v),
             )
         )
     for column, values in selection.exclude.items():
+        why = f"left out by the selection: {column} {_values_text(values)}"
         steps.append(
             (
-                selection.reasons.get(
-                    column, f"left out by the selection: {column} {_values_text(values)}"
-                ),
-                lambda f, c=column, v=values: f[~_matches(f, c, v)],
+                selection.reasons.get(column, why),
+                lambda f, c=column, v=values: ~_matches(f, c, v),
             )
         )
     return steps
@@ -308,10 +312,10 @@ def _steps(selection: Selection) -> list[Step]:
 
 def select(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
     """The records a selection picks: the named selection, then ``where``, then ``exclude``."""
-    out = frame
+    keep = np.ones(len(frame), dtype=bool)
     for _, step in _steps(selection):
-        out = step(out)
-    return out
+        keep &= np.asarray(step(frame), dtype=bool)
+    return frame[keep]
 
 
 def account_trials(
@@ -329,14 +333,15 @@ def account_trials(
     record, or, when records were selected but none could be pooled, for the
     reasons its records were left out.
     """
-    current = frame[frame["drug_class"].isin(list(classes))]
-    universe = list(dict.fromkeys(str(s) for s in current["study_id"]))
+    studies = frame["study_id"].astype(str).to_numpy()
+    keep = frame["drug_class"].isin(list(classes)).to_numpy()
+    universe = list(dict.fromkeys(studies[keep]))
     reason: dict[str, str] = {}
     for why, step in _steps(selection):
-        after = step(current)
-        for study in set(current["study_id"].astype(str)) - set(after["study_id"].astype(str)):
+        before = set(studies[keep])
+        keep = keep & np.asarray(step(frame), dtype=bool)
+        for study in before - set(studies[keep]):
             reason.setdefault(study, why)
-        current = after
     by_study: dict[str, list[str]] = {}
     for e in excluded:
         by_study.setdefault(e.study, []).append(e.reason)
@@ -492,6 +497,7 @@ def effect_analysis(
     model: ModelSpec,
     measure: str | None = None,
     classes: Sequence[str] | None = None,
+    account: bool = True,
 ) -> Analysis:
     """Compute the effect sizes of the selected records and fit the model.
 
@@ -506,7 +512,8 @@ def effect_analysis(
     between them (its n, and its events for binary data, divided by the number of
     records) or used once, as ``model.shared_control`` says; reported effects are
     used as published. Every trial of ``classes`` (by default the drug classes of
-    the selected records) that does not enter the analysis is listed with its reason.
+    the selected records) that does not enter the analysis is listed with its reason
+    (``account=False`` skips that, for a single comparison shown on its own).
     """
     chosen = select(frame, selection).copy()
     if measure is None:
@@ -554,9 +561,12 @@ def effect_analysis(
             classes=classes,
             used={str(s) for s in effects["study_id"]},
             excluded=excluded,
-        ),
+        )
+        if account
+        else (),
         effect_sources={
-            str(k): int(v) for k, v in effects.get("effect_source", pd.Series()).value_counts().items()
+            str(k): int(v)
+            for k, v in effects.get("effect_source", pd.Series()).value_counts().items()
         },
     )
 

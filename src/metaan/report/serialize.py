@@ -90,6 +90,7 @@ def analysis_data(analysis: Analysis | None, base: Path) -> dict[str, Any] | Non
         "selection": analysis.selection,
         "k": analysis.k,
         "trials": analysis.trials,
+        "classes": list(analysis.classes),
         "class_trials": analysis.class_trials,
         "participants": analysis.participants,
         "effect_sources": dict(sorted(analysis.effect_sources.items())),
@@ -184,9 +185,7 @@ def licence_notice(results: ReportResults) -> str:
     return "\n".join(lines)
 
 
-def results_data(
-    results: ReportResults, sections: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def results_data(results: ReportResults, sections: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every number of the report, keyed for reuse; ``sections`` adds each section's data."""
     from metaan.report.sections.provenance import CODE_LICENCE, data_licences
 

@@ -96,9 +96,7 @@ class ModelSpec:
     change_scores: str = field(default="include", metadata=_choices("include", "exclude"))
     imputed: str = field(default="include", metadata=_choices("include", "exclude"))
     #: Measures of the response analyses; the first is the primary one.
-    response_measures: tuple[str, ...] = field(
-        default=("RR",), metadata=_choices("OR", "RR", "RD")
-    )
+    response_measures: tuple[str, ...] = field(default=("RR",), metadata=_choices("OR", "RR", "RD"))
 
 
 @dataclass(frozen=True)
@@ -526,7 +524,9 @@ def _check_references(c: _Checker, parts: dict[str, Any]) -> None:
         for name, text in r.published.items():
             if not re.fullmatch(r"[-+]?\d+(\.\d+)?", text.strip()):
                 raise c.fail(
-                    "reproduction", "published", f"{name} = {text!r} is not a number as printed",
+                    "reproduction",
+                    "published",
+                    f"{name} = {text!r} is not a number as printed",
                     'write it as text, e.g. estimate = "-0.9031"',
                 )
     model: ModelSpec = parts["model"]

@@ -117,7 +117,9 @@ def evidence_note(c: ClassResults, spec: ReportSpec) -> str:
             f"Insufficient evidence to pool: {have} with the arm-level data a "
             f"{measure_name(a.measure, outcome)} needs. No pooled estimate is given."
         )
-    parts = [f"{a.trials} trial{'s' if a.trials != 1 else ''} ({round(a.participants)} participants)"]
+    parts = [
+        f"{a.trials} trial{'s' if a.trials != 1 else ''} ({round(a.participants)} participants)"
+    ]
     word = size_word(f.estimate, a.measure, outcome)
     effect = f"a {word} pooled effect" if word else "a pooled effect"
     if f.ci_ub < 0 or f.ci_lb > 0:
@@ -128,7 +130,9 @@ def evidence_note(c: ClassResults, spec: ReportSpec) -> str:
     else:
         parts.append(f"{effect} whose confidence interval includes no difference")
     if f.pi_lb < 0 < f.pi_ub:
-        parts.append("the prediction interval crosses no difference, so a new trial could find no benefit")
+        parts.append(
+            "the prediction interval crosses no difference, so a new trial could find no benefit"
+        )
     else:
         parts.append("the prediction interval lies on one side of no difference")
     if f.I2 is not None:

@@ -85,7 +85,9 @@ def _forest_columns(a: Analysis) -> dict[str, list[str]]:
                 for e, n in zip(recs["events2_used"], recs["total2_used"], strict=True)
             ],
         }
-    if a.k <= 40:
+    # The kind of control, where there is room: not beside the RoB columns, which
+    # would make the figure too wide to print at 6 pt or more.
+    if a.k <= 40 and not has_rob(a):
         columns["Control"] = [str(v).replace("_", " ") for v in recs["comparator_kind"]]
     return columns
 
@@ -94,7 +96,9 @@ def rob_columns(recs: pd.DataFrame) -> pd.DataFrame:
     names = {"low": "Low", "some_concerns": "Some concerns", "high": "High"}
     return pd.DataFrame(
         {
-            name: [names.get(str(v), "No information") if not is_blank(v) else "" for v in recs[col]]
+            name: [
+                names.get(str(v), "No information") if not is_blank(v) else "" for v in recs[col]
+            ]
             for name, col in _ROB_COLUMNS
         }
     )
@@ -245,7 +249,9 @@ def _context(results: ReportResults, computed: dict[str, ClassPart]) -> dict[str
         "rob_classes": {c.id for c in results.classes if computed[c.id].rob is not None},
         "out": {a.id: grouped_out(a) for c in results.classes for a in c.analyses},
         "awaiting": {c.id: _awaiting_rows(computed[c.id].awaiting) for c in results.classes},
-        "axis": {c.id: axis_label(c.primary.measure, results.spec.outcome) for c in results.classes},
+        "axis": {
+            c.id: axis_label(c.primary.measure, results.spec.outcome) for c in results.classes
+        },
     }
 
 

@@ -102,9 +102,7 @@ def _run(results: ReportResults) -> ComparisonResults | None:
         if by_id[c].primary.fit is not None and by_id[c].primary.measure == measure
     ]
     left = [by_id[c].label for c in comp.classes if by_id[c] not in pooled]
-    between_note = (
-        f"{', '.join(left)}: no pooled estimate, not part of the test" if left else ""
-    )
+    between_note = f"{', '.join(left)}: no pooled estimate, not part of the test" if left else ""
     if len(pooled) < 2:
         between_note = "fewer than two classes have a pooled estimate"
     direct_analysis, direct = _direct(results)

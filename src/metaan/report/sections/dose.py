@@ -139,6 +139,7 @@ def _within(results: ReportResults) -> tuple[Analysis | None, list[Contrast]]:
             label="",
             kind="continuous",
             model=dataclasses.replace(split, shared_control="first"),
+            account=False,
         )
         if one.k != 1:
             continue
@@ -220,7 +221,10 @@ def very_low_text(results: ReportResults) -> str:
     cls = next(c for c in results.spec.classes if c.id == d.class_id)
     frame = results.studies.frame
     recs = frame[frame["drug_class"] == cls.drug_class]
-    given = [(dose_in_mg(v)[0], str(s)) for v, s in zip(recs["intervention_dose"], recs["study_id"], strict=True)]
+    given = [
+        (dose_in_mg(v)[0], str(s))
+        for v, s in zip(recs["intervention_dose"], recs["study_id"], strict=True)
+    ]
     given = [(x, s) for x, s in given if x is not None]
     low = recs[recs["comparator_kind"] == "low_dose"]
     controls: dict[str, list[str]] = {}
@@ -238,7 +242,9 @@ def very_low_text(results: ReportResults) -> str:
             f"{fmt(lowest[0], 1)} {d.unit} per session ({lowest[1]})"
         )
     if controls:
-        listed = "; ".join(f"{dose} in {' and '.join(studies)}" for dose, studies in controls.items())
+        listed = "; ".join(
+            f"{dose} in {' and '.join(studies)}" for dose, studies in controls.items()
+        )
         parts.append(
             f"doses of {d.very_low:g} {d.unit} or less appear only as the control arm ({listed}), "
             "where they serve as an active placebo"
@@ -289,7 +295,9 @@ def _subgroup_text(d: DoseResults) -> str:
     mixed = sg.mixed
     if mixed is not None:
         stat = (
-            f"F({mixed.QM_df}, {mixed.QM_df2})" if mixed.QM_df2 is not None else f"QM({mixed.QM_df})"
+            f"F({mixed.QM_df}, {mixed.QM_df2})"
+            if mixed.QM_df2 is not None
+            else f"QM({mixed.QM_df})"
         )
         parts.append(f"mixed-effects moderator test: {stat} = {fmt(mixed.QM)}, {p_text(mixed.QMp)}")
     elif sg.mixed_note:
@@ -328,8 +336,11 @@ def _figures(results: ReportResults, computed: DoseResults) -> dict[str, Any]:
     cls = results.class_by_id(computed.class_id)
     figs: dict[str, Any] = {}
     if computed.by_comparator is not None:
-        figs["subgroups"] = plots.forest(
+        from metaan.report.sections.classes import PRINT_PAGE
+
+        figs["subgroups"] = plots.forest_pages(
             computed.by_comparator,
+            page_size=PRINT_PAGE,
             groups=(cls.label.lower(), "control"),
             lower_is_better=results.spec.outcome.lower_is_better,
             xlabel=label,
@@ -352,7 +363,9 @@ def _figures(results: ReportResults, computed: DoseResults) -> dict[str, Any]:
 def _tables(results: ReportResults, computed: DoseResults) -> dict[str, pd.DataFrame]:
     out = {}
     if computed.within_trial_contrasts:
-        out["dose_within_trial"] = pd.DataFrame([c.to_dict() for c in computed.within_trial_contrasts])
+        out["dose_within_trial"] = pd.DataFrame(
+            [c.to_dict() for c in computed.within_trial_contrasts]
+        )
     if len(computed.doses):
         out["dose_read"] = computed.doses
     return out

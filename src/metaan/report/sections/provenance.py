@@ -51,7 +51,7 @@ def data_licences(results: ReportResults) -> list[dict[str, Any]]:
                 "licence_name": name,
                 "licence_url": url,
                 "records": len(part),
-                "files": sorted({relative(str(f), base) for f in part["file"]}),
+                "files": sorted(relative(str(f), base) for f in part["file"].unique()),
             }
         )
     return rows
