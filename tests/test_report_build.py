@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from html import unescape
 import json
 import math
 import re
 import socket
+from html import unescape
 from pathlib import Path
 from typing import Any
 

@@ -280,7 +280,7 @@ def _inconsistency(result: MetaResult, rules: GradeRules) -> Domain:
     name = "inconsistency"
     if result.k < 2:
         return Domain(name, 0, "one study: inconsistency cannot be assessed", "not assessed")
-    i2 = float(result.I2)
+    i2 = float(result.I2) if result.I2 is not None else 0.0
     crosses = result.pi_lb < 0.0 < result.pi_ub
     if i2 >= rules.i2_very_serious and crosses:
         down = -2

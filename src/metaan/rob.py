@@ -158,7 +158,7 @@ def rob_table(data: pd.DataFrame, *, study: str = "study", weight: str | None = 
     ------
     InputError
         A missing column, a value that is not a RoB 2 judgement, rows of one
-        study with different judgements, or a negative weight.
+        study with different judgements, a negative weight, or no judgement at all.
     """
     for name in (study, weight):
         if name is not None and name not in data.columns:
@@ -188,6 +188,11 @@ def rob_table(data: pd.DataFrame, *, study: str = "study", weight: str | None = 
             if not w >= 0:
                 raise InputError(f"weight {w} of {sid} is not >= 0", study=sid, column=weight)
             weights[sid] = weights.get(sid, 0.0) + w
+    if all(j is None for s in order for j in rows[s]):
+        raise InputError(
+            "the table has RoB 2 columns but no judgement in them",
+            fix="fill in Low, Some concerns, High or No information per study and domain",
+        )
     return RobTable(
         studies=tuple(order),
         domains=tuple(dom for dom, _ in columns),

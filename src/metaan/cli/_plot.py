@@ -33,6 +33,7 @@ KINDS = (
     "radial",
     "labbe",
     "compare",
+    "rob",
 )
 
 
@@ -154,6 +155,23 @@ def _xlim(text: str | None) -> tuple[float, float] | None:
     help="Names of group 1 and group 2 for the 'favours' labels.",
 )
 @click.option("--xlim", metavar="LO,HI", default=None, help="Limits of the effect axis.")
+@click.option(
+    "--study",
+    "study_column",
+    metavar="COL",
+    default=None,
+    help="rob: the column naming the study (default: study_id, study or label).",
+)
+@click.option(
+    "--weight",
+    "weight_column",
+    metavar="COL",
+    default=None,
+    help="rob: weigh each study's judgements by this column (robvis's weighted summary).",
+)
+@click.option(
+    "--traffic-light", is_flag=True, default=False, help="rob: one row per study, not the summary."
+)
 def plot_command(
     kind: str,
     file: str,
@@ -176,16 +194,27 @@ def plot_command(
     higher_is_better: bool,
     groups: str,
     xlim: str | None,
+    study_column: str | None,
+    weight_column: str | None,
+    traffic_light: bool,
     **options: Any,
 ) -> None:
     """Draw a KIND plot of the studies in FILE (CSV) and write it to --output.
 
     KIND is one of forest, funnel, baujat, bubble, cumulative, leave1out,
-    radial, labbe or compare. The effect-size flags are those of `metaan fit`.
+    radial, labbe, compare or rob. The effect-size flags are those of `metaan fit`;
+    rob reads the RoB 2 columns of FILE (D1 ... D5 and Overall, or rob_d1 ...
+    rob_overall) and draws robvis's summary, or with --traffic-light its
+    traffic-light plot.
     The format comes from the extension of --output (.svg, .png, .pdf); SVG
     and PDF are byte-identical from run to run.
     """
     format_of(output)  # an unknown extension fails before any work
+    if kind == "rob":
+        table = read_table(file)
+        plots.save(_rob_figure(table, file, study_column, weight_column, traffic_light, title),
+                   output, dpi=dpi)  # fmt: skip
+        return
     group_names = tuple(_names(groups))
     if len(group_names) != 2:
         raise InputError(f"--groups is {groups!r}", fix="give two names, e.g. drug,placebo")
@@ -332,3 +361,26 @@ def _subgroup_forest(
         title=title,
         **favour,
     )
+
+
+def _rob_figure(
+    table: pd.DataFrame,
+    file: str,
+    study: str | None,
+    weight: str | None,
+    traffic_light: bool,
+    title: str | None,
+) -> Any:
+    """robvis's summary or traffic-light plot of the RoB 2 columns of a file."""
+    from metaan.rob import rob_table, summarise_rob
+
+    if study is None:
+        study = next((c for c in ("study_id", "study", "label") if c in table.columns), None)
+        if study is None:
+            raise InputError(
+                "rob needs a column naming the study", file=file, fix="name it with --study COL"
+            )
+    rob = rob_table(table, study=study, weight=weight)
+    if traffic_light:
+        return plots.rob_traffic_light(rob, title=title)
+    return plots.rob_summary(summarise_rob(rob), title=title)

@@ -289,8 +289,9 @@ def draw_table_pages(
     its pages may be taller by the same factor. A table that would be shrunk
     below ``min_scale`` (8 pt notes would print under 6 pt at 0.75) is laid out
     narrower first: labels and notes wrap sooner and the axis narrows, down to
-    16 characters, 2.4 inches of notes and a 2-inch axis. Every page repeats the title (as "continued"), the
-    column headers and the axis; the footnotes close the last.
+    16 characters, 2.4 inches of notes and a 2-inch axis. Every page repeats the
+    title (as "continued"), the column headers and the axis; the footnotes close
+    the last.
     """
     with th.theme():
         layout = layout_table(rows, **options)

@@ -50,7 +50,7 @@ NAMED_SELECTIONS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
 _CONTINUOUS = ("n1", "mean1", "sd1", "n2", "mean2", "sd2")
 _BINARY = ("events1", "total1", "events2", "total2")
 #: The records' own (reported) estimate of each measure: estimate, SE, CI bounds.
-_REPORTED = {
+_REPORTED: dict[str, tuple[str, str, str | None, str | None]] = {
     "SMD": ("smd", "smd_se", "smd_ci_lb", "smd_ci_ub"),
     "MD": ("md", "md_se", "md_ci_lb", "md_ci_ub"),
     "RR": ("log_rr", "log_rr_se", None, None),
@@ -271,7 +271,7 @@ def _values_text(values: Sequence[Any]) -> str:
     return f"= {shown[0]}" if len(shown) == 1 else f"in {{{', '.join(shown)}}}"
 
 
-Step = tuple[str, Callable[[pd.DataFrame], pd.Series]]
+Step = tuple[str, Callable[[pd.DataFrame], Any]]
 
 
 def _steps(selection: Selection) -> list[Step]:
@@ -293,21 +293,19 @@ def _steps(selection: Selection) -> list[Step]:
         )
     for column, values in selection.where.items():
         why = f"no record with {column} {_values_text(values)}"
-        steps.append(
-            (
-                selection.reasons.get(column, why),
-                lambda f, c=column, v=values: _matches(f, c, v),
-            )
-        )
+        steps.append((selection.reasons.get(column, why), _mask(column, values, keep=True)))
     for column, values in selection.exclude.items():
         why = f"left out by the selection: {column} {_values_text(values)}"
-        steps.append(
-            (
-                selection.reasons.get(column, why),
-                lambda f, c=column, v=values: ~_matches(f, c, v),
-            )
-        )
+        steps.append((selection.reasons.get(column, why), _mask(column, values, keep=False)))
     return steps
+
+
+def _mask(column: str, values: Sequence[Any], *, keep: bool) -> Callable[[pd.DataFrame], Any]:
+    def mask(frame: pd.DataFrame) -> Any:
+        hit = _matches(frame, column, values)
+        return hit if keep else ~hit
+
+    return mask
 
 
 def select(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
@@ -383,7 +381,7 @@ def _reported(r: pd.Series, measure: str) -> tuple[float, float] | None:
     est, se_col, lb, ub = cols
     if not is_blank(r.get(se_col)):
         return float(r[est]), float(r[se_col]) ** 2
-    if lb is not None and not is_blank(r.get(lb)) and not is_blank(r.get(ub)):
+    if lb is not None and ub is not None and not is_blank(r.get(lb)) and not is_blank(r.get(ub)):
         # A 95% CI (the schema's convention) gives the SE as its half-width / z(0.975).
         return float(r[est]), ((float(r[ub]) - float(r[lb])) / (2 * norm_isf(0.025))) ** 2
     return None

@@ -168,8 +168,8 @@ def licence_notice(results: ReportResults) -> str:
     lines = [
         "# Licences of the data in these tables",
         "",
-        f"These tables were computed by metaan from the study records listed below; "
-        f"`../results.json` holds the same numbers. The records' licences require "
+        "These tables were computed by metaan from the study records listed below; "
+        "`../results.json` holds the same numbers. The records' licences require "
         "the attribution given here and in the report's provenance section.",
         "",
     ]

@@ -353,7 +353,7 @@ class _Checker:
         return out
 
     def file(self, raw: Any, table: str, key: str) -> Path:
-        name = self.value(raw, table, key, (str,))
+        name = str(self.value(raw, table, key, (str,)))
         file = (self.base / name).resolve()
         if not file.is_file():
             raise self.fail(table, key, f"{name!r} does not exist", "check the path")

@@ -93,7 +93,8 @@ def show(value: float, measure: str) -> float:
 
 def fmt_effect(value: float, lb: float, ub: float, measure: str, digits: int = 2) -> str:
     """``-0.90 [-1.26, -0.55]`` or, for a ratio, ``1.57 [1.47, 1.68]``."""
-    return f"{fmt(show(value, measure), digits)} {fmt_ci(show(lb, measure), show(ub, measure), digits)}"
+    interval = fmt_ci(show(lb, measure), show(ub, measure), digits)
+    return f"{fmt(show(value, measure), digits)} {interval}"
 
 
 def size_word(value: float, measure: str, outcome: OutcomeSpec) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from metaan.report.analyses import Analysis, ClassResults, ReportResults, is_blank
-from metaan.report.sections import Section
+from metaan.report.sections._base import Section
 from metaan.report.text import axis_label, fmt, fmt_ci
 from metaan.rob import RobTable, rob_table, summarise_rob
 
@@ -229,7 +229,7 @@ def _awaiting_rows(frame: pd.DataFrame | None) -> list[dict[str, str]]:
         return []
     rows = []
     for _, r in frame.sort_values(["population", "study"], kind="stable").iterrows():
-        rows.append({**{k: str(v) for k, v in r.items()}, "next": _next_step(r)})
+        rows.append({**{str(k): str(v) for k, v in r.items()}, "next": _next_step(r)})
     return rows
 
 

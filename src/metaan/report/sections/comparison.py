@@ -16,7 +16,7 @@ from metaan.report.analyses import (
     ReportResults,
     effect_analysis,
 )
-from metaan.report.sections import Section
+from metaan.report.sections._base import Section
 from metaan.report.text import axis_label, effect_symbol, fmt_effect
 from metaan.results import MetaResult
 
@@ -164,11 +164,11 @@ def _figures(results: ReportResults, computed: ComparisonResults) -> dict[str, A
     from metaan import plots
 
     by_id = {c.id: c for c in results.classes}
-    pooled = {
-        by_id[c].label: by_id[c].primary.fit
-        for c in computed.classes
-        if by_id[c].primary.fit is not None and by_id[c].primary.measure == computed.measure
-    }
+    pooled: dict[str, MetaResult] = {}
+    for c in computed.classes:
+        f = by_id[c].primary.fit
+        if f is not None and by_id[c].primary.measure == computed.measure:
+            pooled[by_id[c].label] = f
     if not pooled:
         return {}
     outcome = results.spec.outcome

@@ -22,7 +22,7 @@ from metaan.report.analyses import (
     is_blank,
     select,
 )
-from metaan.report.sections import Section
+from metaan.report.sections._base import Section
 from metaan.report.text import axis_label, fmt, fmt_ci, p_text
 from metaan.subgroups import SubgroupResult, fit_subgroups
 
@@ -221,11 +221,11 @@ def very_low_text(results: ReportResults) -> str:
     cls = next(c for c in results.spec.classes if c.id == d.class_id)
     frame = results.studies.frame
     recs = frame[frame["drug_class"] == cls.drug_class]
-    given = [
-        (dose_in_mg(v)[0], str(s))
-        for v, s in zip(recs["intervention_dose"], recs["study_id"], strict=True)
-    ]
-    given = [(x, s) for x, s in given if x is not None]
+    given: list[tuple[float, str]] = []
+    for v, s in zip(recs["intervention_dose"], recs["study_id"], strict=True):
+        x = dose_in_mg(v)[0]
+        if x is not None:
+            given.append((x, str(s)))
     low = recs[recs["comparator_kind"] == "low_dose"]
     controls: dict[str, list[str]] = {}
     for v, s in zip(low["comparator_dose"], low["study_id"], strict=True):

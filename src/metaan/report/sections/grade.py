@@ -16,7 +16,7 @@ import pandas as pd
 
 from metaan.grade import GradeRating, GradeRules, Judgement, grade
 from metaan.report.analyses import Analysis, ClassResults, ReportResults
-from metaan.report.sections import Section
+from metaan.report.sections._base import Section
 from metaan.report.text import effect_symbol, fmt, fmt_effect, measure_name
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from metaan.report.analyses import ReportResults, is_blank
-from metaan.report.sections import Section
+from metaan.report.sections._base import Section
 
 __all__ = ["SECTION", "cite", "data_licences"]
 
@@ -119,7 +119,6 @@ def _run(results: ReportResults) -> dict[str, Any]:
 
 def _context(results: ReportResults, computed: dict[str, Any]) -> dict[str, Any]:
     from metaan.report.sections.classes import grouped_out
-
     from metaan.report.serialize import relative
 
     base = results.spec.path.parent

@@ -16,7 +16,7 @@ import pandas as pd
 
 from metaan.models import fit
 from metaan.report.analyses import Analysis, ReportResults
-from metaan.report.sections import Section
+from metaan.report.sections._base import Section
 from metaan.report.spec import ReproductionSpec
 from metaan.results import MetaResult
 

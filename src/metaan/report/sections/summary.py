@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from metaan.report.analyses import ReportResults
-from metaan.report.sections import Section
+from metaan.report.sections._base import Section
 from metaan.report.text import evidence_note
 
 
