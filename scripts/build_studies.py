@@ -267,25 +267,7 @@ def psilocybin(source: Path) -> list[Row]:
             source_url=METAPSY_URL,
             licence="ODC-BY-1.0",
         )
-        for k in ("1", "2"):
-            if kind in ("msd", "imsd"):
-                n, mean, sd = src["n_arm" + k], src["mean_arm" + k], src["sd_arm" + k]
-            elif kind == "change":
-                n = src["n_change_arm" + k]
-                mean, sd = src["mean_change_arm" + k], src["sd_change_arm" + k]
-            else:
-                n = mean = sd = ""
-                record["events" + k] = number(src["event_arm" + k])
-                record["total" + k] = number(src["totaln_arm" + k])
-            record["n" + k], record["mean" + k], record["sd" + k] = (
-                number(n),
-                number(mean),
-                number(sd),
-            )
-            record["baseline_mean" + k] = number(src["baseline_m_arm" + k])
-            record["baseline_sd" + k] = number(src["baseline_sd_arm" + k])
-            record["baseline_n" + k] = number(src["baseline_n_arm" + k])
-            record["imputed" + k] = "1" if kind == "imsd" else "0"
+        metapsy_arms(src, kind, record)
         apply_corrections(record, corrected)
         if kind == "imsd":
             record["note"] = (
@@ -297,6 +279,29 @@ def psilocybin(source: Path) -> list[Row]:
     require(not unused, f"corrections that match no record (has the source changed?): {unused}")
     mark_shared_arms(out)
     return out
+
+
+def metapsy_arms(src: Row, kind: str, record: Row) -> None:
+    """The per-arm numbers of a metapsy row: endpoint or change data, or events."""
+    for k in ("1", "2"):
+        if kind in ("msd", "imsd"):
+            n, mean, sd = src["n_arm" + k], src["mean_arm" + k], src["sd_arm" + k]
+        elif kind == "change":
+            n = src["n_change_arm" + k]
+            mean, sd = src["mean_change_arm" + k], src["sd_change_arm" + k]
+        else:
+            n = mean = sd = ""
+            record["events" + k] = number(src["event_arm" + k])
+            record["total" + k] = number(src["totaln_arm" + k])
+        record["n" + k], record["mean" + k], record["sd" + k] = (
+            number(n),
+            number(mean),
+            number(sd),
+        )
+        record["baseline_mean" + k] = number(src["baseline_m_arm" + k])
+        record["baseline_sd" + k] = number(src["baseline_sd_arm" + k])
+        record["baseline_n" + k] = number(src["baseline_n_arm" + k])
+        record["imputed" + k] = "1" if kind == "imsd" else "0"
 
 
 def check_main_analysis(source: Path, records: list[Row]) -> None:

@@ -49,9 +49,18 @@ from metaan.report.text import (
 )
 from metaan.studies import load_studies
 
-__all__ = ["BuildResult", "build_report", "render_html"]
+__all__ = ["BuildResult", "PdfStarter", "build_report", "render_html"]
 
 Progress = Callable[[str], None]
+#: Starts rendering ``report.pdf`` in an output folder; returns a call that waits for it.
+PdfStarter = Callable[[Path], Callable[[], Path]]
+
+
+def _render_now(out: Path) -> Callable[[], Path]:
+    from metaan.report.pdf import render_pdf
+
+    path = render_pdf(out)
+    return lambda: path
 
 
 @dataclass(frozen=True)
@@ -165,10 +174,6 @@ def render_html(results: ReportResults, figures: dict[str, list[tuple[str, str]]
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    raise ValueError(f"the report renderer does not fetch anything ({url})")
-
-
 def _write(path: Path, data: str | bytes, output: Path) -> Path:
     target = path.resolve()
     if output.resolve() not in target.parents:
@@ -237,6 +242,7 @@ def build_report(
     pdf: bool = True,
     docx: bool = True,
     progress: Progress | None = None,
+    start_pdf: PdfStarter = _render_now,
 ) -> BuildResult:
     """Build the report a specification declares.
 
@@ -255,6 +261,11 @@ def build_report(
         Write ``report.docx`` (Word) from the same HTML, figures as 300 dpi PNG.
     progress
         Called with a short message at each step (the CLI prints them on stderr).
+    start_pdf
+        How the PDF is rendered once ``index.html`` and the SVG figures are written:
+        by default here and now. The CLI passes one that renders it in a process of
+        its own, so that it overlaps with the PNG figures and the Word file; this
+        function itself starts no process.
     """
     say = progress or _quiet
     start = time.perf_counter()
@@ -280,12 +291,10 @@ def build_report(
     say("rendering index.html")
     html = render_html(results, svg)
     written.append(_write(out / "index.html", html, out))
+    wait_pdf = None
     if pdf:
         say("rendering report.pdf")
-        import weasyprint
-
-        document = weasyprint.HTML(string=html, base_url=str(out), url_fetcher=_no_fetch)
-        written.append(_write(out / "report.pdf", document.write_pdf(), out))
+        wait_pdf = start_pdf(out)
     png: dict[str, bytes] = {}
     if "png" in spec.figure_formats or docx:
         say("rendering the PNG figures")
@@ -299,6 +308,8 @@ def build_report(
         from metaan.report.docx import html_to_docx
 
         written.append(_write(out / "report.docx", html_to_docx(html, png), out))
+    if wait_pdf is not None:
+        written.append(wait_pdf())
     seconds = time.perf_counter() - start
     say(f"done in {seconds:.1f} s: {out}")
     return BuildResult(output=out, files=tuple(written), seconds=seconds, removed=tuple(removed))

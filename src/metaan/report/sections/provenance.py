@@ -106,6 +106,21 @@ def _trial_accounting(results: ReportResults) -> list[dict[str, Any]]:
     ]
 
 
+def _exclusion_groups(results: ReportResults) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for e in results.excluded:
+        groups.setdefault((e.analysis, e.reason), []).append(e.study)
+    return [
+        {
+            "analysis": analysis,
+            "reason": reason,
+            "records": len(studies),
+            "studies": list(dict.fromkeys(studies)),
+        }
+        for (analysis, reason), studies in groups.items()
+    ]
+
+
 def _run(results: ReportResults) -> dict[str, Any]:
     from metaan.report.serialize import provenance
 
@@ -128,6 +143,10 @@ def _context(results: ReportResults, computed: dict[str, Any]) -> dict[str, Any]
         "exclusions": [{**e.to_dict(), "file": relative(e.file, base)} for e in results.excluded],
         "out": {a.id: grouped_out(a) for a in results.analyses()},
         "notes": [c.spec.references_note for c in results.classes if c.spec.references_note],
+        "other_analyses": [
+            a for a in results.analyses() if not any(a in c.analyses for c in results.classes)
+        ],
+        "exclusion_groups": _exclusion_groups(results),
         "attribution": results.spec.attribution,
     }
 
