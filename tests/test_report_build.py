@@ -414,7 +414,9 @@ def test_the_word_report_has_the_sections_tables_and_figures(built: Path) -> Non
     from docx import Document
 
     document = Document(str(built / "report.docx"))
-    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    headings = [
+        p.text for p in document.paragraphs if p.style.name.startswith(("Heading", "Title"))
+    ]
     html = (built / "index.html").read_text(encoding="utf-8")
     in_html = [
         re.sub(r"<[^>]+>", "", unescape(h))

@@ -312,7 +312,11 @@ def _imprecision(
     cuts, what = _thresholds(result, rules)
     crossed = sum(result.ci_lb < t < result.ci_ub for t in cuts)
     down = -min(crossed, 2)
-    parts = [f"the confidence interval crosses {crossed} threshold(s) of {what}"]
+    if len(cuts) == 1:
+        parts = [f"the confidence interval {'includes' if crossed else 'excludes'} no effect"]
+    else:
+        how_many = {0: "neither", 1: "one", 2: "both"}[crossed]
+        parts = [f"the confidence interval crosses {how_many} of the thresholds of {what}"]
     if ois is not None:
         short = participants < ois
         parts.append(
