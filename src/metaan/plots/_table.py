@@ -839,22 +839,7 @@ def _draw_footer(cv: _Canvas) -> None:
     lay, fig = cv.layout, cv.fig
     y_in = cv.bottom - lay.axis_height
     if lay.rob_legend:
-        y_mid = y_in - LINE / 2 - 0.02
-        xk = MARGIN + 0.08
-        for key in lay.rob_legend:
-            name = ROB_LEVELS[key][2]
-            _rob_marker_fig(fig, xk, y_mid, key)
-            fig.text(
-                (xk + 0.14) / lay.fig_width,
-                y_mid / cv.fig_height,
-                name,
-                ha="left",
-                va="center",
-                fontsize=th.SMALL_SIZE,
-                fontfamily=th.FONT_FAMILY,
-                parse_math=False,
-            )
-            xk += 0.14 + th.text_width(name, th.SMALL_SIZE) + 0.3
+        rob_legend(fig, y_in - LINE / 2 - 0.02, lay.rob_legend)
         y_in -= LINE + 0.05
     for foot in lay.foot_lines:
         fig.text(
@@ -1045,3 +1030,23 @@ def _rob_marker_fig(fig: Figure, xpos: float, y: float, level: str) -> None:
         fontfamily=th.FONT_FAMILY,
         parse_math=False,
     )
+
+
+def rob_legend(fig: Figure, y: float, levels: Sequence[str]) -> None:
+    """The key of the RoB levels in a row, ``y`` inches above the figure's bottom."""
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    x = MARGIN + 0.08
+    for key in levels:
+        name = ROB_LEVELS[key][2]
+        _rob_marker_fig(fig, x, y, key)
+        fig.text(
+            (x + 0.14) / width,
+            y / height,
+            name,
+            ha="left",
+            va="center",
+            fontsize=th.SMALL_SIZE,
+            fontfamily=th.FONT_FAMILY,
+            parse_math=False,
+        )
+        x += 0.14 + th.text_width(name, th.SMALL_SIZE) + 0.3

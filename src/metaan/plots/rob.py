@@ -19,31 +19,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from metaan.plots import _theme as th
-from metaan.plots._table import LINE, MARGIN, ROB_LEVELS, _rob_marker_fig
+from metaan.plots._table import LINE, MARGIN, ROB_LEVELS, _rob_marker_fig, rob_legend
 from metaan.rob import DOMAIN_NAMES, LEVELS, RobSummary, RobTable
 
 __all__ = ["rob_summary", "rob_traffic_light"]
 
 _BAR = 0.26  # inches per domain bar
 _BAR_WIDTH = 3.6  # inches of the 0-100 % scale
-
-
-def _legend(fig: Figure, y: float, levels: list[str], fig_width: float, fig_height: float) -> None:
-    x = MARGIN + 0.08
-    for key in levels:
-        name = ROB_LEVELS[key][2]
-        _rob_marker_fig(fig, x, y, key)
-        fig.text(
-            (x + 0.14) / fig_width,
-            y / fig_height,
-            name,
-            ha="left",
-            va="center",
-            fontsize=th.SMALL_SIZE,
-            fontfamily=th.FONT_FAMILY,
-            parse_math=False,
-        )
-        x += 0.14 + th.text_width(name, th.SMALL_SIZE) + 0.3
 
 
 def rob_summary(summary: RobSummary, *, title: str | None = None) -> Figure:
@@ -104,7 +86,7 @@ def rob_summary(summary: RobSummary, *, title: str | None = None) -> Figure:
         what = "weight in the analysis" if summary.weighted else "studies"
         ax.set_xlabel(f"Share of the {what} ({summary.k} studies)", fontsize=th.FONT_SIZE)
         used = [k for j, k in enumerate(LEVELS) if (summary.shares[:, j] > 0).any()]
-        _legend(fig, MARGIN + legend_h / 2, used, width, height)
+        rob_legend(fig, MARGIN + legend_h / 2, used)
         if title:
             fig.text(
                 MARGIN / width,
@@ -155,7 +137,7 @@ def rob_traffic_light(table: RobTable, *, title: str | None = None) -> Figure:
                     _rob_marker_fig(fig, MARGIN + label_w + (j + 0.5) * col_w, y, level)
         used = [key for key in LEVELS if any(key in row for row in table.judgements)]
         legend_y = top - head_h - k * LINE - legend_h / 2
-        _legend(fig, legend_y, used, width, height)
+        rob_legend(fig, legend_y, used)
         text(
             MARGIN,
             legend_y - legend_h / 2,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from metaan.errors import SpecError
+from metaan.grade import GradeRules
 
 __all__ = [
     "BiasSpec",
@@ -194,26 +195,12 @@ class BiasSpec:
 
 
 @dataclass(frozen=True)
-class GradeSpec:
-    """The rules of the GRADE ratings: each is a judgement, declared here."""
+class GradeSpec(GradeRules):
+    """The rules of the GRADE ratings (:class:`metaan.grade.GradeRules`, each a
+    judgement declared here), whether to rate at all, and the control risk of the
+    absolute effects (none: the median in the data)."""
 
     enabled: bool = True
-    #: Minimal important difference on the continuous measure's scale (none: the
-    #: null is the threshold of imprecision).
-    mid: float | None = None
-    #: An appreciable ratio for OR and RR (1.25: a relative change of 25 %).
-    ratio_mid: float = 1.25
-    alpha: float = 0.05
-    power: float = 0.80
-    #: Share of the weight from trials at high risk of bias that rates down once / twice.
-    rob_serious: float = 0.5
-    rob_very_serious: float = 0.8
-    #: I² (%) that rates down once / twice (with the prediction interval; see metaan.grade).
-    i2_serious: float = 50.0
-    i2_very_serious: float = 75.0
-    #: Egger's test p below which publication bias is suspected (k >= [bias] min_k).
-    egger_p: float = 0.10
-    #: Assumed control risk for absolute effects (none: the median in the data).
     control_risk: float | None = None
 
 

@@ -12,18 +12,14 @@ import pandas as pd
 from metaan.report.analyses import Analysis, ClassResults, ReportResults, is_blank
 from metaan.report.sections._base import Section
 from metaan.report.text import axis_label, fmt, fmt_ci
-from metaan.rob import RobTable, rob_table, summarise_rob
+from metaan.rob import DOMAINS, RobTable, rob_table, summarise_rob
 
 #: The printable area a figure must fit on an A4 page (inches): 180 mm wide, and
 #: 235 mm high, leaving room for the heading and caption.
 PRINT_PAGE = (180 / 25.4, 235 / 25.4)
-_ROB_COLUMNS = (
-    ("D1", "rob_d1"),
-    ("D2", "rob_d2"),
-    ("D3", "rob_d3"),
-    ("D4", "rob_d4"),
-    ("D5", "rob_d5"),
-    ("Overall", "rob_overall"),
+#: The RoB 2 domains and their columns in the study records.
+_ROB_COLUMNS = tuple(
+    (domain, next(a for a in aliases if a.startswith("rob_"))) for domain, aliases in DOMAINS
 )
 
 

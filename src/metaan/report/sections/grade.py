@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaan.grade import GradeRating, GradeRules, Judgement, grade
+from metaan.grade import GradeRating, Judgement, grade
 from metaan.report.analyses import Analysis, ClassResults, ReportResults
 from metaan.report.sections._base import Section
 from metaan.report.text import effect_symbol, fmt, fmt_effect, measure_name
@@ -56,18 +56,6 @@ def _rate(c: ClassResults, a: Analysis, results: ReportResults) -> GradeRating |
         return None
     spec = results.spec
     g = spec.grade
-    rules = GradeRules(
-        rob_serious=g.rob_serious,
-        rob_very_serious=g.rob_very_serious,
-        i2_serious=g.i2_serious,
-        i2_very_serious=g.i2_very_serious,
-        mid=g.mid,
-        ratio_mid=g.ratio_mid,
-        alpha=g.alpha,
-        power=g.power,
-        egger_p=g.egger_p,
-        min_k=spec.bias.min_k,
-    )
     rob = a.records["rob_overall"].astype("string").fillna("")
     high = None if (rob == "").all() else [None if v == "" else v == "high" for v in rob]
     control, basis = (None, "") if a.continuous else _control_risk(a, g.control_risk)
@@ -79,7 +67,7 @@ def _rate(c: ClassResults, a: Analysis, results: ReportResults) -> GradeRating |
         indirectness=_judgement(c.spec.grade.indirectness, c.spec.grade.indirectness_reason),
         control_risk=control,
         control_risk_basis=basis,
-        rules=rules,
+        rules=g,
     )
 
 
