@@ -39,12 +39,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from metaan.studies import (
-    COLUMN_NAMES,
-    psilocybin_main_analysis,
-    schema_markdown,
-    validate_studies,
-)
+from metaan.report.selections import psilocybin_main_analysis
+from metaan.studies import COLUMN_NAMES, schema_markdown, validate_studies
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "data"

@@ -24,10 +24,11 @@ from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.effects import escalc
 from metaan.errors import SpecError
 from metaan.models import fit
+from metaan.report.selections import psilocybin_main_analysis
 from metaan.report.spec import ClassSpec, ModelSpec, ReportSpec, Selection
 from metaan.results import MetaResult
 from metaan.sensitivity import Influence, LeaveOneOut, influence, leave_one_out
-from metaan.studies import StudyTable, psilocybin_main_analysis
+from metaan.studies import StudyTable
 
 __all__ = [
     "Analysis",
