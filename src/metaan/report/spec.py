@@ -185,6 +185,8 @@ class DoseSpec:
     unit: str = "mg"
     #: Doses at or below this are "very low" (placebo-like) in the microdosing text.
     very_low: float = 3.0
+    #: What each kind of control is, in the report's words (shown under the subgroups).
+    controls_note: str = ""
     statement: str = ""
 
 

@@ -180,8 +180,8 @@ def _effects_text(results: ReportResults) -> str:
     ]
     return (
         "Where a record carries its source review's own effect size and standard error for "
-        "the measure (the metapsy curators' Hedges' g, for example), that published number is "
-        "used, so that the review's own analysis is reproduced; otherwise the effect is "
+        "the measure, that published number is used, so that the review's own analysis is "
+        "reproduced; otherwise the effect is "
         "recomputed from the arm-level data. By analysis: " + "; ".join(counts) + "."
     )
 

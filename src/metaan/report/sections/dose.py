@@ -325,6 +325,7 @@ def _context(results: ReportResults, computed: DoseResults) -> dict[str, Any]:
         "subgroup_test": _subgroup_text(computed),
         "dose_text": _dose_text(results, computed),
         "symbol_measure": results.class_by_id(computed.class_id).primary.measure,
+        "controls_note": results.spec.dose.controls_note if results.spec.dose else "",
     }
 
 
