@@ -118,7 +118,7 @@ MAX_VARIANCE = 1e50
 
 #: The largest intercept-only problem fitted on Python floats (:class:`Single`)
 #: rather than numpy arrays: below it a numpy call costs more than its arithmetic.
-SINGLE_MAX_K = 64
+SINGLE_MAX_K = 256
 
 
 def _f(x: Any) -> FloatArray:
