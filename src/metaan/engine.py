@@ -399,16 +399,21 @@ def _outside(y: FloatArray, v: FloatArray) -> npt.NDArray[np.bool_]:
     return np.asarray(~inside, dtype=np.bool_)
 
 
-def _out_of_range(Vs: FloatArray, s: FloatArray, random: bool) -> npt.NDArray[np.bool_]:
-    """Which standardised problems of a block lie outside the numerical range
-    (the rules of :func:`~metaan.estimators.out_of_range`, on arrays)."""
+def _out_of_range(
+    Vs: FloatArray, s: FloatArray, random: bool
+) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]:
+    """Which standardised problems of a block lie outside the numerical range (the
+    rules of :func:`~metaan.estimators.out_of_range`, on arrays), with each
+    problem's smallest variance and largest weight over the others' sum."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        bad = ~(s <= MAX_SCALE) | ~(np.nanmin(Vs, axis=1) >= MIN_RELATIVE_VARIANCE)
+        smallest = np.nanmin(Vs, axis=1)
+        w = np.where(np.isfinite(Vs), 1.0 / Vs, 0.0)
+        largest = np.max(w, axis=1)
+        dominance = largest / (rowsum(w) - largest)
+        bad = ~(s <= MAX_SCALE) | ~(smallest >= MIN_RELATIVE_VARIANCE)
         if random:
-            w = np.where(np.isfinite(Vs), 1.0 / Vs, 0.0)
-            largest = np.max(w, axis=1)
-            bad |= ~(largest <= MAX_DOMINANCE * (rowsum(w) - largest))
-    return np.asarray(bad, dtype=np.bool_)
+            bad |= ~(dominance <= MAX_DOMINANCE)
+    return np.asarray(bad, dtype=np.bool_), smallest, dominance
 
 
 def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.str_]:
@@ -478,11 +483,12 @@ def fit_segments(
         problems = ok[block]
         Y, V = _pad(y, v, starts, sizes, problems)
         Ys, Vs, c, s = standardise(Y, V, np.isfinite(V))
-        bad = _out_of_range(Vs, s, method != "EE")
+        bad, smallest, dominance = _out_of_range(Vs, s, method != "EE")
         for i in np.flatnonzero(bad).tolist():
             error[problems[i]] = out_of_range(
-                float(s[i]), Vs[i][np.isfinite(Vs[i])].tolist(), method != "EE"
+                float(s[i]), float(smallest[i]), float(dominance[i]), method != "EE"
             )
+
         if bad.any():
             problems, Ys, Vs, c, s = problems[~bad], Ys[~bad], Vs[~bad], c[~bad], s[~bad]
             if problems.size == 0:

@@ -677,10 +677,11 @@ def solve(
     )
 
 
-def out_of_range(s: float, vs: Sequence[float], random: bool) -> str | None:
+def out_of_range(s: float, smallest: float, dominance: float, random: bool) -> str | None:
     """Why a standardised problem lies outside the engine's numerical range, or None.
 
-    ``s`` is its scale and ``vs`` its standardised sampling variances (see
+    ``s`` is its scale, ``smallest`` its smallest standardised sampling variance
+    and ``dominance`` its largest common-effect weight over the others' sum (see
     :data:`MAX_SCALE`, :data:`MIN_RELATIVE_VARIANCE`, :data:`MAX_DOMINANCE`).
     """
     if not s <= MAX_SCALE:
@@ -690,7 +691,6 @@ def out_of_range(s: float, vs: Sequence[float], random: bool) -> str | None:
             f"effect, or the largest standard error); metaan fits effects whose spread "
             f"is at most {MAX_SCALE:.0e}, so that tau^2 stays a finite number"
         )
-    smallest = min(vs)
     if not smallest >= MIN_RELATIVE_VARIANCE:
         return (
             f"the smallest sampling variance is {smallest:.3g} times the square of the "
@@ -698,15 +698,12 @@ def out_of_range(s: float, vs: Sequence[float], random: bool) -> str | None:
             f"variances down to {MIN_RELATIVE_VARIANCE:.0e} times that, so that the "
             "weights stay finite numbers"
         )
-    if random:
-        weights = sorted(1.0 / x for x in vs)
-        others = sum(weights[:-1])
-        if not weights[-1] <= MAX_DOMINANCE * others:
-            return (
-                f"one study has {weights[-1] / others:.3g} times the weight of all the "
-                f"others together; a random-effects model loses that many digits of "
-                f"precision, and metaan fits up to {MAX_DOMINANCE:.0e}"
-            )
+    if random and not dominance <= MAX_DOMINANCE:
+        return (
+            f"one study has {dominance:.3g} times the weight of all the others together; "
+            "a random-effects model loses that many digits of precision, and metaan "
+            f"fits up to {MAX_DOMINANCE:.0e}"
+        )
     return None
 
 
@@ -740,8 +737,17 @@ def check_data(
 def check_range(source: Batch | Single, s: float, random: bool) -> None:
     """Raise an :class:`~metaan.errors.InputError` when one standardised problem is
     outside the engine's numerical range (:func:`out_of_range`)."""
-    vs = source.V if isinstance(source, Single) else source.V[0][source.mask[0]].tolist()
-    problem = out_of_range(s, vs, random)
+    if isinstance(source, Single):
+        smallest = min(source.V)
+        w = [1.0 / x for x in source.V] if smallest > 0.0 else [math.inf]
+        largest, total = max(w), sum(w)
+    else:
+        v = source.V[0][source.mask[0]]
+        smallest = float(np.min(v))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            w = 1.0 / v
+            largest, total = float(np.max(w)), float(np.sum(w))
+    problem = out_of_range(s, smallest, divide(largest, total - largest), random)
     if problem is not None:
         raise InputError(problem, fix=_RANGE_FIX)
 
