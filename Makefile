@@ -10,7 +10,7 @@ STAMP := $(VENV)/.metaan-installed
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,simulate]'
 	touch $(STAMP)
 
 report: $(STAMP)
