@@ -38,6 +38,7 @@ from metaan.cli._app import main
     help="Replications per block of work, a multiple of 100; it never changes the numbers.",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in DIR; finished blocks are kept.")
+@click.option("--no-figures", is_flag=True, help="Write the metrics and summary only.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def simulate_command(
     spec: str,
@@ -46,6 +47,7 @@ def simulate_command(
     workers: int | None,
     block: int,
     resume: bool,
+    no_figures: bool,
     quiet: bool,
 ) -> None:
     """Run the simulation study SPEC (a TOML grid) and write its metrics, figures and summary."""
@@ -59,6 +61,7 @@ def simulate_command(
         block=block,
         resume=resume,
         progress=not quiet,
+        figures=not no_figures,
     )
     failed = int(result.metrics["failed"].sum())
     if not quiet:

@@ -22,15 +22,18 @@ FIGURES: tuple[str, ...] = ("ci_coverage", "pi_coverage", "bias", "tau2_bias", "
 _LIBRARIES = ("metaan", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "seaborn")
 
 
-def write_outputs(spec: SimulationSpec, metrics: pd.DataFrame, folder: Path) -> None:
-    """Write ``metrics.csv``, ``metrics.parquet``, ``figures/*.svg`` and ``index.html``."""
+def write_outputs(
+    spec: SimulationSpec, metrics: pd.DataFrame, folder: Path, *, figures: bool = True
+) -> None:
+    """Write ``metrics.csv``, ``metrics.parquet``, ``figures/*.svg`` (unless
+    ``figures`` is false) and ``index.html``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.csv").write_text(
         metrics.to_csv(index=False, lineterminator="\n"), encoding="utf-8"
     )
     metrics.to_parquet(folder / "metrics.parquet", engine="pyarrow", index=False)
-    figures = write_figures(spec, metrics, folder / "figures")
-    (folder / "index.html").write_text(render_html(spec, metrics, figures), encoding="utf-8")
+    drawn = write_figures(spec, metrics, folder / "figures") if figures else {}
+    (folder / "index.html").write_text(render_html(spec, metrics, drawn), encoding="utf-8")
 
 
 def write_figures(spec: SimulationSpec, metrics: pd.DataFrame, folder: Path) -> dict[str, str]:

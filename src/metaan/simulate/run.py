@@ -346,6 +346,7 @@ def run_simulation(
     block: int = DEFAULT_BLOCK,
     resume: bool = False,
     progress: bool = False,
+    figures: bool = True,
 ) -> SimulationResult:
     """Run a simulation study and write its results.
 
@@ -368,6 +369,8 @@ def run_simulation(
         Continue the run in ``output``, running only the blocks not yet written.
     progress
         Show a progress bar on stderr (only when stderr is a terminal).
+    figures
+        Draw the figures (``figures/*.svg``, also inline in ``index.html``).
 
     Returns
     -------
@@ -402,7 +405,7 @@ def run_simulation(
     finally:
         bar.close()
     metrics = aggregate(spec, store)
-    write_outputs(spec, metrics, folder)
+    write_outputs(spec, metrics, folder, figures=figures)
     reused = len({(s, u) for s, u in done if s in {sc.index for sc in spec.scenarios}})
     return SimulationResult(
         spec=spec,
