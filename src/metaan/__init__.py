@@ -7,6 +7,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from metaan._gls import BlockMatrix
+from metaan._mvresult import (
+    LikelihoodRatioTest,
+    MultilevelPrediction,
+    MultilevelResult,
+    ProfileCI,
+    VarianceComponent,
+    anova,
+)
 from metaan.bias import (
     FailSafeN,
     RankTest,
@@ -31,7 +40,9 @@ from metaan.errors import (
 )
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
+from metaan.many import fit_many
 from metaan.models import fit
+from metaan.multilevel import fit_multilevel, fit_multivariate
 from metaan.regression import (
     MetaRegressionResult,
     PermutationResult,
@@ -39,9 +50,8 @@ from metaan.regression import (
     fit_regression,
     permutation_test,
 )
-from metaan.report.build import build_report
-from metaan.report.spec import load_spec
 from metaan.results import Exclusion, MetaResult
+from metaan.robust import RobustResult, WaldTest, robust
 from metaan.sensitivity import (
     Baujat,
     Cumulative,
@@ -52,9 +62,10 @@ from metaan.sensitivity import (
     influence,
     leave_one_out,
 )
-from metaan.studies import StudyTable, load_studies, psilocybin_main_analysis, validate_studies
+from metaan.studies import StudyTable, load_studies, validate_studies
 from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
+from metaan.vcalc import vcalc
 
 try:
     __version__ = version("metaan")
@@ -64,6 +75,7 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare che
 __all__ = [
     "MEASURES",
     "Baujat",
+    "BlockMatrix",
     "ConvergenceError",
     "Cumulative",
     "EffectArrays",
@@ -73,44 +85,54 @@ __all__ = [
     "Influence",
     "InputError",
     "LeaveOneOut",
+    "LikelihoodRatioTest",
     "MetaRegressionResult",
     "MetaResult",
     "MetaanError",
+    "MultilevelPrediction",
+    "MultilevelResult",
     "NotEstimableError",
     "PermutationResult",
+    "ProfileCI",
     "RankTest",
     "RegressionPrediction",
     "RegressionTest",
+    "RobustResult",
     "SmallStudyEffects",
     "SpecError",
     "StudyTable",
     "SubgroupLevel",
     "SubgroupResult",
     "TrimAndFill",
+    "VarianceComponent",
+    "WaldTest",
     "__version__",
+    "anova",
     "baujat",
-    "build_report",
     "cumulative",
     "egger_test",
     "escalc",
     "fail_safe_n",
     "fit",
+    "fit_many",
     "fit_mh",
+    "fit_multilevel",
+    "fit_multivariate",
     "fit_peto",
     "fit_regression",
     "fit_subgroups",
     "influence",
     "leave_one_out",
-    "load_spec",
     "load_studies",
     "peese",
     "permutation_test",
-    "psilocybin_main_analysis",
     "q_profile_ci",
     "rank_test",
     "read_table",
     "regression_test",
+    "robust",
     "small_study_effects",
     "trim_and_fill",
     "validate_studies",
+    "vcalc",
 ]
