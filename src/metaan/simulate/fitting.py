@@ -1,10 +1,12 @@
 """The one route from a simulation to the estimation engine.
 
 Every fit of a simulated meta-analysis goes through :func:`fit_batch`: segmented
-arrays in, arrays of results out. It calls metaan's own estimators (``metaan.fit``
-for the inverse-variance methods, ``metaan.fit_mh`` and ``metaan.fit_peto`` for
-2x2 tables), so a simulation measures exactly the code that analyses real data;
-it has no estimator, solver or Knapp-Hartung rule of its own.
+arrays in, arrays of results out. It calls metaan's own engine (the batched
+:func:`metaan.engine.fit_segments` for the inverse-variance methods, as
+``metaan.fit`` and ``metaan.fit_many`` do; ``metaan.fit_mh`` and
+``metaan.fit_peto`` for 2x2 tables), so a simulation measures exactly the code
+that analyses real data; it has no estimator, solver or Knapp-Hartung rule of
+its own.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from metaan.engine import fit_segments
 from metaan.errors import NotEstimableError
 from metaan.estimators import FloatArray
-from metaan.models import fit
-from metaan.results import MetaResult
 from metaan.simulate.generate import Batch
 from metaan.simulate.spec import TABLE_METHODS
 from metaan.tables import fit_mh, fit_peto
@@ -56,6 +57,11 @@ _FIELDS = ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "pi_lb", "pi_ub")
 def fit_batch(batch: Batch, *, method: str, test: str, level: float, prediction: str) -> BatchFit:
     """Fit every meta-analysis of ``batch`` with one method.
 
+    The inverse-variance methods go to the batched engine in one call
+    (:func:`metaan.engine.fit_segments`, which :func:`metaan.fit_many` also
+    uses); the 2x2-table methods to :func:`metaan.fit_mh` and
+    :func:`metaan.fit_peto`, one meta-analysis at a time.
+
     Parameters
     ----------
     batch
@@ -70,55 +76,61 @@ def fit_batch(batch: Batch, *, method: str, test: str, level: float, prediction:
     BatchFit
         Arrays with one entry per meta-analysis, and each fit's status.
     """
+    if method in TABLE_METHODS:
+        return _fit_tables(batch, method, level)
+    groups = np.repeat(np.arange(batch.n, dtype=np.int64), batch.sizes)
+    try:
+        res = fit_segments(
+            batch.yi,
+            batch.vi,
+            groups,
+            n_groups=batch.n,
+            method=method,
+            test=test,
+            level=level,
+            prediction=prediction,
+            qprofile=False,
+        )
+    except Exception:  # counted: a failed fit is a finding, not a crash
+        missing = {name: np.full(batch.n, math.nan) for name in _FIELDS}
+        return BatchFit(**missing, status=np.full(batch.n, FAILED, np.int8))
+    # A problem the engine declines (too few studies) has no estimate, as in
+    # metafor; one it accepted but returned without an estimate has failed.
+    status = np.where(res.error != "", NOT_ESTIMABLE, OK).astype(np.int8)
+    status[(status == OK) & ~np.isfinite(res.estimate)] = FAILED
+    return BatchFit(
+        estimate=res.estimate,
+        se=res.se,
+        ci_lb=res.ci_lb,
+        ci_ub=res.ci_ub,
+        pval=res.pval,
+        tau2=res.tau2 if method != "EE" else np.full(batch.n, math.nan),
+        pi_lb=res.pi_lb,
+        pi_ub=res.pi_ub,
+        status=status,
+    )
+
+
+def _fit_tables(batch: Batch, method: str, level: float) -> BatchFit:
+    """Mantel-Haenszel or Peto for each meta-analysis's 2x2 tables."""
+    if batch.counts is None:
+        raise ValueError(f"{method} needs 2x2 tables; this batch has effect sizes only")
     n = batch.n
     out = {name: np.full(n, math.nan) for name in _FIELDS}
     status = np.zeros(n, dtype=np.int8)
-    ends = np.cumsum(batch.sizes)
-    starts = ends - batch.sizes
-    need = 1 if method == "EE" else 2
     for i in range(n):
+        ai, n1, ci, n2 = (c[i] for c in batch.counts)
         try:
-            if method in TABLE_METHODS:
-                res = _fit_tables(batch, i, method, level)
-            elif batch.sizes[i] < need:
-                status[i] = NOT_ESTIMABLE
-                continue
+            if method == "MH":
+                res = fit_mh(ai, n1, ci, n2, measure="OR", level=level)
             else:
-                part = slice(int(starts[i]), int(ends[i]))
-                res = fit(
-                    batch.yi[part],
-                    batch.vi[part],
-                    method=method,
-                    test=test,
-                    level=level,
-                    prediction=prediction,
-                )
+                res = fit_peto(ai, n1, ci, n2, level=level)
         except NotEstimableError:
             status[i] = NOT_ESTIMABLE
             continue
         except Exception:  # counted: a failed fit is a finding, not a crash
             status[i] = FAILED
             continue
-        _store(out, i, res, tables=method in TABLE_METHODS)
+        for name in ("estimate", "se", "ci_lb", "ci_ub", "pval"):
+            out[name][i] = getattr(res, name)
     return BatchFit(**out, status=status)
-
-
-def _fit_tables(batch: Batch, i: int, method: str, level: float) -> MetaResult:
-    if batch.counts is None:
-        raise ValueError(f"{method} needs 2x2 tables; this batch has effect sizes only")
-    ai, n1, ci, n2 = (c[i] for c in batch.counts)
-    if method == "MH":
-        return fit_mh(ai, n1, ci, n2, measure="OR", level=level)
-    return fit_peto(ai, n1, ci, n2, level=level)
-
-
-def _store(out: dict[str, FloatArray], i: int, res: MetaResult, *, tables: bool) -> None:
-    out["estimate"][i] = res.estimate
-    out["se"][i] = res.se
-    out["ci_lb"][i] = res.ci_lb
-    out["ci_ub"][i] = res.ci_ub
-    out["pval"][i] = res.pval
-    if not tables:
-        out["tau2"][i] = res.tau2 if res.tau2 is not None else math.nan
-        out["pi_lb"][i] = res.pi_lb
-        out["pi_ub"][i] = res.pi_ub

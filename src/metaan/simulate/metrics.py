@@ -39,13 +39,17 @@ from metaan.estimators import FloatArray
 from metaan.simulate.fitting import FAILED, NOT_ESTIMABLE, OK, BatchFit
 from metaan.simulate.spec import MethodSpec, Scenario
 
-__all__ = ["METRIC_COLUMNS", "block_statistics", "combine"]
+__all__ = ["METRIC_COLUMNS", "Columns", "block_statistics", "combine"]
+
+#: A table as named columns of equal length, as blocks are stored and sent.
+Columns = dict[str, np.ndarray]
 
 #: Continuous per-replication quantities, kept as (mean, M2) per unit.
 _MOMENTS = ("err", "sqerr", "tau2_err", "tau2_sqerr", "ci_width", "pi_cover", "pi_width")
 #: Counted events per unit.
 _COUNTS = ("n", "not_estimable", "failed", "ci_cover", "reject", "boundary")
-_KEYS = ("scenario", "method", "test", "prediction")
+#: A unit row's keys: the scenario and the method's position in the scenario's methods.
+_KEYS = ("scenario", "method")
 
 #: The columns of the metrics table after the scenario's own columns.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -156,21 +160,24 @@ def block_statistics(
     first_unit: int,
     unit_size: int,
     level: float,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Summaries of one block: per unit and method, and the raw estimates.
+) -> tuple[Columns, Columns]:
+    """Summaries of one block: per unit and method, and the raw estimates, as
+    columns (name -> array).
 
     Returns
     -------
     units
-        One row per (unit, method) with the counts and (mean, M2) pairs.
+        One row per (unit, method) with the counts and (mean, M2) pairs; a
+        method is named by its position in ``fits``.
     values
         One row per replication with each estimator's estimate and tau^2, for
         the medians.
     """
     alpha = 1.0 - level / 100.0
-    frames = []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in _KEYS}
+    columns["unit"] = []
     values: dict[str, FloatArray] = {}
-    for method, fit in fits.items():
+    for position, (method, fit) in enumerate(fits.items()):
         quantities, events = _quantities(scenario, method, fit, alpha)
         ok = fit.status == OK
         okf = ok.astype(np.float64)
@@ -180,34 +187,29 @@ def block_statistics(
             "failed": (fit.status == FAILED).astype(np.int64),
             **{name: np.where(ok, flag, 0) for name, flag in events.items()},
         }
-        row: dict[str, object] = {}
         for name in _COUNTS:
-            row[name] = _count_by_unit(counts[name], unit_size)
+            columns.setdefault(name, []).append(_count_by_unit(counts[name], unit_size))
         for name in _MOMENTS:
-            row[f"{name}_mean"], row[f"{name}_m2"] = _by_unit(quantities[name], okf, unit_size)
-        units = len(row["n"])  # type: ignore[arg-type]
-        frame = pd.DataFrame(row)
-        frame.insert(0, "unit", np.arange(first_unit, first_unit + units, dtype=np.int64))
-        keys: tuple[int | str, ...] = (scenario.index, *_method_key(method))
-        for i, (key, value) in enumerate(zip(_KEYS, keys, strict=True)):
-            frame.insert(i, key, value)
-        frames.append(frame)
+            mean, m2 = _by_unit(quantities[name], okf, unit_size)
+            columns.setdefault(f"{name}_mean", []).append(mean)
+            columns.setdefault(f"{name}_m2", []).append(m2)
+        units = columns["n"][-1].size
+        columns["scenario"].append(np.full(units, scenario.index, dtype=np.int64))
+        columns["method"].append(np.full(units, position, dtype=np.int64))
+        columns["unit"].append(np.arange(first_unit, first_unit + units, dtype=np.int64))
         values.setdefault(f"{method.method}.estimate", np.where(ok, fit.estimate, math.nan))
         values.setdefault(f"{method.method}.tau2", np.where(ok, fit.tau2, math.nan))
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(values)
+    table = {name: np.concatenate(parts) for name, parts in columns.items()}
+    return table, values
 
 
-def _method_key(method: MethodSpec) -> tuple[str, str, str]:
-    return method.method, method.test, method.prediction
-
-
-def _merge(units: pd.DataFrame) -> dict[str, FloatArray]:
-    """Merge the per-unit (n, mean, M2) of one group of rows sorted by unit."""
-    n_units = units["n"].to_numpy(np.float64)
+def _merge(units: Columns) -> dict[str, FloatArray]:
+    """Merge the per-unit (n, mean, M2) of one method's rows, sorted by unit."""
+    n_units = units["n"].astype(np.float64).tolist()
     out: dict[str, FloatArray] = {}
     for name in _MOMENTS:
-        means = units[f"{name}_mean"].to_numpy()
-        m2s = units[f"{name}_m2"].to_numpy()
+        means = units[f"{name}_mean"].tolist()
+        m2s = units[f"{name}_m2"].tolist()
         n, mean, m2 = 0.0, 0.0, 0.0
         for nb, mb, m2b in zip(n_units, means, m2s, strict=True):
             if nb == 0:
@@ -242,18 +244,19 @@ def _rmse(moments: FloatArray, n: int) -> tuple[float, float]:
 
 
 def _group_metrics(
-    scenario: Scenario, units: pd.DataFrame, replications: int, medians: tuple[float, float]
+    scenario: Scenario,
+    spec: MethodSpec,
+    units: Columns,
+    replications: int,
+    medians: tuple[float, float],
 ) -> dict[str, object]:
-    units = units.sort_values("unit", kind="stable")
     counts = {name: int(units[name].sum()) for name in _COUNTS}
     n = counts["n"]
     moments = _merge(units)
-    method, test, prediction = (str(units[k].iloc[0]) for k in _KEYS[1:])
-    spec = MethodSpec(method, test, prediction)
     row: dict[str, object] = {
-        "method": method,
-        "test": test,
-        "prediction": prediction,
+        "method": spec.method,
+        "test": spec.test,
+        "prediction": spec.prediction,
         "label": spec.label,
         "replications": replications,
         "fits": n,
@@ -286,24 +289,32 @@ def _group_metrics(
 def combine(
     scenario: Scenario,
     methods: Sequence[MethodSpec],
-    units: Iterable[pd.DataFrame],
-    values: Iterable[pd.DataFrame],
+    units: Iterable[Columns],
+    values: Iterable[Columns],
     replications: int,
 ) -> pd.DataFrame:
-    """The metrics of one scenario from its blocks' summaries (see :func:`block_statistics`),
-    one row per method in the order of ``methods``. The blocks may come in any order."""
-    table = pd.concat(list(units), ignore_index=True)
-    raw = pd.concat(list(values), ignore_index=True)
-    keys = table[list(_KEYS[1:])].astype(str).agg("|".join, axis=1)
+    """The metrics of one scenario from its blocks' summaries (see :func:`block_statistics`,
+    whose ``fits`` were in the order of ``methods``), one row per method. The blocks
+    may come in any order."""
+    table = _concat(units)
+    raw = _concat(values)
+    order = np.argsort(table["unit"], kind="stable")
+    table = {name: column[order] for name, column in table.items()}
     rows = []
-    for method in methods:
-        group = table[keys == "|".join(_method_key(method))]
+    for position, method in enumerate(methods):
+        mine = table["method"] == position
+        group = {name: column[mine] for name, column in table.items()}
         medians = (
-            _median(raw[f"{method.method}.estimate"].to_numpy()),
-            _median(raw[f"{method.method}.tau2"].to_numpy()),
+            _median(raw[f"{method.method}.estimate"]),
+            _median(raw[f"{method.method}.tau2"]),
         )
-        rows.append(_group_metrics(scenario, group, replications, medians))
+        rows.append(_group_metrics(scenario, method, group, replications, medians))
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def _concat(parts: Iterable[Columns]) -> Columns:
+    parts = list(parts)
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _median(x: FloatArray) -> float:

@@ -91,24 +91,31 @@ def _coverage_table(
     if column == "pi_coverage":
         data = data[data["prediction"] != "none"]
     name = data["label"] + (", " + data["prediction"] + " PI" if "prediction" in lines else "")
-    data = data.assign(line=name)
+    low = spec.level / 100.0 - data[column] > 2.0 * data[f"{column}_mcse"]
+    text = [
+        "–" if value != value else f"{fmt_typeset(100 * value, 1)} ({fmt_typeset(100 * se, 1)})"
+        for value, se in zip(data[column], data[f"{column}_mcse"], strict=True)
+    ]
+    cells = pd.DataFrame(
+        {
+            "scenario": data["scenario"],
+            "line": name,
+            "cell": [t + ("*" if flag else "") for t, flag in zip(text, low, strict=True)],
+        }
+    )
+    labels = list(dict.fromkeys(cells["line"]))
+    wide = cells.pivot(index="scenario", columns="line", values="cell")
+    wide = wide.reindex(columns=labels).fillna("–").sort_index()
     keys = _scenario_keys(metrics, spec)
-    labels = list(dict.fromkeys(data["line"]))
-    rows = []
-    for _, group in data.groupby("scenario", sort=True):
-        first = group.iloc[0]
-        row = [_cell(first[k]) for k, _ in keys]
-        by_line = {r["line"]: r for _, r in group.iterrows()}
-        for label in labels:
-            r = by_line.get(label)
-            if r is None or math.isnan(r[column]):
-                row.append("–")
-                continue
-            low = spec.level / 100.0 - r[column] > 2.0 * r[f"{column}_mcse"]
-            mcse = fmt_typeset(100 * r[f"{column}_mcse"], 1)
-            text = f"{fmt_typeset(100 * r[column], 1)} ({mcse})"
-            row.append(text + ("*" if low else ""))
-        rows.append(row)
+    first = metrics.drop_duplicates("scenario").set_index("scenario").loc[wide.index]
+    rows = [
+        [_cell(v) for v in key_values] + list(cells_row)
+        for key_values, cells_row in zip(
+            first[[k for k, _ in keys]].itertuples(index=False),
+            wide.itertuples(index=False),
+            strict=True,
+        )
+    ]
     return _Table([h for _, h in keys] + labels, rows, len(keys))
 
 

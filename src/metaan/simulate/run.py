@@ -35,7 +35,7 @@ import pandas as pd
 from metaan.errors import InputError, SpecError
 from metaan.simulate.fitting import fit_batch
 from metaan.simulate.generate import concat, generate
-from metaan.simulate.metrics import block_statistics, combine
+from metaan.simulate.metrics import Columns, block_statistics, combine
 from metaan.simulate.spec import Scenario, SimulationSpec, load_simulation_spec
 
 __all__ = [
@@ -54,7 +54,7 @@ UNIT = 100
 DEFAULT_BLOCK = 1000
 SCENARIO_COLUMNS = ("scenario", "measure", "k", "effect", "tau2", "i2", "control_risk")
 
-_BLOCK_NAME = re.compile(r"^s(\d+)-u(\d+)-(\d+)\.units\.parquet$")
+_BLOCK_NAME = re.compile(r"^s(\d+)-u(\d+)-(\d+)\.npz$")
 
 
 @dataclass(frozen=True, order=True)
@@ -80,8 +80,10 @@ class Block:
 
 @dataclass(frozen=True)
 class BlockResult:
-    units: pd.DataFrame
-    values: pd.DataFrame
+    """A block's summaries (see :func:`metaan.simulate.metrics.block_statistics`)."""
+
+    units: Columns
+    values: Columns
     fits: int
 
 
@@ -160,7 +162,8 @@ def plan_blocks(
 
 
 class _Store:
-    """The ``blocks/`` folder of a run: one pair of Parquet files per finished block."""
+    """The ``blocks/`` folder of a run: one ``.npz`` file (numpy's own format, read
+    and written without conversion) per finished block."""
 
     def __init__(self, output: Path, spec: SimulationSpec) -> None:
         self.folder = output / "blocks"
@@ -207,7 +210,7 @@ class _Store:
 
     def finished(self) -> list[Block]:
         out = []
-        for path in self.folder.glob("*.units.parquet"):
+        for path in self.folder.glob("*.npz"):
             match = _BLOCK_NAME.match(path.name)
             if match:
                 s, first, end = (int(g) for g in match.groups())
@@ -215,16 +218,23 @@ class _Store:
         return sorted(out)
 
     def write(self, block: Block, result: BlockResult) -> None:
-        # The values file first: a block counts as done once its units file exists,
-        # and each file appears whole (written aside, then renamed).
-        for kind, frame in (("values", result.values), ("units", result.units)):
-            final = self.folder / f"{block.name}.{kind}.parquet"
-            partial = final.with_suffix(".part")
-            frame.to_parquet(partial, engine="pyarrow", index=False)
-            os.replace(partial, final)
+        # Written aside, then renamed: a block's file is there whole or not at all.
+        final = self.folder / f"{block.name}.npz"
+        partial = self.folder / f"{block.name}.part.npz"
+        arrays = {f"units.{k}": v for k, v in result.units.items()}
+        arrays.update({f"values.{k}": v for k, v in result.values.items()})
+        np.savez(partial, allow_pickle=False, **arrays)
+        os.replace(partial, final)
 
-    def read(self, blocks: Sequence[Block], kind: str) -> list[pd.DataFrame]:
-        return [pd.read_parquet(self.folder / f"{b.name}.{kind}.parquet") for b in blocks]
+    def read(self, blocks: Sequence[Block]) -> tuple[list[Columns], list[Columns]]:
+        """The unit summaries and the values of ``blocks``."""
+        units, values = [], []
+        for block in blocks:
+            with np.load(self.folder / f"{block.name}.npz", allow_pickle=False) as data:
+                columns = {name: data[name] for name in data.files}
+            units.append({k[6:]: v for k, v in columns.items() if k.startswith("units.")})
+            values.append({k[7:]: v for k, v in columns.items() if k.startswith("values.")})
+        return units, values
 
 
 # ----------------------------------------------------------------------------- schedulers
@@ -430,12 +440,9 @@ def aggregate(spec: SimulationSpec, store: _Store) -> pd.DataFrame:
                 file=str(store.folder),
                 fix="delete the folder and run again",
             )
+        units_read, values_read = store.read(blocks)
         metrics = combine(
-            scenario,
-            spec.methods_for(scenario.measure),
-            store.read(blocks, "units"),
-            store.read(blocks, "values"),
-            spec.replications,
+            scenario, spec.methods_for(scenario.measure), units_read, values_read, spec.replications
         )
         frames.append(_with_scenario(metrics, scenario))
     return pd.concat(frames, ignore_index=True)
@@ -451,6 +458,5 @@ def _with_scenario(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
         "i2": scenario.i2,
         "control_risk": math.nan if scenario.control_risk is None else scenario.control_risk,
     }
-    for i, name in enumerate(SCENARIO_COLUMNS):
-        metrics.insert(i, name, values[name])
-    return metrics
+    front = pd.DataFrame({name: [values[name]] * len(metrics) for name in SCENARIO_COLUMNS})
+    return pd.concat([front, metrics], axis=1)
