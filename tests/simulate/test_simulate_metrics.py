@@ -13,9 +13,7 @@ from metaan.simulate import MethodSpec, Scenario
 from metaan.simulate.fitting import FAILED, NOT_ESTIMABLE, OK, BatchFit
 from metaan.simulate.metrics import block_statistics, combine
 
-SCENARIO = Scenario(
-    index=4, measure="SMD", k=5, effect=0.3, tau2=0.09, i2=50.0, typical_v=0.09
-)
+SCENARIO = Scenario(index=4, measure="SMD", k=5, effect=0.3, tau2=0.09, i2=50.0, typical_v=0.09)
 RANDOM = MethodSpec("REML", "knha", "metafor")
 TABLES = MethodSpec("MH", "z", "none")
 
@@ -51,7 +49,9 @@ def _metrics(fit: BatchFit, method: MethodSpec, cuts: list[int]) -> dict[str, fl
     units, values = [], []
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         part = BatchFit(*(getattr(fit, f)[a:b] for f in BatchFit.__dataclass_fields__))
-        u, v = block_statistics(SCENARIO, {method: part}, first_unit=a // 100, unit_size=100, level=95.0)
+        u, v = block_statistics(
+            SCENARIO, {method: part}, first_unit=a // 100, unit_size=100, level=95.0
+        )
         units.append(u)
         values.append(v)
     # Blocks may arrive in any order.

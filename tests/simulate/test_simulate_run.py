@@ -4,7 +4,6 @@ blocks written as they arrive, and resumed without being redone."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -51,21 +50,7 @@ def spec_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def serial(spec_path: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("serial")
-    return run_simulation(spec_path, out, block=300).metrics
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as local:
-        yield str(local.scheduler_address)
+    return run_simulation(spec_path, out, block=300, figures=False).metrics
 
 
 def test_every_fit_succeeds_and_every_measure_is_there(serial: pd.DataFrame) -> None:
@@ -79,7 +64,9 @@ def test_any_block_size_gives_identical_numbers(
     spec_path: Path, serial: pd.DataFrame, tmp_path: Path
 ) -> None:
     for block in (100, 200):
-        metrics = run_simulation(spec_path, tmp_path / str(block), block=block).metrics
+        metrics = run_simulation(
+            spec_path, tmp_path / str(block), block=block, figures=False
+        ).metrics
         pd.testing.assert_frame_equal(metrics, serial, check_exact=True)
 
 
@@ -87,28 +74,28 @@ def test_local_processes_give_identical_numbers(
     spec_path: Path, serial: pd.DataFrame, tmp_path: Path
 ) -> None:
     metrics = run_simulation(
-        spec_path, tmp_path, scheduler="processes", workers=2, block=100
+        spec_path, tmp_path, scheduler="processes", workers=2, block=100, figures=False
     ).metrics
     pd.testing.assert_frame_equal(metrics, serial, check_exact=True)
 
 
 def test_a_dask_cluster_with_two_workers_gives_identical_numbers(
-    spec_path: Path, serial: pd.DataFrame, cluster: str, tmp_path: Path
+    spec_path: Path, serial: pd.DataFrame, dask_cluster: str, tmp_path: Path
 ) -> None:
-    assert cluster.startswith("tcp://127.0.0.1:")
-    metrics = run_simulation(spec_path, tmp_path, scheduler=cluster, block=200).metrics
+    assert dask_cluster.startswith("tcp://127.0.0.1:")
+    metrics = run_simulation(
+        spec_path, tmp_path, scheduler=dask_cluster, block=200, figures=False
+    ).metrics
     pd.testing.assert_frame_equal(metrics, serial, check_exact=True)
 
 
 def test_a_resumed_run_redoes_no_finished_block(
     spec_path: Path, serial: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_simulation(spec_path, tmp_path, block=100)
+    run_simulation(spec_path, tmp_path, block=100, figures=False)
     blocks = tmp_path / "blocks"
     # An interrupted run: the blocks of scenario 5 and one of scenario 2 never arrived.
-    lost = sorted(blocks.glob("s000005-*.npz")) + [
-        blocks / "s000002-u0000001-0000002.npz"
-    ]
+    lost = sorted(blocks.glob("s000005-*.npz")) + [blocks / "s000002-u0000001-0000002.npz"]
     for path in lost:
         path.unlink()
     ran: list[Block] = []
@@ -119,7 +106,7 @@ def test_a_resumed_run_redoes_no_finished_block(
         return original(spec, block)  # type: ignore[arg-type]
 
     monkeypatch.setattr(run_module, "simulate_block", counting)
-    result = run_simulation(spec_path, tmp_path, block=300, resume=True)
+    result = run_simulation(spec_path, tmp_path, block=300, resume=True, figures=False)
     assert ran == [Block(2, 1, 1), Block(5, 0, 3)]
     pd.testing.assert_frame_equal(result.metrics, serial, check_exact=True)
 
@@ -128,19 +115,17 @@ def test_a_folder_holding_a_run_needs_resume_and_the_same_spec(
     spec_path: Path, tmp_path: Path
 ) -> None:
     small = parse_simulation_spec(SPEC).subset([0])
-    run_simulation(small, tmp_path)
+    run_simulation(small, tmp_path, figures=False)
     with pytest.raises(InputError, match="--resume"):
-        run_simulation(small, tmp_path)
+        run_simulation(small, tmp_path, figures=False)
     other = parse_simulation_spec(SPEC.replace("seed = 99", "seed = 100")).subset([0])
     with pytest.raises(InputError, match="another specification"):
         run_simulation(other, tmp_path, resume=True)
 
 
-def test_a_subset_of_scenarios_reproduces_their_rows(
-    serial: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_a_subset_of_scenarios_reproduces_their_rows(serial: pd.DataFrame, tmp_path: Path) -> None:
     spec = parse_simulation_spec(SPEC).subset([1, 6])
-    metrics = run_simulation(spec, tmp_path).metrics
+    metrics = run_simulation(spec, tmp_path, figures=False).metrics
     expected = serial[serial["scenario"].isin([1, 6])].reset_index(drop=True)
     pd.testing.assert_frame_equal(metrics, expected, check_exact=True)
 
@@ -170,16 +155,16 @@ def test_the_progress_bar_shows_on_a_terminal_only(
     spec = parse_simulation_spec(SPEC).subset([0, 1])
     screen = Terminal()
     monkeypatch.setattr("sys.stderr", screen)
-    run_simulation(spec, tmp_path / "shown", progress=True)
+    run_simulation(spec, tmp_path / "shown", progress=True, figures=False)
     shown = screen.getvalue()
     assert "scenarios 2/2" in shown and "fit/s" in shown
     quiet = Terminal()
     monkeypatch.setattr("sys.stderr", quiet)
-    run_simulation(spec, tmp_path / "quiet", progress=False)
+    run_simulation(spec, tmp_path / "quiet", progress=False, figures=False)
     assert quiet.getvalue() == ""
     piped = io.StringIO()
     monkeypatch.setattr("sys.stderr", piped)
-    run_simulation(spec, tmp_path / "piped", progress=True)
+    run_simulation(spec, tmp_path / "piped", progress=True, figures=False)
     assert piped.getvalue() == ""
 
 

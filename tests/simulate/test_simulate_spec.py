@@ -79,7 +79,9 @@ def test_the_typical_variance_of_a_log_odds_ratio_follows_the_event_risks() -> N
 
 
 def test_uniform_arm_sizes_average_the_inverse_variance_over_every_size() -> None:
-    text = BASE.replace('distribution = "fixed"\nn = 50', 'distribution = "uniform"\nlow = 2\nhigh = 3')
+    text = BASE.replace(
+        'distribution = "fixed"\nn = 50', 'distribution = "uniform"\nlow = 2\nhigh = 3'
+    )
     spec = parse_simulation_spec(text)
     expected = 1 / ((1 / (2 / 2) + 1 / (2 / 3)) / 2)  # v = 2/n at SMD 0, n = 2 or 3
     assert spec.scenarios[0].typical_v == pytest.approx(expected, rel=1e-14)
@@ -106,7 +108,7 @@ def test_uniform_arm_sizes_average_the_inverse_variance_over_every_size() -> Non
         ('estimators = ["DL", "REML"]', 'estimators = ["DL", "XX"]', "[methods] estimators"),
         ('tests = ["z", "knha"]', 'tests = ["t"]', "[methods] tests"),
         ('measure = ["SMD", "OR"]', 'measure = ["MD"]', "[grid] measure"),
-        ("[methods]", "[counts]\nto = \"sometimes\"\n[methods]", "[counts] to"),
+        ("[methods]", '[counts]\nto = "sometimes"\n[methods]', "[counts] to"),
     ],
 )
 def test_an_unknown_key_or_impossible_value_is_an_error_naming_the_key(

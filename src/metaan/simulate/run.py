@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 
 from metaan.errors import InputError, SpecError
-from metaan.simulate.fitting import fit_batch
-from metaan.simulate.generate import concat, generate
+from metaan.simulate.fitting import BatchFit, fit_batch
+from metaan.simulate.generate import Batch, concat, generate
 from metaan.simulate.metrics import Columns, block_statistics, combine
-from metaan.simulate.spec import Scenario, SimulationSpec, load_simulation_spec
+from metaan.simulate.spec import MethodSpec, Scenario, SimulationSpec, load_simulation_spec
 
 __all__ = [
     "UNIT",
@@ -50,6 +50,7 @@ __all__ = [
 
 #: Replications per random stream: the unit of reproducibility. Blocks are whole units.
 UNIT = 100
+_FIT_FIELDS = tuple(BatchFit.__dataclass_fields__)
 #: Replications per block unless told otherwise.
 DEFAULT_BLOCK = 1000
 SCENARIO_COLUMNS = ("scenario", "measure", "k", "effect", "tau2", "i2", "control_risk")
@@ -113,22 +114,29 @@ def simulate_block(spec: SimulationSpec, block: Block) -> BlockResult:
         n = min(UNIT, stop - unit * UNIT)
         rng = unit_rng(spec.seed, scenario.index, unit)
         batches.append(generate(scenario, spec.sample_size, n, rng, add=spec.add, to=spec.to))
-    batch = concat(batches)
     methods = spec.methods_for(scenario.measure)
-    fits = {
-        m: fit_batch(
-            batch,
-            method=m.method,
-            test=m.test,
-            level=spec.level,
-            prediction="metafor" if m.prediction == "none" else m.prediction,
-        )
-        for m in methods
-    }
+    fits = {m: _fit(batches, m, spec.level) for m in methods}
     units, values = block_statistics(
         scenario, fits, first_unit=block.first_unit, unit_size=UNIT, level=spec.level
     )
     return BlockResult(units, values, fits=(stop - start) * len(methods))
+
+
+def _fit(batches: list[Batch], method: MethodSpec, level: float) -> BatchFit:
+    """One method's fits of a block's units.
+
+    When every meta-analysis has the same number of studies, the block is one
+    batch. Otherwise (studies left out by the zero-cell rule) each unit is its own
+    batch: the engine pads a batch to its widest problem, which can move a sum's
+    last bit, and a unit's numbers must not depend on the block around it.
+    """
+    prediction = "metafor" if method.prediction == "none" else method.prediction
+    options = {"method": method.method, "test": method.test, "prediction": prediction}
+    sizes = np.concatenate([b.sizes for b in batches])
+    if sizes.size == 0 or np.all(sizes == sizes[0]):
+        return fit_batch(concat(batches), level=level, **options)
+    parts = [fit_batch(b, level=level, **options) for b in batches]
+    return BatchFit(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in _FIT_FIELDS})
 
 
 def plan_blocks(

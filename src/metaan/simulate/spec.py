@@ -499,7 +499,7 @@ def _scenarios(
         ):
             s2 = typical_variance(sample_size, measure, float(effect), risk)
             tau2 = float(level) if kind == "tau2" else level / (100.0 - level) * s2
-            i2 = 100.0 * tau2 / (tau2 + s2)
+            i2 = float(level) if kind == "i2" else 100.0 * tau2 / (tau2 + s2)
             scenarios.append(
                 Scenario(len(scenarios), measure, k, float(effect), tau2, i2, s2, risk)
             )
