@@ -3,6 +3,7 @@ Morris, White & Crowther (2019) over all replications."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -47,7 +48,7 @@ def _fake_fit(n: int, seed: int, *, tables: bool = False) -> BatchFit:
 def _metrics(fit: BatchFit, method: MethodSpec, cuts: list[int]) -> dict[str, float]:
     """Summarise ``fit`` in blocks cut at ``cuts`` (unit boundaries of 100), then combine."""
     units, values = [], []
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+    for a, b in itertools.pairwise(cuts):
         part = BatchFit(*(getattr(fit, f)[a:b] for f in BatchFit.__dataclass_fields__))
         u, v = block_statistics(
             SCENARIO, {method: part}, first_unit=a // 100, unit_size=100, level=95.0

@@ -95,7 +95,7 @@ def test_a_resumed_run_redoes_no_finished_block(
     run_simulation(spec_path, tmp_path, block=100, figures=False)
     blocks = tmp_path / "blocks"
     # An interrupted run: the blocks of scenario 5 and one of scenario 2 never arrived.
-    lost = sorted(blocks.glob("s000005-*.npz")) + [blocks / "s000002-u0000001-0000002.npz"]
+    lost = [*sorted(blocks.glob("s000005-*.npz")), blocks / "s000002-u0000001-0000002.npz"]
     for path in lost:
         path.unlink()
     ran: list[Block] = []

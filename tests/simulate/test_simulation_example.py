@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metaan.simulate import load_simulation_spec, run_simulation
 from metaan.plots import save
 from metaan.plots.simulation import simulation
+from metaan.simulate import load_simulation_spec, run_simulation
 from metaan.simulate.output import FIGURES, render_html
 
 ROOT = Path(__file__).resolve().parents[2]

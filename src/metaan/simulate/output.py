@@ -19,6 +19,12 @@ __all__ = ["FIGURES", "render_html", "write_figures", "write_outputs"]
 
 #: The figures written, by file stem: what :func:`metaan.plots.simulation` draws.
 FIGURES: tuple[str, ...] = ("ci_coverage", "pi_coverage", "bias", "tau2_bias", "rejection")
+_ZERO_CELLS = {
+    "only0": "{add:g} added to each cell of a table with a zero cell",
+    "all": "{add:g} added to each cell of every table",
+    "if0all": "{add:g} added to each cell of every table when any table has a zero cell",
+    "none": "nothing added: a table with a zero cell leaves its meta-analysis",
+}
 _LIBRARIES = ("metaan", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "seaborn")
 
 
@@ -153,7 +159,7 @@ def _design(spec: SimulationSpec) -> list[tuple[str, str]]:
     risks = sorted({s.control_risk for s in scenarios if s.control_risk is not None})
     if risks:
         rows.append(("Control risk (OR)", ", ".join(f"{r:g}" for r in risks)))
-        rows.append(("Zero cells (OR)", f"add {spec.add:g} to tables with {spec.to}"))
+        rows.append(("Zero cells (OR)", _ZERO_CELLS[spec.to].format(add=spec.add)))
     rows += [
         ("Estimators", ", ".join(spec.estimators) or "–"),
         ("Tests", ", ".join(spec.tests)),
