@@ -177,3 +177,5 @@ def test_blocks_are_whole_units_and_a_bad_block_size_or_scheduler_is_an_error() 
         plan_blocks(spec, 150)
     with pytest.raises(InputError, match="scheduler"):
         run_simulation(spec, "unused", scheduler="threads")
+    with pytest.raises(InputError, match="--workers"):
+        run_simulation(spec, "unused", workers=2)

@@ -409,6 +409,11 @@ def run_simulation(
     scheduler = check_scheduler(scheduler)
     if workers is not None and workers < 1:
         raise InputError(f"workers is {workers}", fix="give at least 1 worker process")
+    if workers is not None and scheduler != "processes":
+        raise InputError(
+            f"--workers sets the processes of --scheduler processes, not of {scheduler}",
+            fix="drop --workers, or use --scheduler processes",
+        )
     folder = Path(output) if output is not None else spec.output
     if folder is None:
         raise SpecError("the specification has no file to put the output next to; give output")
