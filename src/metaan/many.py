@@ -8,6 +8,7 @@ cost about as much as a single fit of 10^6 studies.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,7 +55,7 @@ def _groups(table: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, np.ndarra
 
 
 def fit_many(
-    data: pd.DataFrame,
+    data: pd.DataFrame | str | os.PathLike[str] | Any,
     *,
     by: str | Sequence[str],
     yi: str = "yi",
@@ -71,7 +72,11 @@ def fit_many(
     Parameters
     ----------
     data
-        A table with one row per study.
+        A table with one row per study: a pandas DataFrame, or for tables larger
+        than one machine a Dask DataFrame or the path of a folder of Parquet
+        files. Those are shuffled so that each group sits in one partition, and
+        fitted partition by partition on Dask's workers; a Dask DataFrame gives
+        a Dask DataFrame back (lazy), a folder a pandas DataFrame.
     by
         The grouping column, or several.
     yi, vi, sei
@@ -107,9 +112,27 @@ def fit_many(
     test = check_choice(test, TESTS, "test")
     level = check_level(level)
     prediction = check_choice(prediction, PREDICTIONS, "prediction")
-    if not isinstance(data, pd.DataFrame):
-        raise InputError("fit_many needs a table", fix="pass a DataFrame with the columns named")
     names = [by] if isinstance(by, str) else [str(b) for b in by]
+    if not isinstance(data, pd.DataFrame):
+        from metaan._many_dask import fit_many_distributed, is_distributed
+
+        if is_distributed(data):
+            return fit_many_distributed(  # type: ignore[no-any-return]
+                data,
+                by=names,
+                yi=yi,
+                vi=vi,
+                sei=sei,
+                measure=measure,
+                method=method,
+                test=test,
+                level=level,
+                prediction=prediction,
+            )
+        raise InputError(
+            "fit_many needs a table",
+            fix="pass a DataFrame, a Dask DataFrame or a folder of Parquet files",
+        )
     levels, codes = _groups(data, names)
     table = _effect_table(data, yi, vi, sei)
     effects = prepare_effects(table, measure=measure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -319,8 +320,22 @@ def _fit_by(
             f"--by needs an inverse-variance model, not {method.upper()}",
             fix="use --method EE or a tau^2 estimator",
         )
-    table = read_input(file, options)
     names = [n.strip() for n in by.split(",")]
+    if Path(file).is_dir():  # a folder of Parquet files, fitted through Dask
+        columns = {k: options.get(k) or None for k in ("yi", "vi", "sei")}
+        return fit_many(
+            file,
+            by=names,
+            yi=columns["yi"] or "yi",
+            vi=None if columns["sei"] else columns["vi"] or "vi",
+            sei=columns["sei"],
+            measure=options.get("measure") or "GEN",
+            method=method,
+            test=test,
+            level=level,
+            prediction=prediction,
+        )
+    table = read_input(file, options)
     for name in names:
         if name not in table.columns:
             raise InputError(
