@@ -109,7 +109,7 @@ def test_csv_output_is_one_long_table_with_an_analysis_column(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("rows", "flags", "message"),
     [
-        (ROWS, ["--order", "nope"], "column nope: the order column 'nope' is not in the table"),
+        (ROWS, ["--order", "nope"], "column nope: no such column (it was given as order)"),
         ([*ROWS[:2], "Rosenthal,,3,231,11,220", *ROWS[3:]], ["--order", "year"],
          "row 4 (Rosenthal): column year: the sort key is missing"),
         (ROWS[:2], [], "at least 3 studies"),

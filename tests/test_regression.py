@@ -116,9 +116,9 @@ def test_arrays_a_mapping_and_a_table_give_the_same_fit() -> None:
     yi, vi = BCG["yi"].to_numpy(), BCG["vi"].to_numpy()
     x = BCG[["ablat", "year"]].to_numpy(dtype=float)
     a = fit_regression(BCG, mods=["ablat", "year"])
-    b = fit_regression(yi, vi, x)
-    c = fit_regression(yi, vi, {"ablat": BCG["ablat"], "year": BCG["year"]})
-    d = fit_regression(BCG, ["ablat", "year"])
+    b = fit_regression(yi=yi, vi=vi, mods=x)
+    c = fit_regression(yi=yi, vi=vi, mods={"ablat": BCG["ablat"], "year": BCG["year"]})
+    d = fit_regression(BCG, mods=["ablat", "year"])
     for other in (b, c, d):
         np.testing.assert_array_equal(other.coef, a.coef)
         assert other.QM == a.QM
@@ -221,7 +221,8 @@ def test_a_moderator_duplicating_another_is_refused_as_a_rank_deficient_design()
 
 
 def test_a_moderator_column_that_does_not_exist_is_an_input_error_naming_it() -> None:
-    with pytest.raises(InputError, match="'latitude' is not in the table") as info:
+    message = r"column latitude: no such column \(it was given as mods\)"
+    with pytest.raises(InputError, match=message) as info:
         fit_regression(BCG, mods="latitude")
     assert info.value.column == "latitude"
     assert "ablat" in str(info.value)
@@ -242,7 +243,7 @@ def test_the_coefficient_table_and_dict_hold_every_number() -> None:
     assert data["QM_dist"] == "F" and data["QM_df"] == 3 and data["QM_df2"] == res.k - res.p
     assert [c["term"] for c in data["coefficients"]] == list(res.names)
     assert data["reference_levels"] == {"alloc": "alternate"}
-    assert repr(res).startswith("<MetaRegression REML k=13 p=4 F(3,9)=")
+    assert repr(res).startswith("<MetaRegressionResult REML k=13 p=4 F(3,9)=")
     assert "Test of moderators (coefficients 2, 3, 4): F(3, 9)" in res.summary()
 
 
@@ -259,7 +260,9 @@ def test_the_batched_refits_match_full_refits_of_permuted_data(method: str, test
     orders = np.array([rng.permutation(res.k) for _ in range(8)])
     out = _batched_fit(res.yi[orders], res.vi[orders], res.X, method, test, res.btt)
     for i, order in enumerate(orders):
-        refit = fit_regression(res.yi[order], res.vi[order], res.X[:, 1:], method=method, test=test)
+        refit = fit_regression(
+            yi=res.yi[order], vi=res.vi[order], mods=res.X[:, 1:], method=method, test=test
+        )
         assert out.QM[i] == pytest.approx(refit.QM, rel=1e-10)
         np.testing.assert_allclose(out.stat[i], refit.stat, rtol=1e-9)
 
@@ -267,7 +270,9 @@ def test_the_batched_refits_match_full_refits_of_permuted_data(method: str, test
 def _full_refit_p(res: MetaRegressionResult, designs: list[np.ndarray]) -> float:
     qms = []
     for X in designs:
-        refit = fit_regression(res.yi, res.vi, X[:, 1:], method=res.method, test=res.test)
+        refit = fit_regression(
+            yi=res.yi, vi=res.vi, mods=X[:, 1:], method=res.method, test=res.test
+        )
         qms.append(refit.QM)
     return float(np.mean(np.array(qms) >= res.QM - math.sqrt(np.finfo(float).eps)))
 
@@ -292,7 +297,7 @@ def test_the_exact_sign_flip_test_of_an_intercept_only_model_matches_full_refits
     assert perm.exact and perm.n_perm == 64
     qms = []
     for signs in itertools.product([1.0, -1.0], repeat=6):
-        refit = fit_regression(np.array(signs) * res.yi, res.vi, method="DL")
+        refit = fit_regression(yi=np.array(signs) * res.yi, vi=res.vi, method="DL")
         qms.append(refit.QM)
     expected = np.mean(np.array(qms) >= res.QM - math.sqrt(np.finfo(float).eps))
     assert perm.QMp == pytest.approx(expected, abs=1e-12)
@@ -319,8 +324,8 @@ def test_under_the_null_the_permutation_p_value_is_not_small_and_under_a_strong_
     k = 40
     vi = rng.uniform(0.05, 0.2, k)
     x = rng.normal(size=k)
-    null = fit_regression(rng.normal(scale=np.sqrt(vi)), vi, x)
-    strong = fit_regression(2.0 * x + rng.normal(scale=np.sqrt(vi)), vi, x)
+    null = fit_regression(yi=rng.normal(scale=np.sqrt(vi)), vi=vi, mods=x)
+    strong = fit_regression(yi=2.0 * x + rng.normal(scale=np.sqrt(vi)), vi=vi, mods=x)
     assert permutation_test(null, 500, seed=1).QMp > 0.05
     assert permutation_test(strong, 500, seed=1).QMp == 1 / 500
 
@@ -365,7 +370,7 @@ def test_predicting_at_a_unit_row_gives_that_coefficient_and_its_confidence_inte
 def test_regression_weights_are_inverse_variance_with_the_residual_tau2_in_percent() -> None:
     yi = np.array([0.1, 0.4, 0.3, 0.8, 0.5])
     vi = np.array([0.02, 0.05, 0.03, 0.04, 0.06])
-    res = fit_regression(yi, vi, mods=np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    res = fit_regression(yi=yi, vi=vi, mods=np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     w = 1.0 / (vi + res.tau2)
     assert res.weights == pytest.approx(100.0 * w / w.sum(), rel=1e-12)
     with pytest.raises(InputError, match="2 coefficients"):

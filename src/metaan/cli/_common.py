@@ -24,7 +24,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns
+from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns, table_measure
 from metaan.errors import InputError
 from metaan.io import read_table
 from metaan.models import fit
@@ -249,6 +249,8 @@ def compute_effects_from_options(
     measure: str | None = options.get("measure")
     columns.update(_columns_by_name(table, measure, columns))
     if measure is None:
+        measure = _recorded_measure(table, source)
+    if measure is None:
         if columns.get("yi") is None:
             raise InputError(
                 "no effect measure given",
@@ -266,8 +268,17 @@ def compute_effects_from_options(
         to=str(options.get("to", "only0")),
         drop00=bool(options.get("drop00", False)),
         source=source,
-        label=options.get("label"),
+        labels=options.get("label"),
     )
+
+
+def _recorded_measure(table: pd.DataFrame, source: str) -> str | None:
+    """The measure a table of effect sizes records (the output of ``metaan effects``),
+    so that precomputed log odds ratios stay odds ratios."""
+    usable = None
+    if "yi" in table.columns:
+        usable = pd.to_numeric(table["yi"], errors="coerce").notna().to_numpy()
+    return table_measure(table, used=usable, source=source)
 
 
 #: Alternatives for the same arm: totals or non-events.
@@ -311,7 +322,13 @@ def fit_effects(
     table = read_table(file)
     effects = compute_effects_from_options(file, table, **options)
     res = fit(
-        effects, method=method, test=test.lower(), level=level, source=file, prediction=prediction
+        effects,
+        labels=options.get("label"),
+        method=method,
+        test=test.lower(),
+        level=level,
+        source=file,
+        prediction=prediction,
     )
     return effects, res
 

@@ -9,10 +9,11 @@ import click
 import numpy as np
 import pandas as pd
 
+from metaan._args import study_labels
 from metaan._json import jsonable
 from metaan.cli._app import main
 from metaan.cli._common import compute_effects_from_options, effect_options, write_output
-from metaan.effects import measure_name, study_labels
+from metaan.effects import MEASURE_COLUMN, measure_name, table_measure
 from metaan.io import read_table, spreadsheet_rows
 
 OutputFormat = Literal["csv", "json", "table"]
@@ -82,6 +83,11 @@ def _whole_numbers_as_integers(result: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def _measure(result: pd.DataFrame) -> str:
+    """The measure escalc recorded (the same in every row)."""
+    return str(table_measure(result) or "GEN")
+
+
 def _excluded(result: pd.DataFrame, labels: list[str | None]) -> list[dict[str, Any]]:
     rows = spreadsheet_rows(result)
     reasons = result["exclusion_reason"].tolist()
@@ -101,8 +107,8 @@ def _as_json(result: pd.DataFrame, labels: list[str | None], source: str) -> str
     ]
     document = {
         "source": source,
-        "measure": result.attrs.get("measure"),
-        "yi": measure_name(str(result.attrs.get("measure", "GEN"))),
+        "measure": _measure(result),
+        "yi": measure_name(_measure(result)),
         "k": len(records),
         "k_excluded": len(excluded),
         "columns": columns,
@@ -113,9 +119,9 @@ def _as_json(result: pd.DataFrame, labels: list[str | None], source: str) -> str
 
 
 def _as_text(result: pd.DataFrame, labels: list[str | None]) -> str:
-    shown = result.drop(columns=["exclusion_reason"])
+    shown = result.drop(columns=["exclusion_reason", MEASURE_COLUMN])
     body = shown.to_string(index=False, na_rep="NA", float_format=lambda x: f"{x:.6g}")
-    measure = str(result.attrs.get("measure", "GEN"))
+    measure = _measure(result)
     lines = [body, "", f"yi: {measure_name(measure)} ({measure}); vi: its sampling variance"]
     excluded = _excluded(result, labels)
     if excluded:

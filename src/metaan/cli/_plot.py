@@ -211,7 +211,13 @@ def plot_command(
                 raise InputError("bubble needs the moderator", fix="name it with --mods COL")
             _column(table, mods, "--mods", file)
             reg = fit_regression(
-                effects, mods=[mods], method=method, test=test, level=level, source=file
+                effects,
+                mods=[mods],
+                labels=options.get("label"),
+                method=method,
+                test=test,
+                level=level,
+                source=file,
             )
             fig = plots.bubble(reg, xlabel=mods, title=title)
         else:
@@ -221,7 +227,13 @@ def plot_command(
                 )
             _column(table, subgroup, "--subgroup", file)
             sg = fit_subgroups(
-                effects, subgroup, method=method, test=test, level=level, source=file
+                effects,
+                by=subgroup,
+                labels=options.get("label"),
+                method=method,
+                test=test,
+                level=level,
+                source=file,
             )
             if kind == "compare":
                 fig = plots.compare(sg, xlim=limits, title=title, **favour)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from metaan._format import fmt, format_excluded
+from metaan._format import fit_header, format_excluded
 from metaan.cli._app import main
 from metaan.cli._common import (
     effect_options,
@@ -38,16 +38,14 @@ ANALYSES = ("all", "leave1out", "influence", "baujat", "cumulative")
 
 Analysis = LeaveOneOut | Influence | Baujat | Cumulative
 
-_TITLES = {
-    "leave_one_out": "Leave-one-out (each row: the fit without that study)",
-    "influence": "Influence diagnostics (Viechtbauer & Cheung 2010; * = influential)",
-    "baujat": "Baujat coordinates (x: contribution to heterogeneity; y: influence on the estimate)",
-    "cumulative": "Cumulative meta-analysis (each row: the fit to the studies so far)",
-}
-
 
 def _run(
-    effects: pd.DataFrame, res: MetaResult, which: str, order: str | None, file: str
+    effects: pd.DataFrame,
+    res: MetaResult,
+    which: str,
+    order: str | None,
+    file: str,
+    labels: str | None,
 ) -> list[Analysis]:
     out: list[Analysis] = []
     if which in ("all", "leave1out"):
@@ -63,7 +61,12 @@ def _run(
             try:
                 out.append(
                     cumulative(
-                        effects, order=order, method=res.method, test=res.test, level=res.level
+                        effects,
+                        labels=labels,
+                        order=order,
+                        method=res.method,
+                        test=res.test,
+                        level=res.level,
                     )
                 )
             except InputError as exc:
@@ -71,30 +74,10 @@ def _run(
     return out
 
 
-def _frame_as_text(frame: pd.DataFrame) -> str:
-    """A table for people: 4 decimals, ``-`` for missing values."""
-    return frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}")
-
-
-def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> str:
-    lines = [
-        f"Sensitivity analyses: k = {res.k}; model {res.method}, test {res.test}, "
-        f"{res.level:g}% intervals",
-        f"Pooled estimate: {fmt(res.estimate)} [{fmt(res.ci_lb)}, {fmt(res.ci_ub)}]"
-        + (f", tau^2 = {fmt(res.tau2)}" if res.model == "random" else ""),
-    ]
-    for analysis in analyses:
-        name = str(analysis.to_dict()["analysis"])
-        frame = analysis.to_frame()
-        title = _TITLES[name]
-        if isinstance(analysis, Cumulative):
-            title += f", ordered by {order}" if order else ", in data order"
-        if isinstance(analysis, Influence):
-            frame = frame.drop(columns=["influential"])
-            frame.insert(0, " ", ["*" if flag else "" for flag in analysis.influential])
-        lines += ["", title + ":", _frame_as_text(frame)]
-    lines += format_excluded(res.excluded)
-    return "\n".join(lines) + "\n"
+def _as_text(res: MetaResult, analyses: list[Analysis]) -> str:
+    parts = ["\n".join(fit_header(res, "Sensitivity analyses"))]
+    parts += [analysis.summary() for analysis in analyses]
+    return "\n".join(["\n\n".join(parts), *format_excluded(res.excluded)]) + "\n"
 
 
 def _as_csv(analyses: list[Analysis]) -> str:
@@ -107,21 +90,17 @@ def _as_csv(analyses: list[Analysis]) -> str:
     return frame_as_csv(pd.concat(frames, ignore_index=True, sort=False))
 
 
-def render(
-    res: MetaResult, analyses: list[Analysis], output_format: str, source: str, order: str | None
-) -> str:
+def render(res: MetaResult, analyses: list[Analysis], output_format: str, source: str) -> str:
     """The analyses as text in one of :data:`FORMATS`."""
     if output_format == "json":
         document: dict[str, Any] = {"source": source, "fit": res.to_dict()}
         for analysis in analyses:
             document[str(analysis.to_dict()["analysis"])] = analysis.to_dict()
-        if any(isinstance(a, Cumulative) for a in analyses):
-            document["cumulative"]["order_by"] = order
         return json_text(document)
     if output_format == "csv":
         note_on_stderr((), res.excluded)
         return _as_csv(analyses)
-    return _as_text(res, analyses, order)
+    return _as_text(res, analyses)
 
 
 @main.command("sensitivity")
@@ -167,5 +146,5 @@ def sensitivity_command(
     order or sorted by --order. The effect-size flags are those of `metaan fit`.
     """
     effects, res = fit_effects(file, method, test, level, options)
-    analyses = _run(effects, res, which, order, file)
-    write_output(render(res, analyses, output_format, file, order), output)
+    analyses = _run(effects, res, which, order, file, options.get("label"))
+    write_output(render(res, analyses, output_format, file), output)

@@ -384,8 +384,8 @@ def effect_analysis(
     res: MetaResult | None = None
     if k >= 2:
         res = fit(
-            effects["yi"].to_numpy(dtype=float),
-            effects["vi"].to_numpy(dtype=float),
+            yi=effects["yi"].to_numpy(dtype=float),
+            vi=effects["vi"].to_numpy(dtype=float),
             method=model.method,
             test=model.test,
             level=model.level,
@@ -422,8 +422,8 @@ def _subset_fit(
     if len(kept) < 2:
         return SubsetFit(name, description, removed, None, "fewer than 2 comparisons remain")
     res = fit(
-        kept["yi"].to_numpy(dtype=float),
-        kept["vi"].to_numpy(dtype=float),
+        yi=kept["yi"].to_numpy(dtype=float),
+        vi=kept["vi"].to_numpy(dtype=float),
         method=model.method,
         test=model.test,
         level=model.level,
@@ -618,7 +618,7 @@ def comparison_results(
     if len(pooled) >= 2:
         fits = [c.continuous.fit for c in pooled]
         between = fit(
-            [f.estimate for f in fits if f is not None],
+            yi=[f.estimate for f in fits if f is not None],
             sei=[f.se for f in fits if f is not None],
             method="EE",
             level=spec.model.level,
@@ -759,11 +759,11 @@ def dose_results(
                         d.subgroup: list(recs[d.subgroup].astype(str)),
                     }
                 ),
-                d.subgroup,
+                by=d.subgroup,
                 method=spec.model.method,
                 test=spec.model.test,
                 level=level,
-                label="study",
+                labels="study",
                 measure=analysis.measure,
             )
         except MetaanError as exc:
@@ -839,7 +839,7 @@ def dose_results(
                     method=spec.model.method,
                     test=spec.model.test,
                     level=level,
-                    label="study",
+                    labels="study",
                     measure=analysis.measure,
                 )
             except MetaanError as exc:
