@@ -135,3 +135,23 @@ def test_excluded_rows_are_reported_and_left_out_of_every_analysis(tmp_path: Pat
     assert "Rosenthal" not in out
     code, out, _ = _run("sensitivity", path, *COUNT_FLAGS, "--order", "year")
     assert "row 4 (Rosenthal)" in out
+
+
+def test_the_table_view_prints_the_summary_of_each_python_result(tmp_path: Path) -> None:
+    path = _write(tmp_path, ROWS)
+    code, out, err = _run("sensitivity", path, *COUNT_FLAGS, "--order", "year")
+    assert code == 0, err
+    res = metaan.fit(_table(path))
+    for analysis in (
+        metaan.leave_one_out(res),
+        metaan.influence(res),
+        metaan.baujat(res),
+        metaan.cumulative(_table(path), order="year"),
+    ):
+        assert analysis.summary() in out
+    assert (
+        json.loads(
+            _run("sensitivity", path, *COUNT_FLAGS, "--order", "year", "--format", "json")[1]
+        )["cumulative"]["order_by"]
+        == "year"
+    )

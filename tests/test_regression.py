@@ -375,3 +375,80 @@ def test_regression_weights_are_inverse_variance_with_the_residual_tau2_in_perce
     assert res.weights == pytest.approx(100.0 * w / w.sum(), rel=1e-12)
     with pytest.raises(InputError, match="2 coefficients"):
         res.predict([1.0, 2.0, 3.0])
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_the_intercept_only_prediction_interval_is_metafors(test: str) -> None:
+    from reference_cases import load_cases
+    from tolerance import assert_close
+
+    for case in load_cases():
+        key = "predict_REML" if test == "z" else "predict_REML_knha"
+        if key not in case.results:
+            continue
+        expected = case.results[key]
+        ok = np.isfinite(case.yi) & np.isfinite(case.vi)
+        res = fit_regression(yi=case.yi[ok], vi=case.vi[ok], test=test)
+        pred = res.predict([1.0])
+        for name in ("pred", "pi_lb", "pi_ub"):
+            assert_close(getattr(pred, name)[0], expected[name], f"{case.name} {key} {name}")
+
+
+def test_predict_takes_moderator_values_with_the_factor_coding_of_the_fit() -> None:
+    res = fit_regression(BCG, mods=["ablat", "alloc"], test="knha")
+    assert res.names == ("intrcpt", "ablat", "alloc[random]", "alloc[systematic]")
+    by_value = res.predict({"ablat": [20, 40, 30], "alloc": ["random", "alternate", "systematic"]})
+    rows = [[1, 20, 1, 0], [1, 40, 0, 0], [1, 30, 0, 1]]
+    by_row = res.predict(np.array(rows, dtype=float))
+    without_intercept = res.predict(np.array(rows, dtype=float)[:, 1:])
+    frame = pd.DataFrame({"alloc": ["random", "alternate", "systematic"], "ablat": [20, 40, 30]})
+    by_frame = res.predict(frame)
+    for other in (by_row, without_intercept, by_frame):
+        np.testing.assert_array_equal(other.pred, by_value.pred)
+        np.testing.assert_array_equal(other.pi_lb, by_value.pi_lb)
+    np.testing.assert_array_equal(by_value.X, np.array(rows, dtype=float))
+
+
+def test_the_prediction_interval_adds_the_residual_tau2_to_the_variance_of_the_fit() -> None:
+    from scipy import stats
+
+    res = fit_regression(BCG, mods=["ablat"], test="knha")
+    pred = res.predict({"ablat": 30})
+    crit = stats.t.ppf(0.975, res.df)
+    half = crit * math.sqrt(pred.se[0] ** 2 + res.tau2)
+    assert pred.pi_lb[0] == pytest.approx(pred.pred[0] - half, rel=1e-14)
+    assert pred.pi_ub[0] == pytest.approx(pred.pred[0] + half, rel=1e-14)
+    assert pred.pi_lb[0] < pred.ci_lb[0] < pred.ci_ub[0] < pred.pi_ub[0]
+    common = fit_regression(BCG, mods=["ablat"], method="EE").predict({"ablat": 30})
+    assert (common.pi_lb[0], common.pi_ub[0]) == (common.ci_lb[0], common.ci_ub[0])
+
+
+def test_predict_without_new_values_gives_the_fitted_values_of_the_studies() -> None:
+    res = fit_regression(BCG, mods=["ablat"])
+    np.testing.assert_allclose(res.predict().pred, res.X @ res.coef, rtol=1e-15)
+
+
+def test_predict_refuses_a_level_or_a_moderator_the_fit_has_not_seen() -> None:
+    res = fit_regression(BCG, mods=["ablat", "alloc"])
+    with pytest.raises(InputError, match="alloc has no level 'quasi' in the model"):
+        res.predict({"ablat": 20, "alloc": "quasi"})
+    with pytest.raises(InputError, match="the moderator alloc is not given"):
+        res.predict({"ablat": 20})
+    with pytest.raises(InputError, match="year is not a moderator of the model"):
+        res.predict({"ablat": 20, "alloc": "random", "year": 1970})
+    with pytest.raises(InputError, match="newmods has 2 columns but the model has 4"):
+        res.predict([1.0, 20.0])
+    with pytest.raises(InputError, match="differ in length"):
+        res.predict({"ablat": [20, 30], "alloc": ["random", "random", "random"]})
+
+
+def test_a_categorical_order_is_remembered_for_predictions() -> None:
+    table = BCG.assign(alloc=pd.Categorical(BCG["alloc"], ["systematic", "random", "alternate"]))
+    res = fit_regression(table, mods="alloc")
+    assert res.reference_levels == (("alloc", "systematic"),)
+    pred = res.predict({"alloc": ["systematic", "alternate"]})
+    assert pred.pred[0] == pytest.approx(res.coef[0], rel=1e-15)
+    assert pred.pred[1] == pytest.approx(res.coef[0] + res.coef[2], rel=1e-15)

@@ -156,3 +156,12 @@ def test_the_frame_has_one_row_per_level_and_the_dict_every_test() -> None:
     assert data["between_fixed"]["df"] == 2
     assert data["mixed_effects_test"]["QM_df"] == 2
     assert repr(res).startswith("<SubgroupResult by=alloc REML k=13 levels=3 tau2=separate Qb=")
+
+
+def test_pooling_tau2_is_asked_with_tau2_mode_not_metafors_tau2() -> None:
+    pooled = fit_subgroups(BCG, by="alloc", tau2_mode="pooled")
+    assert pooled.tau2_mode == "pooled" and pooled.tau2_pooled is not None
+    with pytest.raises(TypeError, match="tau2"):
+        fit_subgroups(BCG, by="alloc", tau2="pooled")  # type: ignore[call-arg]
+    with pytest.raises(InputError, match="tau2_mode is 'shared'"):
+        fit_subgroups(BCG, by="alloc", tau2_mode="shared")

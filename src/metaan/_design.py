@@ -226,7 +226,14 @@ def as_moderator_rows(values: Any, names: Sequence[str]) -> pd.DataFrame:
         frame = values.reset_index(drop=True)
     else:
         columns = {str(k): np.atleast_1d(np.asarray(v, dtype=object)) for k, v in values.items()}
-        frame = pd.DataFrame({k: list(v) for k, v in columns.items()})
+        n = max((v.size for v in columns.values()), default=0)
+        if any(v.size not in (1, n) for v in columns.values()):
+            sizes = ", ".join(f"{k}: {v.size}" for k, v in columns.items())
+            raise InputError(
+                f"the moderator values differ in length ({sizes})",
+                fix="give each moderator one value, or the same number of values",
+            )
+        frame = pd.DataFrame({k: list(np.resize(v, n)) for k, v in columns.items()})
     frame.columns = [str(c) for c in frame.columns]
     extra = [c for c in frame.columns if c not in names]
     if extra:

@@ -100,8 +100,10 @@ def prepare(
     diag[r[on]] = x[on]
     frame = pd.DataFrame(index=pd.RangeIndex(k))
     for role, value in columns.items():
-        numeric = False
-        frame[role] = column_values(data, value, role, k, numeric=numeric)[0]
+        values, column = column_values(data, value, role, k, numeric=False)
+        # A column keeps its type (a categorical keeps the order of its levels).
+        kept = values if column is None or data is None else data[column].reset_index(drop=True)
+        frame[role] = kept
     base = data if data is not None else pd.DataFrame(index=pd.RangeIndex(k))
     rows = spreadsheet_rows(base)
     named = study_labels(data, labels_arg, n=k, source=source)

@@ -360,6 +360,25 @@ def _mixed_regression(
     return WLS(yi, 1.0 / (vi + tau2), X), tau2
 
 
+def _asymmetry_regression(
+    res: MetaResult, x: FloatArray, model: str
+) -> tuple[FloatArray, FloatArray, int | None, float | None]:
+    """Coefficients (intercept, slope), their SEs, the t test's df (None for z) and
+    tau^2 of the regression of the effects on the precision measure ``x``."""
+    yi, vi, k = res.yi, res.vi, res.k
+    if model == "lm":
+        wls = WLS(yi, 1.0 / vi, np.column_stack([np.ones_like(yi), x]))
+        vb = cast(FloatArray, wls.a_inv) * (wls.rss() / (k - 2))
+        return wls.b, np.sqrt(np.diag(vb)), k - 2, None
+    wls, tau2 = _mixed_regression(yi, vi, x, res.method)
+    vb = cast(FloatArray, wls.a_inv)
+    df = None
+    if res.test == "knha":
+        df = k - 2
+        vb = vb * float(knha_factor(wls.rss(), df))
+    return wls.b, np.sqrt(np.diag(vb)), df, tau2
+
+
 def regression_test(
     data: MetaResult | pd.DataFrame | None = None,
     *,
@@ -414,22 +433,7 @@ def regression_test(
         )
     k = res.k
     alpha = 1.0 - res.level / 100.0
-    if model == "lm":
-        wls = WLS(yi, 1.0 / vi, np.column_stack([np.ones_like(yi), x]))
-        df: int | None = k - 2
-        vb = cast(FloatArray, wls.a_inv) * (wls.rss() / (k - 2))
-        tau2: float | None = None
-        reg_method: str | None = None
-    else:
-        wls, tau2 = _mixed_regression(yi, vi, x, res.method)
-        vb = cast(FloatArray, wls.a_inv)
-        df = None
-        if res.test == "knha":
-            df = k - 2
-            vb = vb * float(knha_factor(wls.rss(), df))
-        reg_method = res.method
-    se = np.sqrt(np.diag(vb))
-    b = wls.b
+    b, se, df, tau2 = _asymmetry_regression(res, x, model)
     warnings = _few_studies_warning(k)
     if np.ptp(yi) <= 1e-12 * float(np.max(np.abs(yi))):
         # Equal effects: the line is exact (slope 0), and a test of the slope
@@ -448,7 +452,7 @@ def regression_test(
     return RegressionTest(
         model=model,
         predictor=predictor,
-        method=reg_method,
+        method=None if model == "lm" else res.method,
         test="t" if model == "lm" else res.test,
         level=res.level,
         k=k,

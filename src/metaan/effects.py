@@ -1094,12 +1094,7 @@ def escalc(
         a column the measure does not use, or one it needs that was not given;
         an empty table; a cell that is not a number, or out of range. The
         message names the file, the spreadsheet row (header = row 1), the study
-        and the column.
-
-    References
-    ----------
-    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor
-    package. *Journal of Statistical Software* 36(3):1-48.
+        and the column. (References: see the module notes.)
     """
     chosen = check_measure(measure)
     spec = _SPECS[chosen]
@@ -1114,15 +1109,22 @@ def escalc(
     table = _Table(frame, given, source, labels, by_position=by_position)
     if precomputed:
         outcome = _precomputed(table, spec, level)
-    elif spec.family == "means":
-        outcome = _means(table, chosen)
-    elif spec.family == "counts":
-        outcome = _counts(table, chosen, spec, add, rule, drop00)
-    elif spec.family == "proportion":
-        outcome = _proportion(table, spec, add, rule)
     else:
-        outcome = _correlation(table)
+        outcome = _from_raw_data(table, chosen, spec, add, rule, drop00)
     return _with_effects(table.data, outcome, spec, chosen)
+
+
+def _from_raw_data(
+    table: _Table, measure: Measure, spec: _Spec, add: float, rule: ZeroCellRule, drop00: bool
+) -> _Outcome:
+    """The effects of a measure's family, computed from the raw columns."""
+    if spec.family == "means":
+        return _means(table, measure)
+    if spec.family == "counts":
+        return _counts(table, measure, spec, add, rule, drop00)
+    if spec.family == "proportion":
+        return _proportion(table, spec, add, rule)
+    return _correlation(table)
 
 
 def _with_effects(data: pd.DataFrame, outcome: _Outcome, spec: _Spec, measure: str) -> pd.DataFrame:

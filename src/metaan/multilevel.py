@@ -58,6 +58,7 @@ from metaan._covstruct import (
     Unstructured,
     Variances,
 )
+from metaan._design import level_name
 from metaan._gls import BlockMatrix, GLSFit, NotPositiveDefiniteError, gls
 from metaan._mvdata import (
     Prepared,
@@ -284,9 +285,7 @@ def fit_multivariate(
     columns = {"outcome": outcome, "study": study} | {f"moderator {m}": m for m in mod_names}
     prep = prepare(data, yi=yi, vi=vi, V=V, columns=columns, labels_arg=labels, source=source)
     _enough(prep, 2)
-    text = prep.frame["outcome"].map(
-        lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-    )
+    text = prep.frame["outcome"].astype(object).map(level_name)
     outcomes = tuple(sorted(set(text)))
     q = len(outcomes)
     if q < 2:

@@ -320,6 +320,15 @@ def _difference_tests(
         return common, None, note
 
 
+def _pooled_tau2(
+    mixed: MetaRegressionResult | None, note: str | None, by: str
+) -> tuple[float, float | None]:
+    """The residual tau^2 (with its SE) every level shares under ``tau2_mode="pooled"``."""
+    if mixed is None:
+        raise NotEstimableError(f"tau^2 cannot be pooled across the subgroups of {by}: {note}")
+    return mixed.tau2, mixed.se_tau2
+
+
 def _level_fits(
     design: Design,
     method: str,
@@ -396,13 +405,10 @@ def fit_subgroups(
     Raises
     ------
     InputError
-        A grouping column that does not exist, bad effect sizes.
+        A grouping column that does not exist, bad effect sizes. (A study with no
+        group is not an error: it is left out and listed in ``excluded``.)
     NotEstimableError
         ``tau2_mode="pooled"`` when the mixed-effects model cannot be estimated.
-
-    Notes
-    -----
-    A study with no group is left out and listed in ``excluded``.
     """
     method = check_choice(method, METHODS, "method")
     test = check_choice(test, TESTS, "test")
@@ -416,17 +422,12 @@ def fit_subgroups(
         labels=labels, measure=measure, source=source, role="subgroup",
     )  # fmt: skip
     common, mixed, mixed_note = _difference_tests(design, name, method, test, level)
-    n_levels = len(design.levels[0][1])
-    pooled: tuple[float, float | None] | None = None
-    if tau2_mode == "pooled" and method != "EE" and n_levels >= 2:
-        if mixed is None:
-            raise NotEstimableError(
-                f"tau^2 cannot be pooled across the subgroups of {name}: {mixed_note}"
-            )
-        pooled = (mixed.tau2, mixed.se_tau2)
+    pooled = None
+    if tau2_mode == "pooled" and method != "EE" and len(design.levels[0][1]) >= 2:
+        pooled = _pooled_tau2(mixed, mixed_note, name)
     fitted = _level_fits(design, method, test, level, pooled)
     tau2_pooled = None if pooled is None else pooled[0]
-    if tau2_mode == "pooled" and method != "EE" and n_levels == 1:
+    if tau2_mode == "pooled" and method != "EE" and len(fitted) == 1:
         tau2_pooled = fitted[0].fit.tau2  # one subgroup: its own tau^2 is the pooled one
     effects = design.data
     return SubgroupResult(

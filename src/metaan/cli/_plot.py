@@ -206,19 +206,13 @@ def plot_command(
                 fix="use --method EE or a tau^2 estimator",
             )
         effects = compute_effects_from_options(file, table, **options)
+        fitting: dict[str, Any] = dict(labels=options.get("label"), method=method, test=test)
+        fitting.update(level=level, source=file)
         if kind == "bubble":
             if mods is None:
                 raise InputError("bubble needs the moderator", fix="name it with --mods COL")
             _column(table, mods, "--mods", file)
-            reg = fit_regression(
-                effects,
-                mods=[mods],
-                labels=options.get("label"),
-                method=method,
-                test=test,
-                level=level,
-                source=file,
-            )
+            reg = fit_regression(effects, mods=[mods], **fitting)
             fig = plots.bubble(reg, xlabel=mods, title=title)
         else:
             if subgroup is None:
@@ -226,15 +220,7 @@ def plot_command(
                     "compare draws one row per subgroup", fix="name the column with --subgroup COL"
                 )
             _column(table, subgroup, "--subgroup", file)
-            sg = fit_subgroups(
-                effects,
-                by=subgroup,
-                labels=options.get("label"),
-                method=method,
-                test=test,
-                level=level,
-                source=file,
-            )
+            sg = fit_subgroups(effects, by=subgroup, **fitting)
             if kind == "compare":
                 fig = plots.compare(sg, xlim=limits, title=title, **favour)
             else:
