@@ -272,13 +272,15 @@ def test_excluded_rows_name_the_same_label_in_every_model() -> None:
 # ----------------------------------------------------------------------------- level
 
 
-def test_a_level_is_a_fraction_below_1_and_a_percentage_above() -> None:
+def test_a_level_is_a_percentage_from_50_to_100_or_a_fraction_from_half_to_1() -> None:
     assert check_level(0.95) == check_level(95) == 95.0
-    assert check_level(1.5) == 1.5
+    assert check_level(0.5) == check_level(50) == 50.0
     assert check_level(99.9) == 99.9
 
 
-@pytest.mark.parametrize("bad", [1, 1.0, 0, 100, -5, 250, math.nan, math.inf, True, "95"])
+@pytest.mark.parametrize(
+    "bad", [1, 1.0, 1.5, 0.3, 30, 0, 100, -5, 250, math.nan, math.inf, True, "95"]
+)
 def test_an_impossible_or_ambiguous_level_is_refused(bad: Any) -> None:
     with pytest.raises(InputError, match="level is"):
         check_level(bad)

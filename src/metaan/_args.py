@@ -13,10 +13,10 @@ Two more rules live here so that every function applies them the same way:
 * study labels (:func:`study_labels`): the ``labels`` argument (a column or the
   labels), else the first of :data:`LABEL_COLUMNS` in the table (matched without
   regard to case), else none, shown as ``Study 1``, ``Study 2``, ... by position;
-* the confidence level (:func:`check_level`): a fraction strictly between 0 and 1
-  (``0.95``) or a percentage strictly between 1 and 100 (``95``, and so ``1.5``
-  is 1.5 percent); 1 itself is refused as ambiguous (100 % as a fraction, 1 % as
-  a percentage), and so is anything outside those ranges.
+* the confidence level (:func:`check_level`): a percentage from 50 up to 100
+  (``95``) or a fraction from 0.5 up to 1 (``0.95``); anything else is refused,
+  1 as ambiguous (100 % as a fraction, 1 % as a percentage) and 1.5 as a 1.5 %
+  interval no one means.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "column_values",
     "display_labels",
     "is_default",
+    "label_column",
     "label_text",
     "n_rows",
     "numeric_columns",
@@ -56,12 +57,12 @@ LABEL_COLUMNS: tuple[str, ...] = ("study", "study_id", "label", "author", "trial
 
 
 def check_level(level: Any, name: str = "level") -> float:
-    """A confidence level in percent, from a fraction (0.95) or a percentage (95).
+    """A confidence level in percent, from a percentage (95) or a fraction (0.95).
 
-    Values strictly between 0 and 1 are fractions; values strictly between 1 and
-    100 are percentages (so 1.5 is 1.5 percent). 1 is refused: as a fraction it is
-    a 100 % interval, as a percentage a 1 % one, and neither is meant. So is
-    anything that is not a finite number in those ranges.
+    A level is a percentage from 50 up to 100 or a fraction from 0.5 up to 1; so
+    1 (a 100 % interval as a fraction, a 1 % one as a percentage) and 1.5 (1.5 %)
+    are refused, as is anything below a 50 % interval, which no one reports and
+    which is almost always a typing slip.
     """
     if isinstance(level, bool) or not isinstance(level, int | float | np.integer | np.floating):
         raise InputError(
@@ -69,19 +70,17 @@ def check_level(level: Any, name: str = "level") -> float:
             fix="give the confidence level as a percentage (95) or a fraction (0.95)",
         )
     value = float(level)
-    if value == 1.0:
-        raise InputError(
-            f"{name} is 1, which is ambiguous (a 100 % interval as a fraction, 1 % as a "
-            "percentage)",
-            fix="give e.g. 95 or 0.95",
-        )
-    if not math.isfinite(value) or not (0.0 < value < 100.0):
-        raise InputError(
-            f"{name} is {level!r}; a confidence level is a fraction between 0 and 1 or a "
-            "percentage between 1 and 100",
-            fix="give e.g. 95 or 0.95",
-        )
-    return value * 100.0 if value < 1.0 else value
+    if 0.5 <= value < 1.0:
+        return value * 100.0
+    if 50.0 <= value < 100.0:
+        return value
+    why = (
+        "1, which is ambiguous (a 100 % interval as a fraction, 1 % as a percentage)"
+        if value == 1.0
+        else f"{level!r}; a confidence level is a percentage from 50 to 100 or a fraction "
+        "from 0.5 to 1"
+    )
+    raise InputError(f"{name} is {why}", fix="give e.g. 95 or 0.95")
 
 
 def check_choice(value: str, allowed: Sequence[str], what: str) -> str:
@@ -261,7 +260,9 @@ def label_text(value: object) -> str | None:
     return text or None
 
 
-def _label_column(data: pd.DataFrame) -> str | None:
+def label_column(data: pd.DataFrame) -> str | None:
+    """The column of study labels when none is named: the first of
+    :data:`LABEL_COLUMNS` in ``data`` (an exact match first, then any case)."""
     names = {str(c): c for c in data.columns}
     lower = {str(c).lower(): c for c in reversed(list(data.columns))}
     for name in LABEL_COLUMNS:
@@ -287,7 +288,7 @@ def study_labels(
     """
     count = n if n is not None else (len(data) if data is not None else None)
     if labels is None:
-        column = _label_column(data) if data is not None else None
+        column = label_column(data) if data is not None else None
         if column is None:
             return [None] * (count or 0)
         labels = column

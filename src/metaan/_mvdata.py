@@ -30,6 +30,7 @@ __all__ = ["INTERCEPT", "Prepared", "codes_of", "design", "nested_codes", "prepa
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
+
 @dataclass(frozen=True)
 class Prepared:
     """The rows a model uses, with their values."""

@@ -70,6 +70,7 @@ from metaan._args import (
     as_table,
     check_level,
     column_values,
+    label_text,
     n_rows,
     study_labels,
 )
@@ -947,13 +948,18 @@ def table_measure(
     if data is None or MEASURE_COLUMN not in data.columns:
         return measure
     rows = spreadsheet_rows(data)
-    cells = data[MEASURE_COLUMN].reset_index(drop=True)
+    cells = data[MEASURE_COLUMN].to_numpy(dtype=object)
     if used is not None:
         cells, rows = cells[used], rows[used]
-    text = cells.astype("string").str.strip().str.upper().fillna("")
+    codes, uniques = pd.factorize(cells)  # a handful of distinct values; missing is -1
+    names = [(label_text(u) or "").upper() for u in uniques]
+    present, first = np.unique(codes, return_index=True)
+    first_of = dict(zip(present.tolist(), first.tolist(), strict=True))
     found: dict[str, int] = {}
-    for value in pd.unique(text[text != ""]):  # a handful of distinct values
-        found[str(value)] = int(rows[int(np.flatnonzero((text == value).to_numpy())[0])])
+    for code, name in enumerate(names):
+        if name:
+            found.setdefault(name, int(rows[first_of[code]]))
+    is_blank = np.array([not name for name in names] + [True])[codes]  # -1 picks True
     for value, row in found.items():
         if value not in MEASURES:
             raise InputError(
@@ -972,7 +978,7 @@ def table_measure(
             column=MEASURE_COLUMN,
             fix="analyse one measure at a time (select the rows of one measure)",
         )
-    blank = np.flatnonzero((text == "").to_numpy())
+    blank = np.flatnonzero(is_blank)
     if found and blank.size:
         raise InputError(
             f"the effect measure is blank here but {next(iter(found))} in other rows",

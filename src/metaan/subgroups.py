@@ -184,8 +184,7 @@ class SubgroupResult(Result):
 
     def _short(self) -> str:
         text = (
-            f"by={self.by} {self.method} k={self.k} levels={len(self.levels)}"
-            f" tau2={self.tau2_mode}"
+            f"by={self.by} {self.method} k={self.k} levels={len(self.levels)} tau2={self.tau2_mode}"
         )
         if self.Q_between is not None and self.Q_between_p is not None:
             text += f" Qb={self.Q_between:.4g} p={self.Q_between_p:.3g}"

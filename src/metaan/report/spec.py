@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -281,11 +281,18 @@ def load_spec(path: str | Path) -> ReportSpec:
     """
     spec_path = Path(path)
     try:
-        text = spec_path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark, as some Windows editors write, is not TOML.
+        text = spec_path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise SpecError(
             f"{spec_path}: cannot read the report specification ({exc.strerror or exc}); "
             "give the path of a reports/<name>.toml file"
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = spec_path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            f"{spec_path}: line {line}: the specification is not UTF-8 text; "
+            "save it as UTF-8 in your editor"
         ) from None
     try:
         raw = tomllib.loads(text)
@@ -328,6 +335,8 @@ def load_spec(path: str | Path) -> ReportSpec:
         "model",
         {k: "" for k in ModelSpec.__dataclass_fields__},
     )
+    from metaan._args import check_level
+    from metaan.errors import InputError
     from metaan.models import METHODS
 
     model = ModelSpec(
@@ -346,8 +355,10 @@ def load_spec(path: str | Path) -> ReportSpec:
             model_raw, "model", "response_measure", str, "RR", ("RR", "OR", "RD")
         ),
     )
-    if not 0 < model.level < 100:
-        raise c.fail("model", "level", f"is {model.level}", "give a percentage, e.g. 95")
+    try:  # the library's one rule for a confidence level (95 or 0.95)
+        model = replace(model, level=check_level(model.level))
+    except InputError as exc:
+        raise c.fail("model", "level", f"is {model.level}", exc.problem) from None
 
     classes_raw = c.get(raw, "", "class", list, default=[])
     classes = []
