@@ -7,22 +7,11 @@ import pandas as pd
 import pytest
 
 import metaan
+from bcg import BCG
 from metaan.errors import InputError, NotEstimableError
 from metaan.models import METHODS
 from metaan.regression import fit_regression
 from metaan.subgroups import SINGLE_STUDY_NOTE, fit_subgroups
-
-BCG = pd.DataFrame(
-    {
-        "trial": [f"T{i}" for i in range(1, 14)],
-        "yi": [-0.8893, -1.5854, -1.3481, -1.4416, -0.2175, -0.7861, -1.6209, 0.0120, -0.4694,
-               -1.3713, -0.3394, 0.4459, -0.0173],
-        "vi": [0.3256, 0.1946, 0.4154, 0.0200, 0.0512, 0.0069, 0.2230, 0.0040, 0.0564, 0.0730,
-               0.0124, 0.5325, 0.0714],
-        "alloc": ["random", "random", "random", "random", "alternate", "alternate", "random",
-                  "random", "random", "systematic", "systematic", "systematic", "systematic"],
-    }
-)  # fmt: skip
 
 
 @pytest.mark.parametrize("method", METHODS)
