@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metaan._args import check_level
 from metaan._covstruct import (
     CompoundSymmetry,
     HeteroCompoundSymmetry,
@@ -57,6 +58,7 @@ from metaan._covstruct import (
     Unstructured,
     Variances,
 )
+from metaan._design import level_name
 from metaan._gls import BlockMatrix, GLSFit, NotPositiveDefiniteError, gls
 from metaan._mvdata import (
     Prepared,
@@ -154,7 +156,7 @@ def fit_multilevel(
     method: str = "REML",
     test: str = "z",
     level: float = 95.0,
-    label: str | None = None,
+    labels: str | npt.ArrayLike | None = None,
     source: str | None = None,
 ) -> MultilevelResult:
     """Fit a multilevel meta-analysis with nested random effects (``~ 1 | a/b/...``).
@@ -179,9 +181,10 @@ def fit_multilevel(
         whether the model has an intercept.
     method, test, level
         ``"REML"`` or ``"ML"``; ``"z"`` or ``"t"`` (t with k - p df); the confidence
-        level in percent.
-    label, source
-        The column naming each row in messages, and the file the data came from.
+        level as a percentage (95) or a fraction (0.95).
+    labels, source
+        The label of each row (a column or the labels; by default the table's
+        study column, as for :func:`metaan.fit`), and the file the data came from.
 
     Returns
     -------
@@ -195,12 +198,13 @@ def fit_multilevel(
     """
     method = _check(method, METHODS, "method")
     test = _check(test, TESTS, "test")
+    level = check_level(level)
     level_names = _names(levels)
     if not level_names:
         raise InputError("give at least one level", fix='e.g. levels=["study", "esid"]')
     mod_names = _names(mods)
     columns = {f"level {n}": n for n in level_names} | {f"moderator {m}": m for m in mod_names}
-    prep = prepare(data, yi=yi, vi=vi, V=V, columns=columns, label=label, source=source)
+    prep = prepare(data, yi=yi, vi=vi, V=V, columns=columns, labels_arg=labels, source=source)
     _enough(prep, 2)
     units = nested_codes(prep.frame, [f"level {n}" for n in level_names])
     X, names = design(prep.frame, mod_names, intercept=intercept)
@@ -258,7 +262,7 @@ def fit_multivariate(
     method: str = "REML",
     test: str = "z",
     level: float = 95.0,
-    label: str | None = None,
+    labels: str | npt.ArrayLike | None = None,
     source: str | None = None,
 ) -> MultilevelResult:
     """Fit a multivariate meta-analysis of correlated outcomes (``~ outcome | study``).
@@ -275,14 +279,13 @@ def fit_multivariate(
     """
     method = _check(method, METHODS, "method")
     test = _check(test, TESTS, "test")
+    level = check_level(level)
     struct = _check(struct, STRUCTS, "struct")
     mod_names = _names(mods)
     columns = {"outcome": outcome, "study": study} | {f"moderator {m}": m for m in mod_names}
-    prep = prepare(data, yi=yi, vi=vi, V=V, columns=columns, label=label, source=source)
+    prep = prepare(data, yi=yi, vi=vi, V=V, columns=columns, labels_arg=labels, source=source)
     _enough(prep, 2)
-    text = prep.frame["outcome"].map(
-        lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-    )
+    text = prep.frame["outcome"].astype(object).map(level_name)
     outcomes = tuple(sorted(set(text)))
     q = len(outcomes)
     if q < 2:

@@ -572,8 +572,8 @@ def effect_analysis(
 
 def _fit(records: pd.DataFrame, model: ModelSpec, measure: str) -> MetaResult:
     return fit(
-        records["yi"].to_numpy(dtype=float),
-        records["vi"].to_numpy(dtype=float),
+        yi=records["yi"].to_numpy(dtype=float),
+        vi=records["vi"].to_numpy(dtype=float),
         method=model.method,
         test=model.test,
         level=model.level,

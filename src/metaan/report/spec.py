@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metaan.errors import SpecError
+from metaan._args import check_level
+from metaan.errors import InputError, SpecError
 from metaan.grade import GradeRules
 
 __all__ = [
@@ -526,8 +527,10 @@ def _check_references(c: _Checker, parts: dict[str, Any]) -> None:
                     'write it as text, e.g. estimate = "-0.9031"',
                 )
     model: ModelSpec = parts["model"]
-    if not 0 < model.level < 100:
-        raise c.fail("model", "level", f"is {model.level}", "give a percentage, e.g. 95")
+    try:  # the library's one rule for a confidence level (95, or 0.95)
+        parts["model"] = dataclasses.replace(model, level=check_level(model.level))
+    except InputError as exc:
+        raise c.fail("model", "level", f"is {model.level}", exc.problem) from None
     if not all(0 < x < 1 for x in parts["bias"].contours):
         raise c.fail("bias", "contours", "must be p-values between 0 and 1", "e.g. [0.10, 0.05]")
     if "svg" not in parts["figures"].formats:
