@@ -122,9 +122,9 @@ def _fit_tables(batch: Batch, method: str, level: float) -> BatchFit:
         ai, n1, ci, n2 = (c[i] for c in batch.counts)
         try:
             if method == "MH":
-                res = fit_mh(ai, n1, ci, n2, measure="OR", level=level)
+                res = fit_mh(ai=ai, n1i=n1, ci=ci, n2i=n2, measure="OR", level=level)
             else:
-                res = fit_peto(ai, n1, ci, n2, level=level)
+                res = fit_peto(ai=ai, n1i=n1, ci=ci, n2i=n2, level=level)
         except NotEstimableError:
             status[i] = NOT_ESTIMABLE
             continue
