@@ -46,11 +46,11 @@ class Prepared:
     source: str | None
 
 
-def _labels(frame: pd.DataFrame, label: str | None) -> list[str]:
+def _labels(frame: pd.DataFrame, label: str | None) -> npt.NDArray[np.object_]:
     for name in (label, "study", "study_id", "label", "author", "trial"):
         if name and name in frame.columns:
-            return [str(v) for v in frame[name]]
-    return [f"Effect {i + 1}" for i in range(len(frame))]
+            return np.asarray(frame[name].astype(str).to_numpy(), dtype=object)
+    return np.array([f"Effect {i + 1}" for i in range(len(frame))], dtype=object)
 
 
 def _sampling_entries(
@@ -110,22 +110,25 @@ def prepare(
     diag[r[on]] = x[on]
     frame = pd.DataFrame(index=pd.RangeIndex(k))
     for role, value in columns.items():
-        numeric = False
-        frame[role] = _column(data, value, role, k, numeric=numeric)[0]
+        values = _column(data, value, role, k, numeric=False)[0]
+        if isinstance(value, str) and data is not None:
+            values = data[value].to_numpy()  # the column's own dtype (numbers stay numbers)
+        frame[role] = values
     base = data if data is not None else pd.DataFrame(index=pd.RangeIndex(k))
     rows = spreadsheet_rows(base)
     labels = _labels(base, label)
-    reasons: list[str | None] = [None] * k
-    for i in np.flatnonzero(~np.isfinite(y)):
-        reasons[i] = "the effect size (yi) is missing"
-    for i in np.flatnonzero(~np.isfinite(diag)):
-        reasons[i] = reasons[i] or "the sampling variance is missing"
-    for role in frame.columns:
-        for i in np.flatnonzero(pd.isna(frame[role]).to_numpy()):
-            reasons[i] = reasons[i] or f"{role} is missing"
-    keep = np.array([reason is None for reason in reasons])
+    checks = [
+        (~np.isfinite(y), "the effect size (yi) is missing"),
+        (~np.isfinite(diag), "the sampling variance is missing"),
+    ] + [(pd.isna(frame[role]).to_numpy(), f"{role} is missing") for role in frame.columns]
+    reasons: dict[int, str] = {}
+    for missing, reason in checks:
+        for i in np.flatnonzero(missing).tolist():
+            reasons.setdefault(i, reason)
+    keep = np.ones(k, dtype=bool)
+    keep[list(reasons)] = False
     excluded = tuple(
-        Exclusion(int(rows[i]), labels[i], str(reasons[i])) for i in np.flatnonzero(~keep)
+        Exclusion(int(rows[i]), str(labels[i]), reasons[int(i)]) for i in np.flatnonzero(~keep)
     )
     new_index = np.full(k, -1, dtype=np.intp)
     new_index[keep] = np.arange(int(keep.sum()))
@@ -133,7 +136,7 @@ def prepare(
     if np.any(~np.isfinite(x[both])):
         bad = int(np.flatnonzero(both & ~np.isfinite(x))[0])
         raise InputError(
-            "a covariance in V is missing", row=int(rows[r[bad]]), study=labels[r[bad]]
+            "a covariance in V is missing", row=int(rows[r[bad]]), study=str(labels[r[bad]])
         )
     entries = (new_index[r[both]], new_index[c[both]], x[both].astype(np.float64))
     idx = np.flatnonzero(keep)
@@ -141,8 +144,8 @@ def prepare(
         y=y[idx],
         S_entries=entries,
         frame=frame.iloc[idx].reset_index(drop=True),
-        rows=tuple(int(rows[i]) for i in idx),
-        labels=tuple(labels[i] for i in idx),
+        rows=tuple(rows[idx].tolist()),
+        labels=tuple(labels[idx].tolist()),
         excluded=excluded,
         source=source,
     )
@@ -150,7 +153,10 @@ def prepare(
 
 def codes_of(values: Sequence[Any] | np.ndarray) -> IntArray:
     """Integer codes of labels, numbered by first appearance."""
-    return np.asarray(pd.factorize(pd.Series(list(values), dtype=object))[0], dtype=np.intp)
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":  # text or mixed: compare as Python objects
+        arr = np.asarray(pd.Series(list(values), dtype=object))
+    return np.asarray(pd.factorize(arr)[0], dtype=np.intp)
 
 
 def nested_codes(frame: pd.DataFrame, names: Sequence[str]) -> list[IntArray]:

@@ -214,7 +214,10 @@ def fit_multilevel(
     patterns = [BlockMatrix.indicator(S.blocks, u) for u in units]
     typical, spread = _start_variance(prep, fixed, S)
     start = np.where(structure.upper > 0.0, spread / len(units), 0.0)
-    model = Model(prep.y, X, S, patterns, reml=method == "REML", variance=typical)
+    model = Model(
+        prep.y, X, S, patterns, reml=method == "REML", variance=typical, beta0=fixed.beta,
+        nested=True,
+    )  # fmt: skip
     clusters = {n: prep.frame[f"level {n}"].to_numpy() for n in level_names}
     state = FitState(model, structure, clusters, tuple(level_names), counts, None)
     return build_result(
@@ -308,7 +311,7 @@ def fit_multivariate(
         structure = un
         start = un.from_covariance(spread * np.eye(q))
     patterns = _outcome_patterns(S.blocks, code, q)
-    model = Model(prep.y, X, S, patterns, reml=method == "REML", variance=typical)
+    model = Model(prep.y, X, S, patterns, reml=method == "REML", variance=typical, beta0=fixed.beta)
     clusters = {"study": prep.frame["study"].to_numpy(), "outcome": text.to_numpy()}
     n_studies = int(studies.max()) + 1
     state = FitState(model, structure, clusters, ("study",), (n_studies,), (struct, outcomes))
