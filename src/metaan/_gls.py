@@ -55,6 +55,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -197,13 +198,20 @@ class BlockMatrix:
                 f"entry ({ii[bad]}, {jj[bad]}) links rows of different blocks; "
                 "a covariance can only join rows of one cluster"
             )
-        values = [np.zeros((r.shape[0], r.shape[1], r.shape[1])) for r in blocks.rows]
-        for g, val in enumerate(values):
-            sel = group[ii] == g
-            b, a, c = block[ii[sel]], pos[ii[sel]], pos[jj[sel]]
-            val[b, a, c] = xx[sel]
-            val[b, c, a] = xx[sel]
-        return cls(blocks, tuple(values))
+        # One buffer holds every group's blocks; each entry goes to its offset there.
+        shapes = [(r.shape[0], r.shape[1], r.shape[1]) for r in blocks.rows]
+        sizes = np.array([n * m * m for n, m, _ in shapes], dtype=np.intp)
+        start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        m_of = np.array([m for _, m, _ in shapes], dtype=np.intp)
+        g = group[ii]
+        base = start[g] + block[ii] * m_of[g] * m_of[g]
+        buffer = np.zeros(int(start[-1]))
+        buffer[base + pos[ii] * m_of[g] + pos[jj]] = xx
+        buffer[base + pos[jj] * m_of[g] + pos[ii]] = xx
+        values = tuple(
+            buffer[start[h] : start[h + 1]].reshape(shape) for h, shape in enumerate(shapes)
+        )
+        return cls(blocks, values)
 
     @classmethod
     def indicator(cls, blocks: Blocks, labels: npt.ArrayLike) -> BlockMatrix:
@@ -224,6 +232,21 @@ class BlockMatrix:
                 for g, v in enumerate(other.values):
                     values[g] += c * v
         return BlockMatrix(self.blocks, tuple(values))
+
+    @cached_property
+    def eigen(self) -> tuple[tuple[FloatArray, FloatArray | None], ...]:
+        """Per group, the eigenvalues (n, m) of every block, ascending, and their
+        eigenvectors (n, m, m); None where every block of the group is diagonal (the
+        eigenvalues are then the diagonal, in row order). Computed once."""
+        out: list[tuple[FloatArray, FloatArray | None]] = []
+        for val in self.values:
+            m = val.shape[1]
+            if not np.any(val * ~np.eye(m, dtype=bool)):
+                out.append((np.diagonal(val, axis1=1, axis2=2).copy(), None))
+            else:
+                lam, vec = np.linalg.eigh(val)
+                out.append((lam, vec))
+        return tuple(out)
 
     def diagonal_values(self) -> FloatArray:
         """The diagonal, as a (k,) array in row order."""
@@ -319,6 +342,19 @@ def _invert_blocks(V: BlockMatrix) -> tuple[tuple[FloatArray, ...], float]:
     inverses: list[FloatArray] = []
     logdet = 0.0
     for ids, val in zip(V.blocks.ids, V.values, strict=True):
+        m = val.shape[1]
+        if not np.any(val * ~np.eye(m, dtype=bool)):  # diagonal blocks: elementwise
+            d = np.diagonal(val, axis1=1, axis2=2)
+            if np.any(d <= 0.0) or not np.all(np.isfinite(d)):
+                bad = int(ids[int(np.argmin(np.where(np.isfinite(d), d, -np.inf).min(1)))])
+                raise NotPositiveDefiniteError(
+                    bad, f"the covariance of block {bad} is not positive definite"
+                )
+            logdet += float(np.log(d).sum())
+            inverse = np.zeros_like(val)
+            inverse[:, np.arange(m), np.arange(m)] = 1.0 / d
+            inverses.append(inverse)
+            continue
         try:
             chol = np.linalg.cholesky(val)
         except np.linalg.LinAlgError:
@@ -725,17 +761,11 @@ class _NestedInverse:
         for inner, outer in itertools.pairwise(order):
             if any(np.any(Z[inner].values[g] > Z[outer].values[g]) for g in groups):
                 return None
-        eig: list[tuple[FloatArray, FloatArray | None]] = []
         for g, val in enumerate(S.values):
             off = val * ~np.eye(val.shape[1], dtype=bool)
-            if not np.any(off):
-                eig.append((np.diagonal(val, axis1=1, axis2=2).copy(), None))
-                continue
             if order and np.any((off != 0.0) & (Z[order[0]].values[g] == 0.0)):
                 return None  # S links rows of different innermost units
-            lam, vec = np.linalg.eigh(val)
-            eig.append((lam, vec))
-        return cls(S.blocks, eig, absorbed, order, factors)
+        return cls(S.blocks, S.eigen, absorbed, order, factors)
 
     def inverse(self, theta: FloatArray) -> tuple[tuple[FloatArray, ...], float]:
         shift = float(theta[self.absorbed]) if self.absorbed is not None else 0.0
