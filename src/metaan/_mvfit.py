@@ -308,8 +308,11 @@ def profile_bounds(
         top = profile.upper
     bottom = profile.lower
     guess = _distance_guess(model, profile, critical)
-    lower = _one_side(excess, estimate, bottom, guess)
-    upper = _one_side(excess, estimate, top, guess)
+    # The profile is known to rounding of the log-likelihood, so its root to that
+    # precision divided by the slope; below that the search would only chase noise.
+    noise = 1e-12 * (1.0 + abs(loglik))
+    lower = _one_side(excess, estimate, bottom, guess, 0.5 * critical, noise)
+    upper = _one_side(excess, estimate, top, guess, 0.5 * critical, noise)
     return lower, upper
 
 
@@ -338,9 +341,15 @@ def _one_side(
     estimate: float,
     end: float,
     guess: float,
+    at_estimate: float,
+    noise: float,
 ) -> float:
     """The limit between ``estimate`` and ``end`` (either side); ``guess`` is a
-    first step from the estimate."""
+    first step from the estimate, where the excess is ``at_estimate`` with slope 0
+    (the maximum). ``end`` itself is the limit when the profile is above the
+    cut-off there, as in metafor (even where the profile dips below the cut-off
+    on the way, as that of a correlation may). An excess within ``noise`` of 0 is
+    the root."""
     if end == estimate:
         return end
     at_end = f(end)[0]
@@ -351,10 +360,12 @@ def _one_side(
 
     def along(u: float) -> tuple[float, float]:
         """excess at estimate + sign * u, extended linearly beyond ``end``."""
+        if u == 0.0:
+            return at_estimate, 0.0
         if u >= width:
             return at_end - (u - width), -1.0
         value, slope = f(estimate + sign * u)
-        return value, sign * slope
+        return (0.0 if abs(value) <= noise else value), sign * slope
 
     first = guess if 0.0 < guess < width else 0.5 * width
     u = solve_decreasing(along, 0.0, first, "profile-likelihood limit")
