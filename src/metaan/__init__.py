@@ -40,6 +40,7 @@ from metaan.errors import (
 )
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
+from metaan.many import fit_many
 from metaan.models import fit
 from metaan.multilevel import fit_multilevel, fit_multivariate
 from metaan.regression import (
@@ -49,8 +50,6 @@ from metaan.regression import (
     fit_regression,
     permutation_test,
 )
-from metaan.report.build import build_report
-from metaan.report.spec import load_spec
 from metaan.results import Exclusion, MetaResult
 from metaan.robust import RobustResult, WaldTest, robust
 from metaan.sensitivity import (
@@ -63,7 +62,7 @@ from metaan.sensitivity import (
     influence,
     leave_one_out,
 )
-from metaan.studies import StudyTable, load_studies, psilocybin_main_analysis, validate_studies
+from metaan.studies import StudyTable, load_studies, validate_studies
 from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 from metaan.vcalc import vcalc
@@ -110,12 +109,12 @@ __all__ = [
     "__version__",
     "anova",
     "baujat",
-    "build_report",
     "cumulative",
     "egger_test",
     "escalc",
     "fail_safe_n",
     "fit",
+    "fit_many",
     "fit_mh",
     "fit_multilevel",
     "fit_multivariate",
@@ -124,11 +123,9 @@ __all__ = [
     "fit_subgroups",
     "influence",
     "leave_one_out",
-    "load_spec",
     "load_studies",
     "peese",
     "permutation_test",
-    "psilocybin_main_analysis",
     "q_profile_ci",
     "rank_test",
     "read_table",

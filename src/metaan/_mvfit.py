@@ -51,7 +51,7 @@ import numpy.typing as npt
 from metaan._covstruct import Profile, Structure
 from metaan._gls import BlockMatrix, Evaluator, GLSFit, NotPositiveDefiniteError
 from metaan.errors import ConvergenceError
-from metaan.estimators import solve_decreasing
+from metaan.solver import solve_decreasing_scalar
 
 __all__ = ["Evaluation", "Model", "profile_bounds"]
 
@@ -368,5 +368,7 @@ def _one_side(
         return (0.0 if abs(value) <= noise else value), sign * slope
 
     first = guess if 0.0 < guess < width else 0.5 * width
-    u = solve_decreasing(along, 0.0, first, "profile-likelihood limit")
+    u = solve_decreasing_scalar(along, 0.0, first)
+    if math.isnan(u):
+        raise ConvergenceError("profile-likelihood limit: the equation has no root for these data")
     return estimate + sign * u
