@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from metaan.results import MetaResult
 from metaan.sensitivity import Influence, LeaveOneOut, influence, leave_one_out
 from metaan.studies import StudyTable
 from metaan.subgroups import SubgroupResult, fit_subgroups
+
+if TYPE_CHECKING:
+    from metaan.report.dependent import DependentClass
 
 __all__ = [
     "Analysis",
@@ -202,6 +205,8 @@ class ReportResults:
     classes: tuple[ClassResults, ...]
     comparison: ComparisonResults | None
     dose: DoseResults | None
+    #: Multi-arm trials with a shared-control covariance (metaan.report.dependent).
+    dependent: tuple[DependentClass, ...] = ()
 
     def class_by_id(self, cid: str) -> ClassResults:
         for c in self.classes:
@@ -292,6 +297,7 @@ def effect_analysis(
     label: str,
     kind: str,
     model: ModelSpec,
+    split_controls: bool = True,
 ) -> Analysis:
     """Compute the effect sizes of the selected records and fit the model.
 
@@ -301,7 +307,8 @@ def effect_analysis(
     settings (change scores, imputed values) are excluded with their reason.
     A control arm shared by several records of one trial is split between them
     (its n, and its events for binary data, divided by the number of records) or
-    used once, as ``model.shared_control`` says.
+    used once, as ``model.shared_control`` says; with ``split_controls=False`` each
+    record keeps its whole control group (for a model of their covariance).
     """
     chosen = select(frame, selection).copy()
     measure = model.measure if kind == "continuous" else model.response_measure
@@ -335,8 +342,8 @@ def effect_analysis(
     group_keys = ["study_id", "arm2_id", "outcome_type", "time_weeks", "scale"]
     keys = usable[group_keys].astype("string").fillna("")
     sharing = keys.groupby(list(keys.columns), sort=False)[group_keys[0]].transform("size")
-    usable = usable.assign(_sharing=sharing.astype(int))
-    if model.shared_control == "first":
+    usable = usable.assign(_sharing=sharing.astype(int) if split_controls else 1)
+    if split_controls and model.shared_control == "first":
         first = ~keys.duplicated()
         for idx in usable.index[~first.to_numpy()]:
             r = usable.loc[idx]
@@ -866,6 +873,8 @@ def dose_results(
 def run_report_analyses(spec: ReportSpec, studies: StudyTable) -> ReportResults:
     """Run every analysis the specification declares."""
     frame = studies.frame
+    from metaan.report.dependent import dependent_results
+
     classes = tuple(class_results(frame, spec, i) for i in range(len(spec.classes)))
     return ReportResults(
         spec=spec,
@@ -873,4 +882,5 @@ def run_report_analyses(spec: ReportSpec, studies: StudyTable) -> ReportResults:
         classes=classes,
         comparison=comparison_results(frame, spec, classes),
         dose=dose_results(frame, spec, classes),
+        dependent=dependent_results(frame, spec, classes),
     )

@@ -27,6 +27,7 @@ from markupsafe import Markup
 from metaan._json import json_number
 from metaan._output import OutputFolder
 from metaan.report.analyses import ClassResults, ReportResults, is_blank, run_report_analyses
+from metaan.report.dependent import sensitivity_rows
 from metaan.report.serialize import (
     library_versions,
     provenance,
@@ -398,6 +399,9 @@ def render_html(results: ReportResults, figures: dict[str, str]) -> str:
         "reported": {c.id: _reported(c) for c in results.classes},
         "subgroup_test": _subgroup_text(results),
         "dose_text": _dose_text(results),
+        "dependent": [
+            {"d": d, "rows": sensitivity_rows(d, spec.model.test)} for d in results.dependent
+        ],
         "methods": methods_text(results, versions),
         "exclusions": [{**e.to_dict(), "file": relative(e.file, base)} for e in results.excluded],
         "provenance": provenance(results),

@@ -35,17 +35,31 @@ estimation: expanding the range of working models. *Prevention Science*, 23,
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from metaan.errors import MetaanError
 from metaan.multilevel import fit_multilevel
 from metaan.robust import RobustResult, robust
 from metaan.vcalc import vcalc
 
-__all__ = ["SharedControlFit", "active_pairs", "observation_key", "shared_control_fit"]
+if TYPE_CHECKING:
+    from metaan.report.analyses import Analysis, ClassResults
+    from metaan.report.spec import ReportSpec
+
+__all__ = [
+    "DependentClass",
+    "SharedControlFit",
+    "active_pairs",
+    "dependent_results",
+    "observation_key",
+    "shared_control_fit",
+]
 
 #: The columns that make two comparisons of one trial the same observation.
 _OBSERVATION = ("outcome_type", "scale", "time_weeks")
@@ -164,4 +178,185 @@ def shared_control_fit(
         rho_pairs=_rho_pairs(recs, recs["_observation"]),
         model=model,
         robust=robust(model, cluster="study_id", kind="CR2"),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class DependentClass:
+    """One class: its primary analysis, the same comparisons with the control split
+    (``split``, the report's univariate model), and the shared-control model
+    (``fit``; None with ``note`` saying why, e.g. fewer than two trials).
+    ``left_out`` lists the comparisons of two active arms (label, why)."""
+
+    class_id: str
+    label: str
+    primary: Analysis
+    split: Analysis
+    fit: SharedControlFit | None
+    left_out: tuple[tuple[str, str], ...]
+    note: str
+
+
+def _one_class(
+    frame: pd.DataFrame, spec: ReportSpec, c: ClassResults, selection: Any
+) -> DependentClass:
+    from metaan.report.analyses import _record_label, effect_analysis, select
+
+    chosen = select(frame, selection)
+    pairs = active_pairs(chosen) if len(chosen) else pd.Series(dtype=bool)
+    left_out = tuple(
+        (
+            label,
+            f"compares two active arms ({r['arm1_id']} vs {r['arm2_id']}); each enters "
+            "against the trial's control instead",
+        )
+        for label, (_, r) in zip(
+            _record_label(chosen[pairs]), chosen[pairs].iterrows(), strict=True
+        )
+    )
+    kept = frame.loc[chosen.index[~pairs.to_numpy(dtype=bool)]] if len(chosen) else chosen
+    model = dataclasses.replace(spec.model, shared_control="split")
+    split, whole = (
+        effect_analysis(
+            kept,
+            selection,
+            analysis_id=f"{c.id}_shared_control",
+            label=c.label,
+            kind="continuous",
+            model=model,
+            split_controls=parts,
+        )
+        for parts in (True, False)
+    )
+    dep = spec.dependent
+    assert dep is not None
+    fit: SharedControlFit | None = None
+    note = ""
+    if whole.trials < 2:
+        note = f"not fitted: {whole.trials} trial(s) with the data the model needs"
+    else:
+        try:
+            fit = shared_control_fit(
+                whole.records, rho=dep.rho, level=spec.model.level, method=spec.model.method
+            )
+        except MetaanError as exc:
+            note = f"not fitted: {exc}"
+    return DependentClass(c.id, c.label, c.continuous, split, fit, left_out, note)
+
+
+def dependent_results(
+    frame: pd.DataFrame, spec: ReportSpec, classes: Sequence[ClassResults]
+) -> tuple[DependentClass, ...]:
+    """The shared-control model of every class the ``[dependent]`` table names."""
+    if spec.dependent is None:
+        return ()
+    out = []
+    by_id = {c.id: c for c in classes}
+    specs = {c.id: c for c in spec.classes}
+    for entry in spec.dependent.classes:
+        selection = entry.continuous or specs[entry.class_id].continuous
+        out.append(_one_class(frame, spec, by_id[entry.class_id], selection))
+    return tuple(out)
+
+
+def _row(
+    d: DependentClass, analysis: str, model: str, a: Analysis, est: Any, heterogeneity: str
+) -> dict[str, Any]:
+    return {
+        "class": d.class_id,
+        "analysis": analysis,
+        "model": model,
+        "trials": a.trials,
+        "comparisons": a.k,
+        "estimate": est["estimate"],
+        "se": est["se"],
+        "ci_lb": est["ci_lb"],
+        "ci_ub": est["ci_ub"],
+        "df": est["df"],
+        "pval": est["pval"],
+        "heterogeneity": heterogeneity,
+    }
+
+
+def _univariate(a: Analysis) -> dict[str, Any] | None:
+    f = a.fit
+    if f is None:
+        return None
+    return {"estimate": f.estimate, "se": f.se, "ci_lb": f.ci_lb, "ci_ub": f.ci_ub,
+            "df": f.df, "pval": f.pval}  # fmt: skip
+
+
+def sensitivity_rows(d: DependentClass, test: str) -> list[dict[str, Any]]:
+    """The rows of the sensitivity table of one class: the primary analysis (where
+    its comparisons differ), the split control, the shared-control model and its
+    CR2 test. ``test`` names the univariate model's test (for the model column)."""
+    uni = "random effects (REML), " + ("HKSJ t test" if test == "knha" else "z test")
+    rows = []
+    same = set(d.primary.records["record_id"]) == set(d.split.records["record_id"])
+    if not same and (p := _univariate(d.primary)) is not None:
+        tau2 = d.primary.fit.tau2 if d.primary.fit is not None else None
+        rows.append(
+            _row(d, "primary analysis (one comparison per trial)", uni, d.primary, p,
+                 f"τ² = {tau2:.4f}" if tau2 is not None else "")
+        )  # fmt: skip
+    if (s := _univariate(d.split)) is not None:
+        tau2 = d.split.fit.tau2 if d.split.fit is not None else None
+        rows.append(
+            _row(d, "every arm, control split between its comparisons", uni, d.split, s,
+                 f"τ² = {tau2:.4f}" if tau2 is not None else "")
+        )  # fmt: skip
+    if d.fit is None:
+        return rows
+    m, r = d.fit.model, d.fit.robust
+    sigma = f"σ² trials = {m.sigma2[0]:.4f}, σ² comparisons = {m.sigma2[1]:.4f}"
+    whole = dataclasses.replace(d.split, records=d.fit.records)
+    est = {"estimate": float(m.coef[0]), "se": float(m.se[0]), "ci_lb": float(m.ci_lb[0]),
+           "ci_ub": float(m.ci_ub[0]), "df": m.df, "pval": float(m.pval[0])}  # fmt: skip
+    rows.append(
+        _row(d, "every arm, shared control modelled", "multilevel (REML), t test on k − 1 df",
+             whole, est, sigma)
+    )  # fmt: skip
+    rob = {"estimate": float(r.coef[0]), "se": float(r.se[0]), "ci_lb": float(r.ci_lb[0]),
+           "ci_ub": float(r.ci_ub[0]), "df": float(r.df[0]), "pval": float(r.pval[0])}  # fmt: skip
+    rows.append(
+        _row(d, "every arm, shared control modelled, robust",
+             "the same, CR2 standard error by trial, Satterthwaite df", whole, rob, sigma)
+    )  # fmt: skip
+    return rows
+
+
+def methods_paragraph(spec: ReportSpec, classes: Sequence[DependentClass]) -> str:
+    """What the shared-control model is, which working model and rho, and why."""
+    dep = spec.dependent
+    if dep is None or not classes:
+        return ""
+    multi = "; ".join(
+        f"{d.label}: {len(d.fit.multi_arm)} of {d.fit.trials} trials"
+        for d in classes
+        if d.fit is not None
+    )
+    pairs = sum(d.fit.rho_pairs for d in classes if d.fit is not None)
+    rho_use = (
+        f"ρ = {dep.rho:g} ({dep.rho_reason}) applied to {pairs} pair(s) of comparisons"
+        if pairs
+        else f"ρ = {dep.rho:g} was set{f' ({dep.rho_reason})' if dep.rho_reason else ''} but "
+        "applied to no pair of comparisons: every multi-arm trial's comparisons share their "
+        "scale and time point, so their correlation comes from the group sizes alone"
+    )
+    return (
+        "Multi-arm trials, a sensitivity analysis. Trials that compare several active arms "
+        f"with one control ({multi or 'none'}) are also analysed with every active arm "
+        "against the whole control group and the dependence modelled rather than removed by "
+        "splitting. The sampling covariance of two comparisons sharing a control follows from "
+        "the group sizes (Gleser & Olkin 2009, as metafor's vcalc computes it; exact for mean "
+        f"differences and a close approximation for SMDs); {rho_use}. The working model is the "
+        "correlated and hierarchical effects model (Pustejovsky & Tipton 2022): random effects "
+        "for trials and for comparisons within trials, fitted by REML with a t test on k − 1 "
+        "degrees of freedom. It was chosen because the correlation is known from the design "
+        "while the heterogeneity between arms of one trial is not, and a second variance "
+        "component lets the arms of a trial differ. Because a working model can be wrong, the "
+        "pooled effect is also tested with cluster-robust CR2 standard errors by trial and "
+        "Satterthwaite degrees of freedom (Tipton 2015), which stay valid whatever the true "
+        "correlation. Comparisons of two active arms of one trial are left out, since they "
+        "follow from the comparisons with the control."
     )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from metaan._json import jsonable
 from metaan.report.analyses import Analysis, ClassResults, Contrast, ReportResults, SubsetFit
+from metaan.report.dependent import DependentClass, sensitivity_rows
 from metaan.results import MetaResult
 
 __all__ = ["LIBRARIES", "jsonable", "provenance", "results_data", "tables"]
@@ -83,6 +84,47 @@ def _analysis(analysis: Analysis | None, base: Path) -> dict[str, Any] | None:
         "note": analysis.note,
         "records": _records(analysis, base),
         "excluded": [{**e.to_dict(), "file": relative(e.file, base)} for e in analysis.excluded],
+    }
+
+
+def _dependent(d: DependentClass, spec: Any, base: Path) -> dict[str, Any]:
+    """One class of the shared-control model: the table's rows, the comparisons with
+    their whole control group (file and row of each), and the model's numbers."""
+    fit = d.fit
+    whole = None
+    if fit is not None:
+        records = [
+            {
+                "label": r["label"],
+                "study_id": r["study_id"],
+                "record_id": r["record_id"],
+                "file": relative(r["file"], base),
+                "row": int(r["row"]),
+                "arm1_id": r["arm1_id"],
+                "arm2_id": r["arm2_id"],
+                "n1": float(r["n1"]),
+                "n2": float(r["n2"]),
+                "yi": float(r["yi"]),
+                "vi": float(r["vi"]),
+            }
+            for _, r in fit.records.iterrows()
+        ]
+        whole = {
+            "records": records,
+            "multi_arm_trials": list(fit.multi_arm),
+            "rho": fit.rho,
+            "rho_pairs": fit.rho_pairs,
+            "multilevel": fit.model.to_dict(),
+            "robust": fit.robust.to_dict(),
+        }
+    return {
+        "class": d.class_id,
+        "label": d.label,
+        "table": sensitivity_rows(d, spec.model.test),
+        "split": _analysis(d.split, base),
+        "shared_control": whole,
+        "left_out": [{"comparison": a, "reason": b} for a, b in d.left_out],
+        "note": d.note,
     }
 
 
@@ -188,6 +230,7 @@ def results_data(results: ReportResults) -> dict[str, Any]:
             "doses": jsonable(dose.doses),
             "statement": dose.statement,
         },
+        "dependent": [_dependent(d, spec, base) for d in results.dependent],
         "exclusions": [{**e.to_dict(), "file": relative(e.file, base)} for e in results.excluded],
         "not_poolable": [
             {**jsonable(r), "file": relative(r.file, base)} for r in results.studies.not_poolable
@@ -266,6 +309,9 @@ def tables(results: ReportResults) -> dict[str, pd.DataFrame]:
         ]
         if rows:
             out["comparison"] = pd.DataFrame(rows)
+    rows = [row for d in results.dependent for row in sensitivity_rows(d, results.spec.model.test)]
+    if rows:
+        out["shared_control"] = pd.DataFrame(rows)
     dose = results.dose
     if dose is not None and dose.within_trial_contrasts:
         out["dose_within_trial"] = pd.DataFrame([c.to_dict() for c in dose.within_trial_contrasts])

@@ -110,6 +110,26 @@ class DoseSpec:
 
 
 @dataclass(frozen=True)
+class DependentClassSpec:
+    """One class of the shared-control model: its comparisons, every active arm
+    against its trial's control (default: the class's continuous selection)."""
+
+    class_id: str
+    continuous: Selection | None = None
+
+
+@dataclass(frozen=True)
+class DependentSpec:
+    """Multi-arm trials modelled with a shared-control covariance (a sensitivity
+    analysis beside the split-control one): the classes, and ``rho``, the correlation
+    of comparisons of one trial on different observations (scale or time point)."""
+
+    classes: tuple[DependentClassSpec, ...]
+    rho: float = 0.6
+    rho_reason: str = ""
+
+
+@dataclass(frozen=True)
 class BiasSpec:
     min_k: int = 10
     contours: tuple[float, ...] = (0.10, 0.05, 0.01)
@@ -132,6 +152,7 @@ class ReportSpec:
     dose: DoseSpec | None
     bias: BiasSpec
     figure_formats: tuple[str, ...] = ("svg", "png")
+    dependent: DependentSpec | None = None
 
     @property
     def name(self) -> str:
@@ -265,6 +286,7 @@ _TOP = {
     "sensitivity": "sensitivity analyses",
     "comparison": "the comparison of classes",
     "dose": "dose and comparator",
+    "dependent": "multi-arm trials with a shared-control covariance",
     "bias": "small-study effects",
     "figures": "figure formats",
 }
@@ -458,6 +480,8 @@ def load_spec(path: str | Path) -> ReportSpec:
             statement=c.get(d, "dose", "statement", str, default=""),
         )
 
+    dependent = _dependent(c, raw, ids)
+
     bias_raw = c.table(raw, "", "bias")
     c.keys(bias_raw, "bias", {"min_k": "", "contours": ""})
     contours = c.get(bias_raw, "bias", "contours", list, default=[0.10, 0.05, 0.01])
@@ -493,4 +517,35 @@ def load_spec(path: str | Path) -> ReportSpec:
         dose=dose,
         bias=bias,
         figure_formats=tuple(formats),
+        dependent=dependent,
     )
+
+
+def _dependent(c: _Checker, raw: Mapping[str, Any], ids: list[str]) -> DependentSpec | None:
+    """The ``[dependent]`` table: ``rho``, ``rho_reason`` and one ``[[dependent.class]]``
+    per class (``id``, and optionally the ``continuous`` selection of its comparisons)."""
+    if "dependent" not in raw:
+        return None
+    d = c.table(raw, "", "dependent")
+    c.keys(d, "dependent", {"rho": "", "rho_reason": "", "class": ""})
+    rho = c.get(d, "dependent", "rho", float, default=0.6)
+    if not -1.0 <= rho <= 1.0:
+        raise c.fail("dependent", "rho", f"is {rho}", "give a correlation between -1 and 1")
+    entries = []
+    for entry in c.get(d, "dependent", "class", list, default=[]):
+        c.keys(entry, "dependent.class", {"id": "", "continuous": ""})
+        cid = c.get(entry, "dependent.class", "id", str)
+        if cid not in ids:
+            raise c.fail("dependent.class", "id", f"{cid!r} is not a class id", f"use {ids}")
+        selection = (
+            c.selection(entry["continuous"], "dependent.class.continuous")
+            if "continuous" in entry
+            else None
+        )
+        entries.append(DependentClassSpec(cid, selection))
+    if not entries:
+        raise c.fail(
+            "dependent", "class", "no classes", 'add [[dependent.class]] with id = "<class id>"'
+        )
+    reason = c.get(d, "dependent", "rho_reason", str, default="")
+    return DependentSpec(tuple(entries), rho, reason)

@@ -171,6 +171,11 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "metaan")
         + ".",
     ]
+    from metaan.report.dependent import methods_paragraph
+
+    shared = methods_paragraph(results.spec, results.dependent)
+    if shared:
+        paragraphs.insert(3, shared)
     return paragraphs
 
 
