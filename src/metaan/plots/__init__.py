@@ -11,11 +11,12 @@ from metaan.plots.baujat import baujat
 from metaan.plots.bubble import bubble
 from metaan.plots.compare import compare
 from metaan.plots.cumulative import cumulative
-from metaan.plots.forest import forest
+from metaan.plots.forest import forest, forest_pages
 from metaan.plots.funnel import funnel
 from metaan.plots.labbe import labbe
 from metaan.plots.leave1out import leave1out
 from metaan.plots.radial import radial
+from metaan.plots.rob import rob_summary, rob_traffic_light
 
 __all__ = [
     "FORMATS",
@@ -24,9 +25,12 @@ __all__ = [
     "compare",
     "cumulative",
     "forest",
+    "forest_pages",
     "funnel",
     "labbe",
     "leave1out",
     "radial",
+    "rob_summary",
+    "rob_traffic_light",
     "save",
 ]

@@ -184,17 +184,32 @@ def shared_control_fit(
 @dataclass(frozen=True, eq=False)
 class DependentClass:
     """One class: its primary analysis, the same comparisons with the control split
-    (``split``, the report's univariate model), and the shared-control model
-    (``fit``; None with ``note`` saying why, e.g. fewer than two trials).
-    ``left_out`` lists the comparisons of two active arms (label, why)."""
+    (``split``, the report's univariate model) and with whole control groups
+    (``whole``), and the shared-control model of the latter (``fit``; None with
+    ``note`` saying why). ``left_out`` lists the comparisons of two active arms
+    (label, why)."""
 
     class_id: str
     label: str
-    primary: Analysis
+    primary: Analysis | None
     split: Analysis
+    whole: Analysis
     fit: SharedControlFit | None
     left_out: tuple[tuple[str, str], ...]
     note: str
+
+
+@dataclass(frozen=True, eq=False)
+class DependentResults:
+    """The shared-control model of every class the ``[dependent]`` table names."""
+
+    classes: tuple[DependentClass, ...]
+
+    @property
+    def analyses(self) -> tuple[Analysis, ...]:
+        """The analyses with whole control groups: their records left out are listed
+        with the report's other exclusions (the split ones leave out the same)."""
+        return tuple(d.whole for d in self.classes)
 
 
 def _one_class(
@@ -215,15 +230,18 @@ def _one_class(
         )
     )
     kept = frame.loc[chosen.index[~pairs.to_numpy(dtype=bool)]] if len(chosen) else chosen
-    model = dataclasses.replace(spec.model, shared_control="split")
+    # Effects recomputed from the arm data in both, so that the two differ only in
+    # how a shared control group enters.
+    model = dataclasses.replace(spec.model, shared_control="split", effect_sizes="recomputed")
     split, whole = (
         effect_analysis(
             kept,
             selection,
-            analysis_id=f"{c.id}_shared_control",
+            analysis_id=f"{c.id}_shared_control" + ("_split" if parts else ""),
             label=c.label,
             kind="continuous",
             model=model,
+            account=not parts,
             split_controls=parts,
         )
         for parts in (True, False)
@@ -241,22 +259,24 @@ def _one_class(
             )
         except MetaanError as exc:
             note = f"not fitted: {exc}"
-    return DependentClass(c.id, c.label, c.continuous, split, fit, left_out, note)
+    return DependentClass(c.id, c.label, c.continuous, split, whole, fit, left_out, note)
 
 
 def dependent_results(
     frame: pd.DataFrame, spec: ReportSpec, classes: Sequence[ClassResults]
-) -> tuple[DependentClass, ...]:
+) -> DependentResults | None:
     """The shared-control model of every class the ``[dependent]`` table names."""
     if spec.dependent is None:
-        return ()
-    out = []
+        return None
     by_id = {c.id: c for c in classes}
     specs = {c.id: c for c in spec.classes}
+    out = []
     for entry in spec.dependent.classes:
         selection = entry.continuous or specs[entry.class_id].continuous
+        if selection is None:
+            continue
         out.append(_one_class(frame, spec, by_id[entry.class_id], selection))
-    return tuple(out)
+    return DependentResults(tuple(out))
 
 
 def _row(
@@ -292,11 +312,15 @@ def sensitivity_rows(d: DependentClass, test: str) -> list[dict[str, Any]]:
     CR2 test. ``test`` names the univariate model's test (for the model column)."""
     uni = "random effects (REML), " + ("HKSJ t test" if test == "knha" else "z test")
     rows = []
-    same = set(d.primary.records["record_id"]) == set(d.split.records["record_id"])
-    if not same and (p := _univariate(d.primary)) is not None:
-        tau2 = d.primary.fit.tau2 if d.primary.fit is not None else None
+    primary = d.primary
+    same = primary is not None and (
+        set(primary.records["record_id"]) == set(d.split.records["record_id"])
+        and primary.effect_sources == d.split.effect_sources
+    )
+    if primary is not None and not same and (p := _univariate(primary)) is not None:
+        tau2 = primary.fit.tau2 if primary.fit is not None else None
         rows.append(
-            _row(d, "primary analysis (one comparison per trial)", uni, d.primary, p,
+            _row(d, "the class's primary analysis", uni, primary, p,
                  f"τ² = {tau2:.4f}" if tau2 is not None else "")
         )  # fmt: skip
     if (s := _univariate(d.split)) is not None:
@@ -309,7 +333,7 @@ def sensitivity_rows(d: DependentClass, test: str) -> list[dict[str, Any]]:
         return rows
     m, r = d.fit.model, d.fit.robust
     sigma = f"σ² trials = {m.sigma2[0]:.4f}, σ² comparisons = {m.sigma2[1]:.4f}"
-    whole = dataclasses.replace(d.split, records=d.fit.records)
+    whole = d.whole
     est = {"estimate": float(m.coef[0]), "se": float(m.se[0]), "ci_lb": float(m.ci_lb[0]),
            "ci_ub": float(m.ci_ub[0]), "df": m.df, "pval": float(m.pval[0])}  # fmt: skip
     rows.append(
@@ -325,11 +349,12 @@ def sensitivity_rows(d: DependentClass, test: str) -> list[dict[str, Any]]:
     return rows
 
 
-def methods_paragraph(spec: ReportSpec, classes: Sequence[DependentClass]) -> str:
+def methods_paragraph(spec: ReportSpec, results: DependentResults | None) -> str:
     """What the shared-control model is, which working model and rho, and why."""
     dep = spec.dependent
-    if dep is None or not classes:
+    if dep is None or results is None or not results.classes:
         return ""
+    classes = results.classes
     multi = "; ".join(
         f"{d.label}: {len(d.fit.multi_arm)} of {d.fit.trials} trials"
         for d in classes
@@ -347,7 +372,8 @@ def methods_paragraph(spec: ReportSpec, classes: Sequence[DependentClass]) -> st
         "Multi-arm trials, a sensitivity analysis. Trials that compare several active arms "
         f"with one control ({multi or 'none'}) are also analysed with every active arm "
         "against the whole control group and the dependence modelled rather than removed by "
-        "splitting. The sampling covariance of two comparisons sharing a control follows from "
+        "splitting, with effects recomputed from the arm data. The sampling covariance of two "
+        "comparisons sharing a control follows from "
         "the group sizes (Gleser & Olkin 2009, as metafor's vcalc computes it; exact for mean "
         f"differences and a close approximation for SMDs); {rho_use}. The working model is the "
         "correlated and hierarchical effects model (Pustejovsky & Tipton 2022): random effects "
