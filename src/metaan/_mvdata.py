@@ -109,17 +109,18 @@ def prepare(
     rows = spreadsheet_rows(base)
     named = study_labels(data, labels_arg, n=k, source=source)
     labels = display_labels(named)
-    reasons: list[str | None] = [None] * k
-    for i in np.flatnonzero(~np.isfinite(y)):
-        reasons[i] = "the effect size (yi) is missing"
-    for i in np.flatnonzero(~np.isfinite(diag)):
-        reasons[i] = reasons[i] or "the sampling variance is missing"
-    for role in frame.columns:
-        for i in np.flatnonzero(pd.isna(frame[role]).to_numpy()):
-            reasons[i] = reasons[i] or f"{role} is missing"
-    keep = np.array([reason is None for reason in reasons])
+    checks = [
+        (~np.isfinite(y), "the effect size (yi) is missing"),
+        (~np.isfinite(diag), "the sampling variance is missing"),
+    ] + [(pd.isna(frame[role]).to_numpy(), f"{role} is missing") for role in frame.columns]
+    reasons: dict[int, str] = {}
+    for missing, reason in checks:
+        for i in np.flatnonzero(missing).tolist():
+            reasons.setdefault(i, reason)
+    keep = np.ones(k, dtype=bool)
+    keep[list(reasons)] = False
     excluded = tuple(
-        Exclusion(int(rows[i]), named[i], str(reasons[i])) for i in np.flatnonzero(~keep)
+        Exclusion(int(rows[i]), named[i], reasons[int(i)]) for i in np.flatnonzero(~keep)
     )
     new_index = np.full(k, -1, dtype=np.intp)
     new_index[keep] = np.arange(int(keep.sum()))
@@ -127,7 +128,7 @@ def prepare(
     if np.any(~np.isfinite(x[both])):
         bad = int(np.flatnonzero(both & ~np.isfinite(x))[0])
         raise InputError(
-            "a covariance in V is missing", row=int(rows[r[bad]]), study=labels[r[bad]]
+            "a covariance in V is missing", row=int(rows[r[bad]]), study=str(labels[r[bad]])
         )
     entries = (new_index[r[both]], new_index[c[both]], x[both].astype(np.float64))
     idx = np.flatnonzero(keep)
@@ -135,7 +136,7 @@ def prepare(
         y=y[idx],
         S_entries=entries,
         frame=frame.iloc[idx].reset_index(drop=True),
-        rows=tuple(int(rows[i]) for i in idx),
+        rows=tuple(rows[idx].tolist()),
         labels=tuple(labels[i] for i in idx),
         excluded=excluded,
         source=source,
@@ -144,7 +145,10 @@ def prepare(
 
 def codes_of(values: Sequence[Any] | np.ndarray) -> IntArray:
     """Integer codes of labels, numbered by first appearance."""
-    return np.asarray(pd.factorize(pd.Series(list(values), dtype=object))[0], dtype=np.intp)
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":  # text or mixed: compare as Python objects
+        arr = np.asarray(pd.Series(list(values), dtype=object))
+    return np.asarray(pd.factorize(arr)[0], dtype=np.intp)
 
 
 def nested_codes(frame: pd.DataFrame, names: Sequence[str]) -> list[IntArray]:
