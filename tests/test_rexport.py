@@ -132,6 +132,12 @@ def test_to_r_from_python_carries_yi_and_vi_and_each_number_it_compares() -> Non
     assert tokens.count("quit") == 1
 
 
+def test_a_result_writes_its_own_r_script() -> None:
+    res = metaan.fit(yi=np.array([0.1, 0.3, -0.2, 0.5]), vi=np.array([0.04, 0.02, 0.05, 0.03]))
+    assert res.to_r() == metaan.to_r(res)
+    assert res.to_r(tolerance=1e-8) == metaan.to_r(res, tolerance=1e-8) != res.to_r()
+
+
 def test_labels_with_quotes_backslashes_and_line_breaks_stay_one_r_string() -> None:
     res = metaan.fit(
         yi=np.array([0.1, 0.3]), vi=np.array([0.04, 0.02]), labels=['O"Brien \\ 2001', "Li\n2002"]

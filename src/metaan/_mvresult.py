@@ -17,7 +17,7 @@ from scipy import special
 from metaan._base import Result
 from metaan._covstruct import Structure
 from metaan._dist import chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from metaan._format import fmt, fmt_p, format_excluded
+from metaan._format import fmt, fmt_p, format_excluded, p_equals
 from metaan._gls import BlockMatrix, GLSFit
 from metaan._json import json_number
 from metaan._mvdata import INTERCEPT, Prepared
@@ -209,7 +209,7 @@ class LikelihoodRatioTest(Result):
         """The test and both models' fit statistics."""
         return (
             f"Likelihood-ratio test ({self.method}): LRT = {fmt(self.LRT)}, df = {self.df}, "
-            f"p = {fmt_p(self.pval)}\n"
+            f"{p_equals(self.pval)}\n"
             f"  full:    logLik {fmt(self.loglik_full)}  AIC {fmt(self.AIC_full)}  "
             f"BIC {fmt(self.BIC_full)}\n"
             f"  reduced: logLik {fmt(self.loglik_reduced)}  AIC {fmt(self.AIC_reduced)}  "
@@ -639,11 +639,11 @@ def _summary(res: MultilevelResult) -> str:
         shares = ", ".join(f"{fmt(v, 2)}%" for v in res.I2_levels)
         lines.append(f"  I^2 per level: {shares}")
     lines += ["", f"Test for residual heterogeneity: Q({res.QE_df}) = {fmt(res.QE)}, "
-              f"p = {fmt_p(res.QEp)}"]  # fmt: skip
+              f"{p_equals(res.QEp)}"]  # fmt: skip
     df2 = f", {res.QM_df[1]}" if res.QM_df[1] is not None else ""
     name = "F" if res.test == "t" else "QM"
     lines.append(f"Test of moderators: {name}({res.QM_df[0]}{df2}) = {fmt(res.QM)}, "
-                 f"p = {fmt_p(res.QMp)}")  # fmt: skip
+                 f"{p_equals(res.QMp)}")  # fmt: skip
     lines.append("")
     lines += _coefficient_lines(
         res.names, res.coef, res.se, res.stat, res.pval, res.ci_lb, res.ci_ub

@@ -54,7 +54,7 @@ import pandas as pd
 from metaan._args import Column, check_choice, check_level, is_default, refuse_unused
 from metaan._base import Result
 from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
-from metaan._format import fit_header, fmt, fmt_p, format_excluded
+from metaan._format import fit_header, fmt, fmt_p, format_excluded, p_equals
 from metaan._json import json_number
 from metaan.engine import knha_factor
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
@@ -315,7 +315,7 @@ class RegressionTest(Result):
         model = f"; tau^2 estimator {self.method}, residual tau^2 = {fmt(self.tau2)}"
         lines = [
             f"{self.name}: k = {self.k}" + (model if self.method is not None else ""),
-            f"Test of the slope: {stat} = {fmt(self.stat, 3)}, p = {fmt_p(self.pval)}; "
+            f"Test of the slope: {stat} = {fmt(self.stat, 3)}, {p_equals(self.pval)}; "
             f"slope {fmt(self.slope)} (SE {fmt(self.slope_se)})",
             f"Limit estimate (the intercept): {fmt(self.limit_estimate)} "
             f"(SE {fmt(self.limit_se)}), {self.level:g}% CI [{fmt(self.ci_lb)}, {fmt(self.ci_ub)}]",
@@ -557,7 +557,7 @@ class RankTest(Result):
         how = "exact p-value" if self.exact else "normal approximation"
         lines = [
             f"Begg and Mazumdar's rank correlation: k = {self.k}, Kendall's tau = "
-            f"{fmt(self.tau)}, p = {fmt_p(self.pval)} ({how})"
+            f"{fmt(self.tau)}, {p_equals(self.pval)} ({how})"
         ]
         return "\n".join(lines + _warning_lines(self.warnings))
 
@@ -1017,7 +1017,7 @@ class FailSafeN(Result):
         """The fail-safe N with Stouffer's combined z, as a person reads it."""
         lines = [
             f"Fail-safe N (Rosenthal): {self.fsnum} (k = {self.k}; Stouffer's z = "
-            f"{fmt(self.z, 3)}, one-sided p = {fmt_p(self.pval)}; alpha = {self.alpha:g})"
+            f"{fmt(self.z, 3)}, one-sided {p_equals(self.pval)}; alpha = {self.alpha:g})"
         ]
         return "\n".join(lines + _warning_lines(self.warnings))
 

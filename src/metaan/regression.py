@@ -59,7 +59,7 @@ from metaan._design import (
     ordered_levels,
 )
 from metaan._dist import chi2_sf, norm_isf, t_isf
-from metaan._format import fmt, fmt_p, format_excluded, text_table
+from metaan._format import fmt, fmt_p, format_excluded, p_equals, text_table
 from metaan._json import json_number, jsonable
 from metaan.engine import knha_factor
 from metaan.errors import InputError, MetaanError, NotEstimableError
@@ -800,14 +800,14 @@ def format_regression(res: MetaRegressionResult) -> str:
     else:
         lines.append(f"I^2 (residual) = {fmt(res.I2, 2)}%   H^2 = {fmt(res.H2)}")
     lines.append(
-        f"Test for residual heterogeneity: QE({res.QE_df}) = {fmt(res.QE)}, p = {fmt_p(res.QEp)}"
+        f"Test for residual heterogeneity: QE({res.QE_df}) = {fmt(res.QE)}, {p_equals(res.QEp)}"
     )
     coefs = ", ".join(str(j + 1) for j in res.btt)
     if res.QM_df2 is not None:
         qm = f"F({res.QM_df}, {res.QM_df2}) = {fmt(res.QM)}"
     else:
         qm = f"QM({res.QM_df}) = {fmt(res.QM)}"
-    lines.append(f"Test of moderators (coefficients {coefs}): {qm}, p = {fmt_p(res.QMp)}")
+    lines.append(f"Test of moderators (coefficients {coefs}): {qm}, {p_equals(res.QMp)}")
     lines.append("")
     stat = "t" if res.df is not None else "z"
     width = max(10, *(len(n) for n in res.names))
@@ -910,7 +910,7 @@ class PermutationResult(Result):
         lines = [
             f"Permutation test ({kind}; {self.n_perm} permutations{seed}; model "
             f"{self.method}, test {self.test})",
-            f"Test of moderators: {stat} = {fmt(self.QM)}, permutation p = {fmt_p(self.QMp)}",
+            f"Test of moderators: {stat} = {fmt(self.QM)}, permutation {p_equals(self.QMp)}",
             "",
             text_table(self.to_frame()),
         ]

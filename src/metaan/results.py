@@ -221,3 +221,10 @@ class MetaResult(Result):
         from metaan._format import format_summary
 
         return format_summary(self)
+
+    def to_r(self, **options: Any) -> str:
+        """This analysis as a self-contained R script for metafor that prints the
+        numbers to compare; the options are those of :func:`metaan.to_r`."""
+        from metaan.rexport import to_r
+
+        return to_r(self, **options)

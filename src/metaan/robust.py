@@ -56,7 +56,7 @@ from scipy import special
 from metaan._args import refuse_unused
 from metaan._base import Result
 from metaan._dist import t_isf, t_sf
-from metaan._format import fmt, fmt_p
+from metaan._format import fmt, fmt_p, p_equals
 from metaan._gls import BlockMatrix, Blocks
 from metaan._json import json_number
 from metaan._mvdata import codes_of
@@ -96,7 +96,7 @@ class WaldTest(Result):
         """The test in one line."""
         return (
             f"Robust Wald test ({self.test}) of {', '.join(self.coefs)}: F({self.df_num}, "
-            f"{fmt(self.df_denom, 2)}) = {fmt(self.Fstat)}, p = {fmt_p(self.pval)}"
+            f"{fmt(self.df_denom, 2)}) = {fmt(self.Fstat)}, {p_equals(self.pval)}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,7 +202,7 @@ class RobustResult(Result):
             w = self.wald
             lines.append(
                 f"Test of moderators ({w.test}): F({w.df_num}, {fmt(w.df_denom, 2)}) = "
-                f"{fmt(w.Fstat)}, p = {fmt_p(w.pval)}"
+                f"{fmt(w.Fstat)}, {p_equals(w.pval)}"
             )
         return "\n".join(lines)
 

@@ -36,7 +36,7 @@ import pandas as pd
 from metaan._args import Column, as_table, check_choice, check_level, column_values, n_rows
 from metaan._base import Result
 from metaan._design import Coding, level_name, ordered_levels
-from metaan._format import fmt, fmt_p, format_excluded
+from metaan._format import fmt, fmt_p, format_excluded, p_equals
 from metaan._json import json_number
 from metaan.errors import InputError, NotEstimableError
 from metaan.models import METHODS, TESTS, EffectData, fit_arrays
@@ -479,13 +479,13 @@ def format_subgroups(res: SubgroupResult) -> str:
     if res.Q_between is not None:
         lines.append(
             f"  fixed effect (Q-between): Q({res.Q_between_df}) = {fmt(res.Q_between)}, "
-            f"p = {fmt_p(res.Q_between_p)}"
+            f"{p_equals(res.Q_between_p)}"
         )
     if res.mixed is not None:
         m = res.mixed
         qm = f"F({m.QM_df}, {m.QM_df2})" if m.QM_df2 is not None else f"QM({m.QM_df})"
         lines.append(
-            f"  mixed effects ({m.method}): {qm} = {fmt(m.QM)}, p = {fmt_p(m.QMp)}"
+            f"  mixed effects ({m.method}): {qm} = {fmt(m.QM)}, {p_equals(m.QMp)}"
             + (f"; residual tau^2 = {fmt(m.tau2)}" if m.method != "EE" else "")
         )
     if res.mixed_note:
