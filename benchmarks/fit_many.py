@@ -87,8 +87,8 @@ def _peers() -> dict[str, Fit]:
 
 def single_fits(n: int = 1000) -> None:
     yi, vi = _sets(n, 10, 1)
-    positive = np.mean([metaan.fit(y, v).tau2 > 0 for y, v in zip(yi, vi, strict=True)])
-    fits: dict[str, Fit] = {"metaan.fit REML": lambda y, v: metaan.fit(y, v), **_peers()}
+    positive = np.mean([metaan.fit(yi=y, vi=v).tau2 > 0 for y, v in zip(yi, vi, strict=True)])
+    fits: dict[str, Fit] = {"metaan.fit REML": lambda y, v: metaan.fit(yi=y, vi=v), **_peers()}
     times: dict[str, list[float]] = {name: [] for name in fits}
     for i, (y, v) in enumerate(zip(yi, vi, strict=True)):
         for name, fn in fits.items():
@@ -145,15 +145,15 @@ def one_large(k: int = 1_000_000) -> None:
     rng = np.random.default_rng(3)
     vi = rng.uniform(0.01, 0.2, k)
     yi = rng.normal(0.3, np.sqrt(vi + 0.05))
-    metaan.fit(yi[:1000], vi[:1000])
-    whole = _best(lambda: metaan.fit(yi, vi), 3)
+    metaan.fit(yi=yi[:1000], vi=vi[:1000])
+    whole = _best(lambda: metaan.fit(yi=yi, vi=vi), 3)
     engine = _best(lambda: fit_one(yi, vi, method="REML", test="z", level=95.0), 3)
     tracemalloc.start()
     fit_one(yi, vi, method="REML", test="z", level=95.0)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     tracemalloc.start()
-    metaan.fit(yi, vi)
+    metaan.fit(yi=yi, vi=vi)
     _, peak_whole = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(f"one REML fit at k = {k:,}, best of 3 (target <= 0.1 s, O(k) memory; inputs "

@@ -81,10 +81,10 @@ def test_data_beyond_the_numerical_range_are_refused_in_one_line_by_every_comman
 def test_the_api_refuses_the_same_data_with_an_input_error(case: str) -> None:
     yi, vi, refused_under_ee = OUT_OF_RANGE[case]
     with pytest.raises(InputError, match="metaan fits"):
-        metaan.fit(np.array(yi), np.array(vi))
+        metaan.fit(yi=np.array(yi), vi=np.array(vi))
     if refused_under_ee:
         with pytest.raises(InputError, match="metaan fits"):
-            metaan.fit(np.array(yi), np.array(vi), method="EE")
+            metaan.fit(yi=np.array(yi), vi=np.array(vi), method="EE")
     table = pd.DataFrame({"yi": yi, "vi": vi, "x": np.arange(len(yi), dtype=float)})
     with pytest.raises(InputError, match="metaan fits"):
         metaan.fit_regression(table, mods=["x"])
@@ -98,7 +98,7 @@ def test_fit_many_names_the_group_beyond_the_range_and_fits_the_others() -> None
     assert "metaan fits effects between" in many.loc["far", "error"]
     assert math.isnan(many.loc["far", "estimate"])
     assert many.loc["near", "error"] == ""
-    assert many.loc["near", "estimate"] == pytest.approx(metaan.fit(SPAN_Y, SPAN_V).estimate,
+    assert many.loc["near", "estimate"] == pytest.approx(metaan.fit(yi=SPAN_Y, vi=SPAN_V).estimate,
                                                          rel=1e-12)  # fmt: skip
 
 
@@ -144,7 +144,7 @@ def _solve_mp(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> tuple
 def test_variances_spanning_sixteen_orders_are_solved_as_mpmath_solves_them(method: str) -> None:
     X = np.ones((12, 1))
     tau2, b = _solve_mp(SPAN_Y, SPAN_V, X, method)
-    res = metaan.fit(SPAN_Y, SPAN_V, method=method)
+    res = metaan.fit(yi=SPAN_Y, vi=SPAN_V, method=method)
     assert res.tau2 == pytest.approx(float(tau2), rel=1e-10, abs=1e-300)
     assert res.estimate == pytest.approx(float(b[0]), rel=1e-10)
     assert res.ci_lb < res.estimate < res.ci_ub
@@ -163,7 +163,7 @@ def test_a_meta_regression_on_variances_spanning_sixteen_orders_matches_mpmath()
 
 def test_subgroups_on_variances_spanning_sixteen_orders_match_mpmath() -> None:
     table = pd.DataFrame({"yi": SPAN_Y, "vi": SPAN_V, "g": ["a", "b"] * 6})
-    sub = metaan.fit_subgroups(table, "g", method="REML")
+    sub = metaan.fit_subgroups(table, by="g", method="REML")
     for name in ("a", "b"):
         part = table[table["g"] == name]
         tau2, b = _solve_mp(part["yi"].to_numpy(), part["vi"].to_numpy(), np.ones((6, 1)), "REML")

@@ -8,14 +8,17 @@ cost about as much as a single fit of 10^6 studies.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from metaan._args import Column, column_values
 from metaan.engine import SegmentFit, fit_segments
 from metaan.errors import InputError
+from metaan.io import spreadsheet_rows
 from metaan.models import (
     METHODS,
     PREDICTIONS,
@@ -62,12 +65,13 @@ def _groups(table: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, np.ndarra
 
 
 def fit_many(
-    data: pd.DataFrame,
+    data: pd.DataFrame | str | os.PathLike[str] | Any,
     *,
     by: str | Sequence[str],
-    yi: str = "yi",
-    vi: str | None = "vi",
-    sei: str | None = None,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 95.0,
@@ -79,12 +83,17 @@ def fit_many(
     Parameters
     ----------
     data
-        A table with one row per study.
+        A table with one row per study: a pandas DataFrame, or for tables larger
+        than one machine a Dask DataFrame or the path of a folder of Parquet
+        files. Those are shuffled so that each group sits in one partition, and
+        fitted partition by partition on Dask's workers; a Dask DataFrame gives
+        a Dask DataFrame back (lazy), a folder a pandas DataFrame.
     by
         The grouping column, or several.
-    yi, vi, sei
-        Column names of the effect sizes and of their sampling variances (or,
-        with ``vi=None``, standard errors).
+    yi, vi, sei, labels
+        The effect sizes and their sampling variances (or standard errors,
+        ``sei``) and the study labels, as for :func:`metaan.fit`: columns of
+        ``data`` or one value per row.
     method, test, level, prediction
         As for :func:`metaan.fit`.
     measure
@@ -115,12 +124,29 @@ def fit_many(
     test = check_choice(test, TESTS, "test")
     level = check_level(level)
     prediction = check_choice(prediction, PREDICTIONS, "prediction")
-    if not isinstance(data, pd.DataFrame):
-        raise InputError("fit_many needs a table", fix="pass a DataFrame with the columns named")
     names = [by] if isinstance(by, str) else [str(b) for b in by]
+    if not isinstance(data, pd.DataFrame):
+        from metaan._many_dask import fit_many_distributed, is_distributed
+
+        if is_distributed(data):
+            return fit_many_distributed(  # type: ignore[no-any-return]
+                data,
+                by=names,
+                yi=yi,
+                vi=vi,
+                sei=sei,
+                measure=measure,
+                method=method,
+                test=test,
+                level=level,
+                prediction=prediction,
+            )
+        raise InputError(
+            "fit_many needs a table",
+            fix="pass a DataFrame, a Dask DataFrame or a folder of Parquet files",
+        )
     levels, codes = _groups(data, names)
-    table = _effect_table(data, yi, vi, sei)
-    y, v, clean, effects = _effects(table, measure)
+    y, v, clean, effects = _effects(data, yi, vi, sei, labels, measure)
     fitted = clean & (codes >= 0)
     fits = fit_segments(
         y[fitted],
@@ -132,7 +158,7 @@ def fit_many(
         level=level,
         prediction=prediction,
     )
-    row_numbers = np.asarray(table.index, dtype=np.int64) + 2  # as a spreadsheet shows them
+    row_numbers = spreadsheet_rows(data)
     excluded = _excluded(effects.excluded, codes, row_numbers, names, len(levels))
     out = _frame(levels, fits, method, test, level, prediction, effects.measure)
     out["excluded"] = pd.Series(excluded[:-1], index=out.index, dtype=object)
@@ -142,56 +168,48 @@ def fit_many(
 
 
 def _effects(
-    table: pd.DataFrame, measure: str | None
+    data: pd.DataFrame,
+    yi: Column,
+    vi: Column,
+    sei: Column | None,
+    labels: Column | None,
+    measure: str | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, EffectData]:
     """Effect sizes and sampling variances of every row, which rows are usable, and
     :func:`~metaan.models.prepare_effects` of the rows that are not.
 
     The usable rows (a number in yi, a positive finite number in vi or sei) are
-    read as whole columns. The others go through ``prepare_effects``, which
-    says why each is left out, or raises the error for a value that cannot be
-    used; so does the first row, for the measure.
+    read as whole columns, with no Python object per row. The others go through
+    ``prepare_effects``, which says why each is left out, or raises the error
+    for a value that cannot be used; so does the first row, for the measure.
     """
-    var = "vi" if "vi" in table.columns else "sei"
-    y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    v = pd.to_numeric(table[var], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    clean = np.isfinite(y) & np.isfinite(v) & (v > 0.0)
-    if var == "sei":
+    n = len(data)
+    spread, value = ("sei", sei) if sei is not None else ("vi", vi)
+    try:
+        y, _ = column_values(data, yi, "yi", n, numeric=True)
+        v, _ = column_values(data, value, spread, n, numeric=True)
+    except InputError:  # the full message (with the study's label) comes from prepare_effects
+        prepare_effects(data, yi=yi, vi=vi, sei=sei, labels=labels, measure=measure)
+        raise
+    with np.errstate(invalid="ignore"):
+        clean = np.isfinite(y) & np.isfinite(v) & (v > 0.0)
+    if spread == "sei":
         v = v * v
     judged = np.flatnonzero(~clean)
     if judged.size == 0 or judged[0] != 0:
         judged = np.concatenate([[0], judged]).astype(np.int64)
-    effects = prepare_effects(table.iloc[judged], measure=measure)
+    # Rows keep their spreadsheet numbers in the subset (the index carries them).
+    subset = data.set_axis(spreadsheet_rows(data) - 2).iloc[judged]
+
+    def part(arg: Column | None) -> Column | None:
+        if arg is None or isinstance(arg, str) or np.ndim(arg) == 0:
+            return arg
+        return np.asarray(arg, dtype=object)[judged]
+
+    effects = prepare_effects(
+        subset, yi=part(yi), vi=part(vi), sei=part(sei), labels=part(labels), measure=measure
+    )
     return y, v, clean, effects
-
-
-def _effect_table(data: pd.DataFrame, yi: str, vi: str | None, sei: str | None) -> pd.DataFrame:
-    """The yi and vi (or sei) columns under those names, rows numbered as a spreadsheet."""
-    from metaan.io import spreadsheet_rows
-
-    missing = [c for c in (yi, vi, sei) if c is not None and c not in data.columns]
-    if missing:
-        raise InputError(
-            f"the column {missing[0]!r} is not in the table",
-            column=missing[0],
-            fix=f"use one of {', '.join(map(str, data.columns))}",
-        )
-    columns = {"yi": data[yi].to_numpy()}
-    if vi is not None and sei is None:
-        columns["vi"] = data[vi].to_numpy()
-    elif sei is not None:
-        columns["sei"] = data[sei].to_numpy()
-    else:
-        raise InputError("give the sampling variances (vi) or the standard errors (sei)")
-    table = pd.DataFrame(columns, index=spreadsheet_rows(data) - 2)
-    for label in ("study", "study_id", "label", "author", "trial"):
-        if label in data.columns:
-            table["study"] = data[label].to_numpy()
-            break
-    if "exclusion_reason" in data.columns:
-        table["exclusion_reason"] = data["exclusion_reason"].to_numpy()
-    table.attrs = dict(data.attrs)
-    return table
 
 
 def _excluded(

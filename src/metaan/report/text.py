@@ -235,7 +235,10 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         if m.imputed == "include"
         else " Records with imputed values are left out."
     )
-    return [
+    from metaan.report.dependent import methods_paragraph
+
+    shared = methods_paragraph(spec, results.sections.get("dependent"))
+    paragraphs = [
         f"The report pools {'; and '.join(pooled)}, in random-effects models with "
         f"{_ESTIMATORS.get(m.method, m.method)}, solved to 1e-14 relative by a bracketed Newton "
         f"search. {test}; {pi}. Heterogeneity is described by Cochran's Q, I² and tau², with "
@@ -254,6 +257,9 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "metaan")
         + ".",
     ]
+    if shared:  # after the sensitivity analyses, before the software
+        paragraphs.insert(len(paragraphs) - 1, shared)
+    return paragraphs
 
 
 def key_findings(results: ReportResults) -> list[str]:
