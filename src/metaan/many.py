@@ -126,25 +126,7 @@ def fit_many(
     prediction = check_choice(prediction, PREDICTIONS, "prediction")
     names = [by] if isinstance(by, str) else [str(b) for b in by]
     if not isinstance(data, pd.DataFrame):
-        from metaan._many_dask import fit_many_distributed, is_distributed
-
-        if is_distributed(data):
-            return fit_many_distributed(  # type: ignore[no-any-return]
-                data,
-                by=names,
-                yi=yi,
-                vi=vi,
-                sei=sei,
-                measure=measure,
-                method=method,
-                test=test,
-                level=level,
-                prediction=prediction,
-            )
-        raise InputError(
-            "fit_many needs a table",
-            fix="pass a DataFrame, a Dask DataFrame or a folder of Parquet files",
-        )
+        return _elsewhere(data, names, yi, vi, sei, measure, method, test, level, prediction)  # type: ignore[no-any-return]
     levels, codes = _groups(data, names)
     y, v, clean, effects = _effects(data, yi, vi, sei, labels, measure)
     fitted = clean & (codes >= 0)
@@ -165,6 +147,42 @@ def fit_many(
     out = out[[*names, *MANY_COLUMNS]]
     out.attrs["excluded"] = excluded[-1]
     return out
+
+
+def _elsewhere(
+    data: Any,
+    names: list[str],
+    yi: Column,
+    vi: Column,
+    sei: Column | None,
+    measure: str | None,
+    method: str,
+    test: str,
+    level: float,
+    prediction: str,
+) -> Any:
+    """:func:`fit_many` on a table that is not a pandas DataFrame: a Dask DataFrame or
+    a folder of Parquet files is fitted partition by partition; anything else is an
+    error."""
+    from metaan._many_dask import fit_many_distributed, is_distributed
+
+    if is_distributed(data):
+        return fit_many_distributed(
+            data,
+            by=names,
+            yi=yi,
+            vi=vi,
+            sei=sei,
+            measure=measure,
+            method=method,
+            test=test,
+            level=level,
+            prediction=prediction,
+        )
+    raise InputError(
+        "fit_many needs a table",
+        fix="pass a DataFrame, a Dask DataFrame or a folder of Parquet files",
+    )
 
 
 def _effects(

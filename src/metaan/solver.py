@@ -147,6 +147,25 @@ def solve_decreasing_scalar(
     return math.nan
 
 
+def _per_problem(
+    lower: npt.ArrayLike,
+    scale: npt.ArrayLike,
+    start: npt.ArrayLike | None,
+    size: int | None,
+    xtol: npt.ArrayLike | None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The lower ends, scales and absolute tolerances of every problem, as arrays."""
+    low = np.asarray(lower, dtype=np.float64)
+    scales = np.asarray(scale, dtype=np.float64)
+    if size is None:
+        size = max(low.size, scales.size, 1 if start is None else np.asarray(start).size)
+    low = np.broadcast_to(low, (size,)).copy()
+    scales = np.broadcast_to(scales, (size,)).copy()
+    if xtol is None:
+        return low, scales, np.maximum(scales, 1e-300) * 1e-16
+    return low, scales, np.broadcast_to(np.asarray(xtol, dtype=np.float64), (size,)).copy()
+
+
 def solve_decreasing(
     f: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
     lower: npt.ArrayLike,
@@ -198,17 +217,8 @@ def solve_decreasing(
     >>> solve_decreasing(lambda x, rows: (c[rows] - x * x, -2 * x), 0.0, 1.0, size=2)
     array([1.41421356, 3.        ])
     """
-    low = np.asarray(lower, dtype=np.float64)
-    scales = np.asarray(scale, dtype=np.float64)
-    if size is None:
-        size = max(low.size, scales.size, 1 if start is None else np.asarray(start).size)
-    n = size
-    low = np.broadcast_to(low, (n,)).copy()
-    scales = np.broadcast_to(scales, (n,)).copy()
-    if xtol is None:
-        xtols = np.maximum(scales, 1e-300) * 1e-16
-    else:
-        xtols = np.broadcast_to(np.asarray(xtol, dtype=np.float64), (n,)).copy()
+    low, scales, xtols = _per_problem(lower, scale, start, size, xtol)
+    n = low.size
     root = np.full(n, np.nan)
     rows = np.arange(n, dtype=np.int64)
     if first is None:
