@@ -32,6 +32,16 @@ from metaan.errors import (
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
 from metaan.models import fit
+from metaan.network import (
+    NetSplit,
+    NetworkEstimates,
+    NetworkResult,
+    Ranking,
+    fit_network,
+    netsplit,
+    pairwise,
+    sucra,
+)
 from metaan.regression import (
     MetaRegressionResult,
     PermutationResult,
@@ -76,9 +86,13 @@ __all__ = [
     "MetaRegressionResult",
     "MetaResult",
     "MetaanError",
+    "NetSplit",
+    "NetworkEstimates",
+    "NetworkResult",
     "NotEstimableError",
     "PermutationResult",
     "RankTest",
+    "Ranking",
     "RegressionPrediction",
     "RegressionTest",
     "SmallStudyEffects",
@@ -96,6 +110,7 @@ __all__ = [
     "fail_safe_n",
     "fit",
     "fit_mh",
+    "fit_network",
     "fit_peto",
     "fit_regression",
     "fit_subgroups",
@@ -103,6 +118,8 @@ __all__ = [
     "leave_one_out",
     "load_spec",
     "load_studies",
+    "netsplit",
+    "pairwise",
     "peese",
     "permutation_test",
     "psilocybin_main_analysis",
@@ -111,6 +128,7 @@ __all__ = [
     "read_table",
     "regression_test",
     "small_study_effects",
+    "sucra",
     "trim_and_fill",
     "validate_studies",
 ]
