@@ -12,6 +12,8 @@ from metaan.bias import egger_test, trim_and_fill
 from metaan.cli._app import main
 from metaan.cli._common import compute_effects_from_options, effect_options, model_options
 from metaan.cli._fit import TABLE_METHODS, count_arrays, fit_from_options
+from metaan.cli._network import PLOT_KINDS as NETWORK_KINDS
+from metaan.cli._network import network_plot, network_plot_options
 from metaan.errors import InputError
 from metaan.io import read_table
 from metaan.models import METHODS
@@ -33,6 +35,7 @@ KINDS = (
     "radial",
     "labbe",
     "compare",
+    *NETWORK_KINDS,
 )
 
 
@@ -154,6 +157,7 @@ def _xlim(text: str | None) -> tuple[float, float] | None:
     help="Names of group 1 and group 2 for the 'favours' labels.",
 )
 @click.option("--xlim", metavar="LO,HI", default=None, help="Limits of the effect axis.")
+@network_plot_options
 def plot_command(
     kind: str,
     file: str,
@@ -186,6 +190,9 @@ def plot_command(
     and PDF are byte-identical from run to run.
     """
     format_of(output)  # an unknown extension fails before any work
+    if kind in NETWORK_KINDS:
+        plots.save(network_plot(kind, file, method, level, title=title, **options), output, dpi=dpi)
+        return
     group_names = tuple(_names(groups))
     if len(group_names) != 2:
         raise InputError(f"--groups is {groups!r}", fix="give two names, e.g. drug,placebo")

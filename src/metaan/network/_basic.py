@@ -25,7 +25,7 @@ together. Three of netmeta's results are computed this way:
   between designs, the inconsistency. Baselines are the network's reference where
   the study has it, else its first treatment.
 * The **network variances** at τ² that back-calculation needs for the proportion of
-  direct evidence (:func:`network_variance`; netmeta's ``netmeasures()``).
+  direct evidence (:meth:`KrahnFits.variance`; netmeta's ``netmeasures()``).
 
 References
 ----------
@@ -62,12 +62,12 @@ from metaan.estimators import solve_decreasing as solve_root  # isort: skip
 __all__ = [
     "BasicContrasts",
     "Decomposition",
+    "KrahnFits",
     "basic_contrasts",
     "decomposition",
     "likelihood_problem",
     "likelihood_score",
     "likelihood_tau2",
-    "network_variance",
 ]
 
 
@@ -171,21 +171,40 @@ def likelihood_tau2(c: Contrasts, reference: int, *, reml: bool) -> float | None
     return solve_root(lambda t: likelihood_score(problem, t, reml=reml), 0.0, scale, what)
 
 
-def _krahn(c: Contrasts, reference: int, tau2: float) -> tuple[BasicContrasts, GLSFit]:
-    problem = basic_contrasts(c, reference, fallback="first", covariance=True)
-    V = problem.S.combine([tau2], [problem.Z]) if tau2 else problem.S
-    return problem, gls(problem.y, problem.X, V)
+class KrahnFits:
+    """GLS fits on basic contrasts with Krahn's baselines (the reference where a study
+    has it, else its first treatment) and multi-arm covariances, each computed once."""
 
+    def __init__(self, c: Contrasts) -> None:
+        self.c = c
+        self._problems: dict[int, BasicContrasts] = {}
+        self._fits: dict[tuple[int, float], GLSFit] = {}
 
-def network_variance(c: Contrasts, tau2: float) -> FloatArray:
-    """The variance of every treatment versus every other from the GLS fit on basic
-    contrasts at τ² (n x n), as netmeta's ``nma_krahn()`` gives it for
-    back-calculation."""
-    _, fit = _krahn(c, 0, tau2)
-    full = np.zeros((c.n, c.n))
-    full[1:, 1:] = fit.vcov
-    d = np.diag(full)
-    return np.maximum(d[:, None] + d[None, :] - 2.0 * full, 0.0)
+    def problem(self, reference: int) -> BasicContrasts:
+        if reference not in self._problems:
+            self._problems[reference] = basic_contrasts(
+                self.c, reference, fallback="first", covariance=True
+            )
+        return self._problems[reference]
+
+    def fit(self, reference: int, tau2: float) -> GLSFit:
+        key = (reference, tau2)
+        if key not in self._fits:
+            p = self.problem(reference)
+            V = p.S.combine([tau2], [p.Z]) if tau2 else p.S
+            self._fits[key] = gls(p.y, p.X, V)
+        return self._fits[key]
+
+    def variance(self, tau2: float) -> FloatArray:
+        """The variance of every treatment versus every other at τ² (n x n), as
+        netmeta's ``nma_krahn()`` gives it for back-calculation (first treatment as
+        reference)."""
+        fit = self.fit(0, tau2)
+        n = self.c.n
+        full = np.zeros((n, n))
+        full[1:, 1:] = fit.vcov
+        d = np.diag(full)
+        return np.maximum(d[:, None] + d[None, :] - 2.0 * full, 0.0)
 
 
 @dataclass(frozen=True)
@@ -209,9 +228,10 @@ def _p(q: float, df: int) -> float | None:
     return chi2_sf(q, df) if df > 0 else None
 
 
-def decomposition(c: Contrasts, reference: int) -> Decomposition:
+def decomposition(krahn: KrahnFits, reference: int) -> Decomposition:
     """The decomposition of netmeta's ``decomp.design()`` (common-effect model)."""
-    problem, fit = _krahn(c, reference, 0.0)
+    c = krahn.c
+    problem, fit = krahn.problem(reference), krahn.fit(reference, 0.0)
     design = _designs(c)
     blocks = problem.S.blocks
     per_design: dict[int, tuple[float, int, int]] = {}

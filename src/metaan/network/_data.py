@@ -18,15 +18,20 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
 
 from metaan.errors import InputError
 from metaan.network._collate import sort_treatments
-from metaan.network._table import FloatArray, InputTable, IntArray
+from metaan.network._table import FloatArray, InputTable, IntArray, components
 from metaan.results import Exclusion
 
-__all__ = ["Contrasts", "StudyGroup", "complete_incidence", "read_contrasts"]
+__all__ = [
+    "Comparisons",
+    "Contrasts",
+    "StudyGroup",
+    "complete_incidence",
+    "contrasts_from",
+    "read_contrasts",
+]
 
 #: netmeta's ``tol.multiarm``: the largest residual of a multi-arm study's effects
 #: from a set of arm effects before they count as inconsistent.
@@ -131,7 +136,11 @@ class Contrasts:
 
 
 @dataclass(frozen=True)
-class _Read:
+class Comparisons:
+    """Comparisons as read, before checks: per comparison the study, the two
+    treatments, the effect of the first versus the second and its variance, the
+    source rows, the arms' sizes (where known) and why it is left out (or None)."""
+
     study: list[str]
     treat1: list[str]
     treat2: list[str]
@@ -140,6 +149,36 @@ class _Read:
     rows: list[tuple[int, ...]]
     n1: FloatArray | None
     n2: FloatArray | None
+    reasons: list[str | None]
+
+
+def contrasts_from(
+    comparisons: Comparisons, source: str | None
+) -> tuple[Contrasts, tuple[Exclusion, ...]]:
+    """Leave out (and list) the comparisons with a reason, then build and check the
+    network (see :func:`read_contrasts`)."""
+    c = comparisons
+    excluded = tuple(
+        Exclusion(
+            c.rows[i][0], c.study[i], f"comparison {c.treat1[i]} vs {c.treat2[i]} left out: {r}"
+        )
+        for i, r in enumerate(c.reasons)
+        if r is not None
+    )
+    if excluded:
+        keep = [i for i, r in enumerate(c.reasons) if r is None]
+        c = Comparisons(
+            [c.study[i] for i in keep],
+            [c.treat1[i] for i in keep],
+            [c.treat2[i] for i in keep],
+            c.y[keep],
+            c.v[keep],
+            [c.rows[i] for i in keep],
+            None if c.n1 is None else c.n1[keep],
+            None if c.n2 is None else c.n2[keep],
+            [None] * len(keep),
+        )
+    return _build(c, source), excluded
 
 
 def read_contrasts(
@@ -183,7 +222,6 @@ def read_contrasts(
             file=source,
             fix="name the column with vi=... or sei=...",
         )
-    rows = _source_rows(table)
     same = np.array([a == b for a, b in zip(first, second, strict=True)])
     table.fail(
         same,
@@ -193,31 +231,16 @@ def read_contrasts(
         cells=first,
         fix="a comparison needs two different treatments",
     )
-    reasons = _reasons(table, y, v)
-    excluded = tuple(
-        Exclusion(rows[i][0], studies[i], f"comparison {first[i]} vs {second[i]} left out: {r}")
-        for i, r in enumerate(reasons)
-        if r is not None
-    )
-    keep = [i for i, r in enumerate(reasons) if r is None]
     sizes = [
-        table.numbers(col, f"arm size ({col})", studies)[keep]
+        table.numbers(col, f"arm size ({col})", studies)
         if col is not None and table.has(col)
         else None
         for col in (n1, n2)
     ]
-    read = _Read(
-        [studies[i] for i in keep],
-        [first[i] for i in keep],
-        [second[i] for i in keep],
-        y[keep],
-        v[keep],
-        [rows[i] for i in keep],
-        sizes[0],
-        sizes[1],
+    read = Comparisons(
+        studies, first, second, y, v, _source_rows(table), sizes[0], sizes[1], _reasons(table, y, v)
     )
-    contrasts = _build(read, source)
-    return contrasts, excluded
+    return contrasts_from(read, source)
 
 
 def _source_rows(table: InputTable) -> list[tuple[int, ...]]:
@@ -244,7 +267,7 @@ def _reasons(table: InputTable, y: FloatArray, v: FloatArray) -> list[str | None
     return out
 
 
-def _build(read: _Read, source: str | None) -> Contrasts:
+def _build(read: Comparisons, source: str | None) -> Contrasts:
     if not read.study:
         raise InputError("no comparison has an effect and a variance", file=source)
     treatments = sort_treatments(read.treat1 + read.treat2)
@@ -274,7 +297,7 @@ def _build(read: _Read, source: str | None) -> Contrasts:
 
 
 def _participants(
-    read: _Read, code: IntArray, a: IntArray, b: IntArray, n: int
+    read: Comparisons, code: IntArray, a: IntArray, b: IntArray, n: int
 ) -> FloatArray | None:
     """Participants per treatment, each arm counted once, where every size is known."""
     if read.n1 is None or read.n2 is None:
@@ -377,13 +400,14 @@ def _check_multiarm(c: Contrasts, source: str | None) -> None:
 
 
 def _check_connected(c: Contrasts, source: str | None) -> None:
-    edges = coo_array((np.ones(c.m), (c.t1, c.t2)), shape=(c.n, c.n))
-    count, label = connected_components(edges, directed=False)
+    label = components(c.n, c.t1, c.t2)
+    roots = np.unique(label)
+    count = roots.size
     if count == 1:
         return
     parts = []
-    for g in range(count):
-        names = [c.treatments[i] for i in np.flatnonzero(label == g)]
+    for root in roots:
+        names = [c.treatments[i] for i in np.flatnonzero(label == root)]
         parts.append("{" + ", ".join(names) + "}")
     raise InputError(
         f"the network is not connected: its treatments fall into {count} sub-networks "

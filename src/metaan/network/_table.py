@@ -20,7 +20,7 @@ import pandas as pd
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 
-__all__ = ["FloatArray", "InputTable", "IntArray", "pairs_within"]
+__all__ = ["FloatArray", "InputTable", "IntArray", "components", "pairs_within"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -79,9 +79,10 @@ class InputTable:
 
     def labels(self, column: str, role: str, *, studies: list[str] | None = None) -> list[str]:
         """The cells of a label column as text; a blank cell is an error."""
-        cells = [_text(v) for v in self.column(column, role).tolist()]
-        for i, cell in enumerate(cells):
-            if cell is None:
+        cells: list[str] = []
+        for i, value in enumerate(self.column(column, role).tolist()):
+            text = value.strip() if type(value) is str else _text(value)
+            if not text:
                 raise InputError(
                     f"the {role} is blank",
                     file=self.source,
@@ -90,7 +91,8 @@ class InputTable:
                     study=None if studies is None else studies[i],
                     fix=f"every row needs its {role}",
                 )
-        return [c for c in cells if c is not None]
+            cells.append(text)
+        return cells
 
     def numbers(self, column: str, role: str, studies: list[str]) -> FloatArray:
         """The cells of a numeric column (nan where blank); text or infinity is an error."""
@@ -171,3 +173,19 @@ def pairs_within(code: IntArray) -> tuple[IntArray, IntArray]:
     first = np.concatenate(firsts)[sort].astype(np.intp)
     second = np.concatenate(seconds)[sort].astype(np.intp)
     return first, second
+
+
+def components(n: int, t1: IntArray, t2: IntArray) -> IntArray:
+    """The connected component of each of ``n`` vertices joined by edges ``t1``-``t2``:
+    every vertex gets the smallest vertex number of its component (label propagation
+    with pointer jumping, a few vectorised passes over the edges)."""
+    label = np.arange(n, dtype=np.intp)
+    while True:
+        low = np.minimum(label[t1], label[t2])
+        new = label.copy()
+        np.minimum.at(new, t1, low)
+        np.minimum.at(new, t2, low)
+        new = new[new]
+        if np.array_equal(new, label):
+            return label
+        label = new

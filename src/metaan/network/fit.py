@@ -27,16 +27,14 @@ from typing import Literal, TypeAlias, get_args
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
 
 from metaan._dist import chi2_sf, norm_isf, t_isf
 from metaan.errors import InputError
-from metaan.network._basic import Decomposition, decomposition, likelihood_tau2
-from metaan.network._data import Contrasts, read_contrasts
+from metaan.network._basic import Decomposition, KrahnFits, decomposition, likelihood_tau2
+from metaan.network._data import Contrasts, contrasts_from, read_contrasts
 from metaan.network._graph import GraphFit, degrees_of_freedom, dl_tau2, graph_fit
-from metaan.network._table import FloatArray, IntArray
-from metaan.network.pairwise import pairwise
+from metaan.network._table import FloatArray, IntArray, components
+from metaan.network.pairwise import arm_comparisons
 from metaan.network.ranking import SmallValues, check_small_values, pscores
 from metaan.network.results import NetworkEstimates, NetworkResult
 from metaan.network.split import (
@@ -199,7 +197,7 @@ def _read(
                 file=source,
                 fix="give measure=OR, RR, RD, MD or SMD",
             )
-        frame = pairwise(
+        made = arm_comparisons(
             data,
             measure=measure,
             study=study,
@@ -212,17 +210,18 @@ def _read(
             allstudies=allstudies,
             source=source,
         )
-        study, treat1, treat2, yi, vi, sei = "study", "treat1", "treat2", "yi", "vi", None
-    else:
-        frame = data
-        if isinstance(data, pd.DataFrame):
-            measure = measure or data.attrs.get("measure")
-            source = source or data.attrs.get("source")
-            if vi is None and sei is None:
-                vi = "vi" if "vi" in data.columns else None
-                sei = "sei" if vi is None and "sei" in data.columns else None
+        contrasts, dropped = contrasts_from(made.comparisons, source)
+        return contrasts, made.excluded + dropped, made.measure
+    arms: tuple[Exclusion, ...] = ()
+    if isinstance(data, pd.DataFrame):
+        measure = measure or data.attrs.get("measure")
+        source = source or data.attrs.get("source")
+        arms = tuple(data.attrs.get("excluded", ()))
+        if vi is None and sei is None:
+            vi = "vi" if "vi" in data.columns else None
+            sei = "sei" if vi is None and "sei" in data.columns else None
     contrasts, dropped = read_contrasts(
-        frame,
+        data,
         study=study,
         treat1=treat1,
         treat2=treat2,
@@ -233,7 +232,6 @@ def _read(
         n1="n1",
         n2="n2",
     )
-    arms = tuple(frame.attrs.get("excluded", ())) if isinstance(frame, pd.DataFrame) else ()
     return contrasts, arms + dropped, None if measure is None else str(measure).upper()
 
 
@@ -278,9 +276,12 @@ def _fit(
     common, random, estimate = _fits(c, method, tau2, reference)
     df = degrees_of_freedom(c)
     designs = _count_designs(c)
-    dec: Decomposition | None = decomposition(c, reference) if designs > 1 and c.n > 2 else None
+    krahn = KrahnFits(c)
+    dec: Decomposition | None = None
+    if designs > 1 and c.n > 2:
+        dec = decomposition(krahn, reference)
     I2, I2_ci = _i2(common.Q, df, level)
-    split = _split(c, common, random, reference, level, measure)
+    split = _split(krahn, common, random, reference, level, measure)
     return NetworkResult(
         measure=measure,
         method=method,
@@ -304,6 +305,8 @@ def _fit(
         decomposition=dec,
         netsplit=split,
         contrasts=c,
+        direct_k=_study_counts(c),
+        designs=_design_list(c),
         excluded=excluded,
         source=source,
     )
@@ -311,6 +314,17 @@ def _fit(
 
 def _count_designs(c: Contrasts) -> int:
     return sum(int(np.unique(g.arms, axis=0).shape[0]) for g in c.groups)
+
+
+def _design_list(c: Contrasts) -> tuple[tuple[tuple[str, ...], int], ...]:
+    """Every design (its treatments in R's order) with its number of studies, by the
+    number of arms and then in R's order."""
+    out = []
+    for group in c.groups:
+        arms, counts = np.unique(group.arms, axis=0, return_counts=True)
+        for row, count in zip(arms, counts, strict=True):
+            out.append((tuple(c.treatments[int(t)] for t in row), int(count)))
+    return tuple(out)
 
 
 def _estimates(
@@ -378,7 +392,7 @@ def _i2(Q: float, df: int, level: float) -> tuple[float | None, tuple[float, flo
 
 
 def _split(
-    c: Contrasts,
+    krahn: KrahnFits,
     common: GraphFit,
     random: GraphFit,
     reference: int,
@@ -386,9 +400,10 @@ def _split(
     measure: str | None,
     sidde: tuple[tuple[FloatArray, FloatArray], tuple[FloatArray, FloatArray]] | None = None,
 ) -> NetSplit:
+    c = krahn.c
     order = comparison_order(c, reference)
-    P_c, dir_c, dir_c_se, ind_c, ind_c_se = back_calculation(c, common, 0.0)
-    P_r, dir_r, dir_r_se, ind_r, ind_r_se = back_calculation(c, random, random.tau2)
+    P_c, dir_c, dir_c_se, ind_c, ind_c_se = back_calculation(krahn, common)
+    P_r, dir_r, dir_r_se, ind_r, ind_r_se = back_calculation(krahn, random)
     if sidde is not None:
         (ind_c, ind_c_se), (ind_r, ind_r_se) = sidde
     count = direct_estimates(c, 0.0)[2]
@@ -451,15 +466,14 @@ def netsplit(result: NetworkResult, method: str = "back-calculation") -> NetSpli
     common = graph_fit(c, 0.0)
     random = graph_fit(c, result.random.tau2)
     indirect = sidde_indirect(c, refit)
-    return _split(c, common, random, ref, result.level, result.measure, indirect)
+    return _split(KrahnFits(c), common, random, ref, result.level, result.measure, indirect)
 
 
 def _renumber(sub: Contrasts, present: IntArray) -> Contrasts | None:
     """The sub-network on its own treatments, or None if it is not connected."""
     t1 = np.searchsorted(present, sub.t1).astype(np.intp)
     t2 = np.searchsorted(present, sub.t2).astype(np.intp)
-    edges = coo_array((np.ones(t1.size), (t1, t2)), shape=(present.size, present.size))
-    if connected_components(edges, directed=False)[0] != 1:
+    if np.any(components(present.size, t1, t2) != 0):
         return None
     return dataclasses.replace(
         sub,

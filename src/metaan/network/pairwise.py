@@ -35,10 +35,11 @@ import pandas as pd
 
 from metaan.effects import log_odds_ratio, mean_difference
 from metaan.errors import InputError
+from metaan.network._data import Comparisons
 from metaan.network._table import FloatArray, InputTable, IntArray, pairs_within
 from metaan.results import Exclusion
 
-__all__ = ["ARM_MEASURES", "ArmMeasure", "pairwise"]
+__all__ = ["ARM_MEASURES", "ArmComparisons", "ArmMeasure", "arm_comparisons", "pairwise"]
 
 ArmMeasure: TypeAlias = Literal["OR", "RR", "RD", "MD", "SMD"]
 """Effect measures computed from arms: odds ratio, risk ratio and risk difference
@@ -138,6 +139,68 @@ def pairwise(
     The log risk ratio follows meta (Hartung & Knapp 2001), which differs from
     metafor's in how the increment enters.
     """
+    made = arm_comparisons(
+        data,
+        measure=measure,
+        study=study,
+        treatment=treatment,
+        events=events,
+        n=n,
+        mean=mean,
+        sd=sd,
+        incr=incr,
+        allstudies=allstudies,
+        source=source,
+    )
+    c = made.comparisons
+    frame = pd.DataFrame({"study": c.study, "treat1": c.treat1, "treat2": c.treat2})
+    frame["yi"] = c.y
+    frame["vi"] = c.v
+    frame["sei"] = np.sqrt(c.v)
+    for name, values in made.columns.items():
+        frame[name] = values
+    frame["row1"] = [r[0] for r in c.rows]
+    frame["row2"] = [r[1] for r in c.rows]
+    frame["exclusion_reason"] = pd.Series(c.reasons, dtype=object)
+    frame.attrs.update(
+        {
+            "measure": made.measure,
+            "source": source,
+            "incr": incr if made.measure in _BINARY else None,
+            "allstudies": allstudies,
+            "excluded": made.excluded,
+        }
+    )
+    return frame
+
+
+@dataclass(frozen=True)
+class ArmComparisons:
+    """What :func:`pairwise` computes, as arrays: the comparisons, the arms' numbers
+    (``events1``, ``n1``, ... or ``mean1``, ``sd1``, ``n1``, ...; ``incr``), the arms
+    left out and the measure."""
+
+    comparisons: Comparisons
+    columns: dict[str, FloatArray]
+    excluded: tuple[Exclusion, ...]
+    measure: ArmMeasure
+
+
+def arm_comparisons(
+    data: pd.DataFrame,
+    *,
+    measure: str,
+    study: str,
+    treatment: str,
+    events: str | None,
+    n: str | None,
+    mean: str | None,
+    sd: str | None,
+    incr: float,
+    allstudies: bool,
+    source: str | None,
+) -> ArmComparisons:
+    """The work of :func:`pairwise`, without building a DataFrame."""
     table = InputTable.of(data, source)
     chosen = check_arm_measure(measure, source)
     if incr < 0 or not np.isfinite(incr):
@@ -148,25 +211,28 @@ def pairwise(
             raise InputError(
                 f"{chosen} from arms needs the column of {role}",
                 file=source,
-                fix=f"name it with {role}=COLUMN",
+                fix=f"name it ({role}=COLUMN in Python, --{role} COLUMN on the command line)",
             )
     columns = {role: str(column) for role, column in needed.items()}
     arms = _read_arms(table, study, treatment, columns)
     first, second, code = _pairs(arms)
     if chosen in _BINARY:
-        out = _binary(arms, first, second, code, chosen, incr, allstudies)
+        yi, vi, reasons, numbers = _binary(arms, first, second, code, chosen, incr, allstudies)
     else:
-        out = _continuous(arms, first, second, code, chosen)
-    out.attrs.update(
-        {
-            "measure": chosen,
-            "source": source,
-            "incr": incr if chosen in _BINARY else None,
-            "allstudies": allstudies,
-            "excluded": tuple(arms.excluded),
-        }
+        yi, vi, reasons, numbers = _continuous(arms, first, second, code, chosen)
+    dropped = np.array([r is not None for r in reasons], dtype=bool)
+    comparisons = Comparisons(
+        [arms.study[i] for i in first],
+        [arms.treatment[i] for i in first],
+        [arms.treatment[i] for i in second],
+        np.where(dropped, np.nan, yi),
+        np.where(dropped, np.nan, vi),
+        [(arms.rows[i], arms.rows[j]) for i, j in zip(first, second, strict=True)],
+        numbers["n1"],
+        numbers["n2"],
+        reasons,
     )
-    return out
+    return ArmComparisons(comparisons, numbers, tuple(arms.excluded), chosen)
 
 
 def _read_arms(table: InputTable, study: str, treatment: str, columns: dict[str, str]) -> _Arms:
@@ -235,14 +301,13 @@ def _keep_complete(
         for j in np.flatnonzero(blank).tolist():
             reasons[j] = f"the arm's {role} ({column}) is missing"
         missing |= blank
-    alive: dict[str, int] = {}
-    for i, s in enumerate(studies):
-        if not missing[i]:
-            alive[s] = alive.get(s, 0) + 1
-    for i, s in enumerate(studies):
-        if not missing[i] and alive[s] < 2:
-            reasons[i] = "no other arm of its study has the numbers a comparison needs"
-            missing[i] = True
+    order: dict[str, int] = {}
+    code = np.array([order.setdefault(s, len(order)) for s in studies], dtype=np.intp)
+    alive = np.bincount(code, weights=~missing, minlength=len(order))
+    alone = ~missing & (alive[code] < 2)
+    for j in np.flatnonzero(alone).tolist():
+        reasons[j] = "no other arm of its study has the numbers a comparison needs"
+    missing |= alone
     for i in sorted(reasons):
         excluded.append(
             Exclusion(rows[i], studies[i], f"arm {treatments[i]!r} left out: {reasons[i]}")
@@ -265,35 +330,6 @@ def _pairs(arms: _Arms) -> tuple[IntArray, IntArray, IntArray]:
     return first, second, code[first]
 
 
-def _frame(arms: _Arms, first: IntArray, second: IntArray) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "study": [arms.study[i] for i in first],
-            "treat1": [arms.treatment[i] for i in first],
-            "treat2": [arms.treatment[i] for i in second],
-        }
-    )
-
-
-def _finish(
-    frame: pd.DataFrame,
-    arms: _Arms,
-    first: IntArray,
-    second: IntArray,
-    yi: FloatArray,
-    vi: FloatArray,
-    reasons: list[str | None],
-) -> pd.DataFrame:
-    dropped = np.array([r is not None for r in reasons], dtype=bool)
-    frame.insert(3, "yi", np.where(dropped, np.nan, yi))
-    frame.insert(4, "vi", np.where(dropped, np.nan, vi))
-    frame.insert(5, "sei", np.sqrt(frame["vi"].to_numpy()))
-    frame["row1"] = [arms.rows[i] for i in first]
-    frame["row2"] = [arms.rows[i] for i in second]
-    frame["exclusion_reason"] = pd.Series(reasons, dtype=object)
-    return frame
-
-
 def _binary(
     arms: _Arms,
     first: IntArray,
@@ -302,7 +338,7 @@ def _binary(
     measure: ArmMeasure,
     incr: float,
     allstudies: bool,
-) -> pd.DataFrame:
+) -> tuple[FloatArray, FloatArray, list[str | None], dict[str, FloatArray]]:
     e, n = arms.values["events"], arms.values["n"]
     # meta's pairwise(): a study with an arm of no events, or of only events, gets the
     # increment in every cell of every one of its comparisons.
@@ -335,11 +371,8 @@ def _binary(
     for i in np.flatnonzero(~np.isfinite(yi) | ~np.isfinite(vi) | (vi <= 0)):
         if reasons[int(i)] is None:
             reasons[int(i)] = f"the {measure} cannot be computed from these counts"
-    frame = _frame(arms, first, second)
-    for name, values in (("events1", e1), ("n1", n1), ("events2", e2), ("n2", n2)):
-        frame[name] = values
-    frame["incr"] = inc
-    return _finish(frame, arms, first, second, yi, vi, reasons)
+    numbers = {"events1": e1, "n1": n1, "events2": e2, "n2": n2, "incr": inc}
+    return yi, vi, reasons, numbers
 
 
 def code_of_arms(arms: _Arms) -> IntArray:
@@ -350,7 +383,7 @@ def code_of_arms(arms: _Arms) -> IntArray:
 
 def _continuous(
     arms: _Arms, first: IntArray, second: IntArray, code: IntArray, measure: ArmMeasure
-) -> pd.DataFrame:
+) -> tuple[FloatArray, FloatArray, list[str | None], dict[str, FloatArray]]:
     m, s, n = arms.values["mean"], arms.values["sd"], arms.values["n"]
     m1, s1, n1, m2, s2, n2 = m[first], s[first], n[first], m[second], s[second], n[second]
     if measure == "MD":
@@ -360,17 +393,8 @@ def _continuous(
     reasons: list[str | None] = [None] * first.size
     for i in np.flatnonzero(~np.isfinite(yi) | ~np.isfinite(vi)):
         reasons[int(i)] = f"the {measure} cannot be computed from these values"
-    frame = _frame(arms, first, second)
-    for name, values in (
-        ("mean1", m1),
-        ("sd1", s1),
-        ("n1", n1),
-        ("mean2", m2),
-        ("sd2", s2),
-        ("n2", n2),
-    ):
-        frame[name] = values
-    return _finish(frame, arms, first, second, yi, vi, reasons)
+    numbers = {"mean1": m1, "sd1": s1, "n1": n1, "mean2": m2, "sd2": s2, "n2": n2}
+    return yi, vi, reasons, numbers
 
 
 def _cohen_d(

@@ -13,7 +13,7 @@ from metaan._format import fmt_typeset
 from metaan._json import json_list, json_number
 from metaan.network._basic import Decomposition
 from metaan.network._data import Contrasts
-from metaan.network._table import FloatArray
+from metaan.network._table import FloatArray, IntArray
 from metaan.network.ranking import SmallValues
 from metaan.network.split import NetSplit
 from metaan.results import Exclusion
@@ -74,7 +74,9 @@ class NetworkResult:
     interval (Higgins & Thompson 2002, as netmeta). ``decomposition`` splits Q into
     heterogeneity within designs and inconsistency between designs (None with fewer
     than two designs or two treatments). ``netsplit`` holds direct and indirect
-    evidence by back-calculation. ``contrasts`` are the comparisons fitted.
+    evidence by back-calculation. ``contrasts`` are the comparisons fitted,
+    ``direct_k`` the studies comparing each pair, ``designs`` each design's studies
+    and :attr:`participants` each treatment's participants (where arm sizes are known).
     """
 
     measure: str | None
@@ -99,8 +101,17 @@ class NetworkResult:
     decomposition: Decomposition | None
     netsplit: NetSplit
     contrasts: Contrasts
+    #: Studies comparing each pair of treatments directly (n x n).
+    direct_k: IntArray
+    #: Every design (set of treatments compared in one study) with its studies.
+    designs: tuple[tuple[tuple[str, ...], int], ...]
     excluded: tuple[Exclusion, ...] = ()
     source: str | None = None
+
+    @property
+    def participants(self) -> FloatArray | None:
+        """Participants randomised to each treatment, where the data give arm sizes."""
+        return self.contrasts.participants
 
     @property
     def is_ratio(self) -> bool:

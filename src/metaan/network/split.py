@@ -53,7 +53,7 @@ from scipy.special import ndtr
 
 from metaan._dist import norm_isf
 from metaan._json import json_list
-from metaan.network._basic import network_variance
+from metaan.network._basic import KrahnFits
 from metaan.network._data import Contrasts
 from metaan.network._graph import GraphFit
 from metaan.network._table import FloatArray, IntArray
@@ -174,19 +174,15 @@ def direct_estimates(c: Contrasts, tau2: float) -> tuple[FloatArray, FloatArray,
         return swy / sw, np.sqrt(1.0 / sw), count
 
 
-def _proportion(c: Contrasts, tau2: float, sw_se: FloatArray, count: FloatArray) -> FloatArray:
-    with np.errstate(invalid="ignore"):
-        P = network_variance(c, tau2) / sw_se**2
-    return np.where(count > 0, P, 0.0)
-
-
 def back_calculation(
-    c: Contrasts, fit: GraphFit, tau2: float
+    krahn: KrahnFits, fit: GraphFit
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """n x n matrices: proportion of direct evidence, direct estimate and SE, indirect
-    estimate and SE, as netmeta computes them before its missing-value rules."""
-    direct, direct_se, count = direct_estimates(c, tau2)
-    P = _proportion(c, tau2, direct_se, count)
+    """n x n matrices at the fit's τ²: proportion of direct evidence, direct estimate
+    and SE, indirect estimate and SE, as netmeta computes them before its
+    missing-value rules."""
+    direct, direct_se, count = direct_estimates(krahn.c, fit.tau2)
+    with np.errstate(invalid="ignore"):
+        P = np.where(count > 0, krahn.variance(fit.tau2) / direct_se**2, 0.0)
     usable = np.where(np.abs(P) < _NEAR, 0.0, direct)
     P_na = np.where((np.abs(P - 1.0) < _NEAR) | (P > 1.0), np.nan, P)
     TE = fit.TE

@@ -15,6 +15,7 @@ from metaan.plots.forest import forest
 from metaan.plots.funnel import funnel
 from metaan.plots.labbe import labbe
 from metaan.plots.leave1out import leave1out
+from metaan.plots.network import league_heatmap, netsplit_forest, network_forest, network_graph
 from metaan.plots.radial import radial
 
 __all__ = [
@@ -26,7 +27,11 @@ __all__ = [
     "forest",
     "funnel",
     "labbe",
+    "league_heatmap",
     "leave1out",
+    "netsplit_forest",
+    "network_forest",
+    "network_graph",
     "radial",
     "save",
 ]

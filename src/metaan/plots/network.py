@@ -1,0 +1,494 @@
+"""Plots of a network meta-analysis: the network graph, the forest of every treatment
+against a reference, the league table as a heat map, and the netsplit forest.
+
+Each draws a :class:`~metaan.network.NetworkResult` (or its
+:class:`~metaan.network.NetSplit`) and computes nothing beyond placing what the result
+holds.
+
+References
+----------
+Salanti, G., Ades, A. E., & Ioannidis, J. P. A. (2011). Graphical methods and numerical
+summaries for presenting results from multiple-treatment meta-analysis: an overview and
+tutorial. *Journal of Clinical Epidemiology*, 64(2), 163-171.
+
+Chaimani, A., Higgins, J. P. T., Mavridis, D., Spyridonos, P., & Salanti, G. (2013).
+Graphical tools for network meta-analysis in STATA. *PLoS ONE*, 8(10), e76654.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.colors import LinearSegmentedColormap, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, Polygon, Rectangle
+
+from metaan._format import fmt_typeset
+from metaan.errors import InputError
+from metaan.network import NetSplit, NetworkResult
+from metaan.plots import _theme as th
+from metaan.plots._inputs import favours_text
+from metaan.plots._table import Column, Row, draw_table
+from metaan.plots._text import EQ, effect_header, fmt_ci, fmt_p
+from metaan.plots.forest import measure_scale
+
+__all__ = ["league_heatmap", "netsplit_forest", "network_forest", "network_graph"]
+
+_MULTIARM_COLOURS = (th.ORANGE, th.SKY, th.GREEN, th.YELLOW, th.PURPLE, th.VERMILLION)
+
+
+def _check(result: object, what: str) -> NetworkResult:
+    if not isinstance(result, NetworkResult):
+        raise InputError(f"{what} draws a NetworkResult, not a {type(result).__name__}")
+    return result
+
+
+def _model_name(result: NetworkResult, model: str) -> str:
+    if model == "common":
+        return "common effects"
+    if result.tau2 is None:
+        return "random effects (τ² not estimable)"
+    how = "fixed" if result.tau2_fixed else result.method
+    return f"random effects, τ²{EQ}{fmt_typeset(result.tau2, 3)} ({how})"
+
+
+def network_graph(
+    result: NetworkResult,
+    *,
+    width: float = 5.2,
+    title: str | None = None,
+) -> Figure:
+    """Draw the network: treatments on a circle, a line for every pair compared.
+
+    A node's area is proportional to the participants randomised to the treatment
+    (to its number of studies where arm sizes are not known); a line's width to the
+    number of studies comparing the pair, which is printed on it. Every multi-arm
+    design is shaded as a polygon over its treatments, so a three-arm trial shows as a
+    triangle.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Nodes carry ``gid="node-<treatment number>"``, lines ``gid="edge-<i>-<j>"``
+        and shaded designs ``gid="multiarm-<i>"``.
+    """
+    res = _check(result, "network_graph")
+    n = res.n
+    angle = math.pi / 2 - 2 * math.pi * np.arange(n) / n
+    x, y = np.cos(angle), np.sin(angle)
+    size = res.participants
+    sized_by = "participants"
+    if size is None:
+        size = np.diag(res.direct_k).astype(float) + res.direct_k.sum(axis=1)
+        sized_by = "comparisons"
+    notes = _graph_notes(res, sized_by)
+    lines = [ln for note in notes for ln in th.wrap_to_width(note, width - 0.3, th.SMALL_SIZE)]
+    foot = 0.15 + len(lines) * th.SMALL_SIZE * 1.3 / 72
+    head = 0.45 if title else 0.15
+    fig = th.new_figure(width, width + foot + head - 0.4)
+    ax = fig.add_axes((0.0, foot / fig.get_figheight(), 1.0, (width - 0.4) / fig.get_figheight()))
+    ax.set_xlim(-1.75, 1.75)
+    ax.set_ylim(-1.45, 1.45)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    for i, (design, _) in enumerate(d for d in res.designs if len(d[0]) > 2):
+        idx = [res.index(t) for t in design]
+        colour = _MULTIARM_COLOURS[i % len(_MULTIARM_COLOURS)]
+        ax.add_patch(
+            Polygon(
+                np.column_stack([x[idx], y[idx]]),
+                closed=True,
+                facecolor=colour,
+                alpha=0.25,
+                edgecolor=colour,
+                linewidth=0.8,
+                gid=f"multiarm-{i}",
+            )
+        )
+    k_max = max(int(res.direct_k.max()), 1)
+    for i in range(n):
+        for j in range(i + 1, n):
+            k = int(res.direct_k[i, j])
+            if k == 0:
+                continue
+            ax.add_line(
+                Line2D(
+                    [x[i], x[j]],
+                    [y[i], y[j]],
+                    color=th.GREY,
+                    linewidth=0.8 + 5.2 * k / k_max,
+                    solid_capstyle="round",
+                    gid=f"edge-{i}-{j}",
+                    zorder=2,
+                )
+            )
+            ax.text(
+                (x[i] + x[j]) / 2,
+                (y[i] + y[j]) / 2,
+                str(k),
+                ha="center",
+                va="center",
+                fontsize=th.SMALL_SIZE - 1,
+                fontfamily=th.FONT_FAMILY,
+                zorder=4,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
+            )
+    radius = 0.06 + 0.16 * np.sqrt(size / max(float(size.max()), 1e-300))
+    for i in range(n):
+        ax.add_patch(
+            Circle(
+                (x[i], y[i]),
+                float(radius[i]),
+                facecolor=th.BLUE,
+                edgecolor="white",
+                linewidth=0.8,
+                zorder=3,
+                gid=f"node-{i}",
+            )
+        )
+        off = float(radius[i]) + 0.08
+        ax.text(
+            x[i] * (1 + off),
+            y[i] * (1 + off),
+            res.treatments[i],
+            ha="center" if abs(x[i]) < 0.3 else ("left" if x[i] > 0 else "right"),
+            va="center" if abs(y[i]) < 0.9 else ("bottom" if y[i] > 0 else "top"),
+            fontsize=th.FONT_SIZE,
+            fontfamily=th.FONT_FAMILY,
+            parse_math=False,
+        )
+    _footnotes(fig, lines, title)
+    return fig
+
+
+def _graph_notes(res: NetworkResult, sized_by: str) -> list[str]:
+    multi = [(d, k) for d, k in res.designs if len(d) > 2]
+    notes = [
+        f"{res.k} studies, {res.n} treatments. Node area: {sized_by}; line width and number: "
+        "studies comparing the pair."
+    ]
+    if multi:
+        shaded = "; ".join(f"{' / '.join(d)} ({k})" for d, k in multi)
+        notes.append(f"Shaded: multi-arm studies by design (studies): {shaded}.")
+    return notes
+
+
+def _footnotes(fig: Figure, lines: list[str], title: str | None) -> None:
+    height = fig.get_figheight()
+    for r, line in enumerate(lines):
+        fig.text(
+            0.15 / fig.get_figwidth(),
+            (0.1 + (len(lines) - r - 0.5) * th.SMALL_SIZE * 1.3 / 72) / height,
+            line,
+            ha="left",
+            va="center",
+            fontsize=th.SMALL_SIZE,
+            fontfamily=th.FONT_FAMILY,
+            color=th.GREY,
+            parse_math=False,
+        )
+    if title:
+        fig.text(
+            0.15 / fig.get_figwidth(),
+            1 - 0.25 / height,
+            title,
+            ha="left",
+            va="center",
+            fontsize=th.FONT_SIZE + 1,
+            fontweight="bold",
+            fontfamily=th.FONT_FAMILY,
+            parse_math=False,
+        )
+
+
+def network_forest(
+    result: NetworkResult,
+    *,
+    model: str = "random",
+    reference: str | None = None,
+    groups: tuple[str, str] | None = None,
+    xlim: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw every treatment against a reference: estimate and CI, the number of
+    studies comparing it with the reference directly, and its P-score.
+
+    Parameters
+    ----------
+    result
+        A fitted network.
+    model
+        ``random`` or ``common`` effects.
+    reference
+        The comparator (default: the result's reference treatment).
+    groups
+        Names for the "favours" labels (default: "treatment" and the reference).
+    xlim, title
+        Limits of the effect axis (ratios for OR and RR) and text above the plot.
+    """
+    res = _check(result, "network_forest")
+    est = res.estimates(model)
+    ref = res.index(reference or res.reference)
+    scale = measure_scale(res.measure)
+    show = scale.show
+    rows = []
+    for i, name in enumerate(res.treatments):
+        if i == ref:
+            continue
+        te, lo, hi = est.TE[i, ref], est.lower[i, ref], est.upper[i, ref]
+        rows.append(
+            Row(
+                kind="study",
+                label=name,
+                cells={
+                    "k": str(int(res.direct_k[i, ref])),
+                    "est": fmt_ci(show(te), show(lo), show(hi)),
+                    "pscore": fmt_typeset(est.pscore[i], 2),
+                },
+                est=te,
+                lb=lo,
+                ub=hi,
+                marker="o",
+                gid=str(i),
+            )
+        )
+    ref_name = res.treatments[ref]
+    names = groups or ("treatment", ref_name)
+    favours = favours_text(None, names, res.small_values == "good")
+    columns = [
+        Column("k", "Direct", "left", "right"),
+        Column("est", effect_header(res.measure, res.level), "right", "right"),
+        Column("pscore", "P-score", "right", "right"),
+    ]
+    notes = [
+        f"Each treatment versus {ref_name}: network estimates, {_model_name(res, model)}. "
+        f"Direct: studies comparing the two. {res.k} studies, {res.n} treatments."
+    ]
+    return draw_table(
+        rows,
+        label_header=f"Versus {ref_name}",
+        columns=columns,
+        scale=scale,
+        favours=favours,
+        xlim=xlim,
+        title=title,
+        footnotes=notes,
+    )
+
+
+def netsplit_forest(
+    split: NetSplit,
+    *,
+    model: str = "random",
+    only_both: bool = True,
+    xlim: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw direct, indirect and network estimates of each comparison, with the test of
+    direct against indirect evidence.
+
+    Parameters
+    ----------
+    split
+        :attr:`NetworkResult.netsplit` or :func:`metaan.network.netsplit`.
+    model
+        ``random`` or ``common`` effects.
+    only_both
+        Only the comparisons with both direct and indirect evidence (netmeta's
+        ``show = "both"``); otherwise every comparison.
+    """
+    if not isinstance(split, NetSplit):
+        raise InputError(f"netsplit_forest draws a NetSplit, not a {type(split).__name__}")
+    e = split.estimates(model)
+    scale = measure_scale(split.measure)
+    show = scale.show
+    rows: list[Row] = []
+    for c, name in enumerate(split.comparisons):
+        both = math.isfinite(e.direct[c]) and math.isfinite(e.indirect[c])
+        if only_both and not both:
+            continue
+        test = f"direct − indirect: {fmt_p(float(e.pval[c]))}" if both else ""
+        rows.append(
+            Row(
+                kind="heading",
+                label=name.replace(":", " vs "),
+                cells={"test": test},
+                gid=f"comparison-{c}",
+            )
+        )
+        for kind, est, se in (
+            ("Direct", e.direct, e.direct_se),
+            ("Indirect", e.indirect, e.indirect_se),
+        ):
+            if not math.isfinite(est[c]):
+                continue
+            lo, hi = est[c] - _z(split.level) * se[c], est[c] + _z(split.level) * se[c]
+            cells = {"est": fmt_ci(show(est[c]), show(lo), show(hi))}
+            if kind == "Direct":
+                cells["k"] = str(int(split.k[c]))
+                cells["prop"] = f"{e.proportion[c]:.2f}"
+            rows.append(
+                Row(
+                    kind="study",
+                    label=f"  {kind}",
+                    cells=cells,
+                    est=float(est[c]),
+                    lb=float(lo),
+                    ub=float(hi),
+                    marker="o",
+                    gid=f"{kind.lower()}-{c}",
+                )
+            )
+        lo = e.network[c] - _z(split.level) * e.network_se[c]
+        hi = e.network[c] + _z(split.level) * e.network_se[c]
+        rows.append(
+            Row(
+                kind="pooled",
+                label="  Network",
+                gid=f"network-{c}",
+                cells={"est": fmt_ci(show(e.network[c]), show(lo), show(hi))},
+                est=float(e.network[c]),
+                lb=float(lo),
+                ub=float(hi),
+            )
+        )
+    if not rows:
+        raise InputError(
+            "no comparison has both direct and indirect evidence",
+            fix="draw every comparison with only_both=False",
+        )
+    columns = [
+        Column("k", "k", "left", "right"),
+        Column("prop", "Direct share", "left", "right"),
+        Column("est", effect_header(split.measure, split.level), "right", "right"),
+        Column("test", "", "right", "left"),
+    ]
+    notes = [
+        f"Direct and indirect evidence ({split.method}), {model} effects. k: studies "
+        "comparing the pair; direct share: the proportion of the network estimate's "
+        "information that is direct."
+    ]
+    return draw_table(
+        rows,
+        label_header="Comparison",
+        columns=columns,
+        scale=scale,
+        xlim=xlim,
+        title=title,
+        footnotes=notes,
+    )
+
+
+def _z(level: float) -> float:
+    from metaan._dist import norm_isf
+
+    return norm_isf((1.0 - level / 100.0) / 2.0)
+
+
+def league_heatmap(
+    result: NetworkResult,
+    *,
+    model: str = "random",
+    digits: int = 2,
+    title: str | None = None,
+) -> Figure:
+    """Draw the league table as a heat map: row treatment versus column treatment.
+
+    Each cell holds the estimate and CI (ratios for OR and RR); its colour shows the
+    size and direction of the effect, blue where the row treatment is better, vermilion
+    where it is worse, white near no difference; a bold border marks a CI that
+    excludes no difference. The diagonal names the treatments.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each cell carries ``gid="cell-<i>-<j>"``.
+    """
+    res = _check(result, "league_heatmap")
+    est = res.estimates(model)
+    n = res.n
+    cell_w, cell_h = 1.25, 0.55
+    head = 0.5 if title else 0.15
+    what = {"OR": "odds ratios", "RR": "risk ratios"}.get(res.measure or "", "effects")
+    notes = [
+        f"Row versus column, {_model_name(res, model)}; {what} with {res.level:g}% CIs. "
+        "Blue: the row treatment is better; vermilion: worse; bold border: the CI excludes "
+        "no difference."
+    ]
+    width = 0.3 + n * cell_w
+    lines = [ln for note in notes for ln in th.wrap_to_width(note, width - 0.3, th.SMALL_SIZE)]
+    foot = 0.15 + len(lines) * th.SMALL_SIZE * 1.3 / 72
+    height = head + n * cell_h + foot
+    fig = th.new_figure(width, height)
+    ax = fig.add_axes((0.15 / width, foot / height, n * cell_w / width, n * cell_h / height))
+    ax.set_xlim(0, n)
+    ax.set_ylim(n, 0)
+    ax.set_axis_off()
+    better = -est.TE if res.small_values == "good" else est.TE
+    scale = float(np.nanmax(np.abs(better))) or 1.0
+    cmap = LinearSegmentedColormap.from_list(
+        "league", [to_rgb(th.VERMILLION), (1.0, 1.0, 1.0), to_rgb(th.BLUE)]
+    )
+    show = measure_scale(res.measure).show
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                ax.add_patch(
+                    Rectangle(
+                        (j, i),
+                        1,
+                        1,
+                        facecolor=th.LIGHT_GREY,
+                        edgecolor="white",
+                        gid=f"cell-{i}-{j}",
+                    )
+                )
+                ax.text(
+                    j + 0.5,
+                    i + 0.5,
+                    "\n".join(
+                        th.wrap_to_width(
+                            res.treatments[i], cell_w - 0.1, th.SMALL_SIZE, weight="bold"
+                        )
+                    ),
+                    ha="center",
+                    va="center",
+                    fontsize=th.SMALL_SIZE,
+                    fontweight="bold",
+                    fontfamily=th.FONT_FAMILY,
+                    parse_math=False,
+                )
+                continue
+            excludes = est.lower[i, j] > 0 or est.upper[i, j] < 0
+            colour = cmap(0.5 + 0.5 * float(better[i, j]) / scale)
+            ax.add_patch(
+                Rectangle(
+                    (j, i),
+                    1,
+                    1,
+                    facecolor=colour,
+                    edgecolor=th.BLACK if excludes else "white",
+                    linewidth=1.4 if excludes else 0.8,
+                    gid=f"cell-{i}-{j}",
+                )
+            )
+            text = (
+                f"{fmt_typeset(show(est.TE[i, j]), digits)}\n"
+                f"[{fmt_typeset(show(est.lower[i, j]), digits)}, "
+                f"{fmt_typeset(show(est.upper[i, j]), digits)}]"
+            )
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                text,
+                ha="center",
+                va="center",
+                fontsize=th.SMALL_SIZE - 0.5,
+                fontweight="bold" if excludes else "normal",
+                fontfamily=th.FONT_FAMILY,
+                parse_math=False,
+            )
+    _footnotes(fig, lines, title)
+    return fig
