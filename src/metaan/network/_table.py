@@ -9,7 +9,6 @@ study and the column.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metaan.effects import study_labels
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 
@@ -26,15 +26,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 _NUMBER_FIX = "enter a number, or leave the cell blank if the value is not reported"
-
-
-def _text(value: object) -> str | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    return text or None
 
 
 @dataclass(frozen=True)
@@ -79,10 +70,10 @@ class InputTable:
 
     def labels(self, column: str, role: str, *, studies: list[str] | None = None) -> list[str]:
         """The cells of a label column as text; a blank cell is an error."""
+        self.column(column, role)
         cells: list[str] = []
-        for i, value in enumerate(self.column(column, role).tolist()):
-            text = value.strip() if type(value) is str else _text(value)
-            if not text:
+        for i, text in enumerate(study_labels(self.data, column, source=self.source)):
+            if text is None:
                 raise InputError(
                     f"the {role} is blank",
                     file=self.source,
@@ -102,7 +93,7 @@ class InputTable:
         if pd.api.types.is_numeric_dtype(series.dtype):
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            text = [_text(v) for v in series.tolist()]
+            text = study_labels(self.data, column, source=self.source)
             parsed = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce")
             values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
             bad = np.array([t is not None for t in text]) & np.isnan(values)
