@@ -9,6 +9,19 @@ import metaan
 
 #: The public names. Changing this set needs a note in CHANGELOG.md.
 PUBLIC = {
+    "BlockMatrix",
+    "LikelihoodRatioTest",
+    "MultilevelPrediction",
+    "MultilevelResult",
+    "ProfileCI",
+    "RobustResult",
+    "VarianceComponent",
+    "WaldTest",
+    "anova",
+    "fit_multilevel",
+    "fit_multivariate",
+    "robust",
+    "vcalc",
     "Baujat",
     "ConvergenceError",
     "Cumulative",

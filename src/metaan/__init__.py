@@ -7,6 +7,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from metaan._gls import BlockMatrix
+from metaan._mvresult import (
+    LikelihoodRatioTest,
+    MultilevelPrediction,
+    MultilevelResult,
+    ProfileCI,
+    VarianceComponent,
+    anova,
+)
 from metaan.bias import (
     FailSafeN,
     RankTest,
@@ -32,6 +41,7 @@ from metaan.errors import (
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
 from metaan.models import fit
+from metaan.multilevel import fit_multilevel, fit_multivariate
 from metaan.network import (
     NetSplit,
     NetworkEstimates,
@@ -52,6 +62,7 @@ from metaan.regression import (
 from metaan.report.build import build_report
 from metaan.report.spec import load_spec
 from metaan.results import Exclusion, MetaResult
+from metaan.robust import RobustResult, WaldTest, robust
 from metaan.sensitivity import (
     Baujat,
     Cumulative,
@@ -65,6 +76,7 @@ from metaan.sensitivity import (
 from metaan.studies import StudyTable, load_studies, psilocybin_main_analysis, validate_studies
 from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
+from metaan.vcalc import vcalc
 
 try:
     __version__ = version("metaan")
@@ -74,6 +86,7 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare che
 __all__ = [
     "MEASURES",
     "Baujat",
+    "BlockMatrix",
     "ConvergenceError",
     "Cumulative",
     "EffectArrays",
@@ -83,25 +96,33 @@ __all__ = [
     "Influence",
     "InputError",
     "LeaveOneOut",
+    "LikelihoodRatioTest",
     "MetaRegressionResult",
     "MetaResult",
     "MetaanError",
+    "MultilevelPrediction",
+    "MultilevelResult",
     "NetSplit",
     "NetworkEstimates",
     "NetworkResult",
     "NotEstimableError",
     "PermutationResult",
+    "ProfileCI",
     "RankTest",
     "Ranking",
     "RegressionPrediction",
     "RegressionTest",
+    "RobustResult",
     "SmallStudyEffects",
     "SpecError",
     "StudyTable",
     "SubgroupLevel",
     "SubgroupResult",
     "TrimAndFill",
+    "VarianceComponent",
+    "WaldTest",
     "__version__",
+    "anova",
     "baujat",
     "build_report",
     "cumulative",
@@ -110,6 +131,8 @@ __all__ = [
     "fail_safe_n",
     "fit",
     "fit_mh",
+    "fit_multilevel",
+    "fit_multivariate",
     "fit_network",
     "fit_peto",
     "fit_regression",
@@ -127,8 +150,10 @@ __all__ = [
     "rank_test",
     "read_table",
     "regression_test",
+    "robust",
     "small_study_effects",
     "sucra",
     "trim_and_fill",
     "validate_studies",
+    "vcalc",
 ]

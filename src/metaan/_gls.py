@@ -332,8 +332,7 @@ def _invert_blocks(V: BlockMatrix) -> tuple[tuple[FloatArray, ...], float]:
                 bad, f"the covariance of block {bad} is not positive definite"
             )
         logdet += 2.0 * float(np.log(diag).sum())
-        eye = np.broadcast_to(np.eye(val.shape[1]), val.shape)
-        half = np.linalg.solve(chol, eye)  # L^{-1}
+        half = np.linalg.inv(chol)  # L^{-1}
         inverses.append(np.matmul(np.swapaxes(half, 1, 2), half))
     return tuple(inverses), logdet
 
@@ -455,8 +454,10 @@ class _Accumulators:
             self.xvu[j] += np.einsum("bmp,bm->p", VX, U[j])
             for i in range(j + 1):
                 self.tr_vzvz[i, j] += float(np.einsum("bij,bji->", M[i], M[j]))
-                self.xvzvzvx[i, j] += np.einsum("bmp,bmn,bnq->pq", ZVX[i], vi, ZVX[j])
-                self.uvu[i, j] += float(np.einsum("bm,bmn,bn->", U[i], vi, U[j]))
+                self.xvzvzvx[i, j] += np.einsum("bmp,bmq->pq", ZVX[i], np.matmul(vi, ZVX[j]))
+                self.uvu[i, j] += float(
+                    np.einsum("bm,bm->", U[i], np.einsum("bmn,bn->bm", vi, U[j]))
+                )
 
     def finish(self, a_inv: FloatArray, *, reml: bool) -> LikelihoodDerivatives:
         q = self.tr_vz.shape[0]

@@ -176,7 +176,7 @@ def model_options(methods: Sequence[str], *, method_help: str, test_help: str) -
             ),
             click.option(
                 "--test",
-                type=click.Choice(["z", "knha"], case_sensitive=False),
+                type=click.Choice(["z", "knha", "t"], case_sensitive=False),
                 default="z",
                 show_default=True,
                 help=test_help,

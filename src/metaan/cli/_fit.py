@@ -21,6 +21,7 @@ from metaan.cli._common import (
     output_options,
     write_output,
 )
+from metaan.cli._multilevel import multilevel_options, run_multilevel
 from metaan.errors import InputError
 from metaan.io import read_table, spreadsheet_rows
 from metaan.models import METHODS, PREDICTIONS
@@ -146,7 +147,8 @@ def render(res: MetaResult, output_format: str) -> str:
     [*METHODS, *TABLE_METHODS],
     method_help="EE (common effect), a tau^2 estimator for random effects, or MH / PETO for "
     "2x2 tables.",
-    test_help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df).",
+    test_help="z, or knha (Hartung-Knapp-Sidik-Jonkman: t with k-1 df); with --levels or "
+    "--outcome, z or t (t with k-p df, as rma.mv).",
 )
 @click.option(
     "--subgroup",
@@ -175,6 +177,7 @@ def render(res: MetaResult, output_format: str) -> str:
     help="Prediction interval as metafor 3.8 computes it (the test's SE and critical "
     "value), or as R's meta package does (t(k-1) with the SE before Knapp-Hartung).",
 )
+@multilevel_options
 @output_options(format_help=None)
 def fit_command(
     file: str,
@@ -194,8 +197,16 @@ def fit_command(
     Give precomputed effects with --yi and --vi (or --sei), or a --measure with
     its raw columns, as for `metaan effects`. With --subgroup COL, fit each level
     of COL and test for differences; with --mods COL[,COL...], fit a
-    meta-regression.
+    meta-regression. With --levels or --outcome, fit a multilevel or multivariate
+    model (optionally with --rho, --cluster and --robust).
     """
+    if options.get("levels") or options.get("outcome"):
+        try:
+            text = run_multilevel(file, method, test, level, mods, output_format, options)
+        except InputError as exc:
+            raise exc.located(file=file) from None
+        write_output(text, output)
+        return
     if subgroup is not None or mods is not None:
         grouped = _fit_grouped(
             file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
