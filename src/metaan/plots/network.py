@@ -101,7 +101,7 @@ def network_graph(
                 np.column_stack([x[idx], y[idx]]),
                 closed=True,
                 facecolor=colour,
-                alpha=0.25,
+                alpha=0.18,
                 edgecolor=colour,
                 linewidth=0.8,
                 gid=f"multiarm-{i}",
