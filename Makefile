@@ -29,6 +29,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
 	for f in benchmarks/*.py; do $(BIN)/python $$f; done
 
 clean:

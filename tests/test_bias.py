@@ -273,3 +273,23 @@ def test_beyond_the_exact_limit_the_rank_test_uses_the_normal_approximation_and_
     w = 1 / vi
     z = (yi - np.sum(w * yi) / w.sum()) / np.sqrt(vi - 1 / w.sum())
     assert_close(res.pval, stats.kendalltau(z, vi, method="asymptotic").pvalue, "p")
+
+
+def test_identical_effects_give_no_rank_or_slope_test_rather_than_rounding_noise() -> None:
+    import math
+
+    yi = np.full(6, 0.3)
+    vi = np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
+    res = metaan.fit(yi, vi)
+    rank = metaan.rank_test(res)
+    assert math.isnan(rank.tau) and math.isnan(rank.pval)
+    assert any("undefined" in w for w in rank.warnings)
+    for reg in (
+        metaan.egger_test(res, model="lm"),
+        metaan.egger_test(metaan.fit(yi, vi, test="knha")),
+        metaan.peese(res, model="lm"),
+    ):
+        assert reg.slope == 0.0 and reg.limit_estimate == 0.3
+        assert math.isnan(reg.stat) and math.isnan(reg.pval)
+        assert any("same effect" in w for w in reg.warnings)
+    assert metaan.small_study_effects(res).trimfill.k0 == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,18 +22,32 @@ import metaan
 from conformance_bias import CHECKERS as BIAS_CHECKERS
 from conformance_regression import CHECKERS as REGRESSION_CHECKERS
 from metaan.errors import MetaanError
-from metaan.estimators import generalised_q
+from metaan.estimators import Batch, generalised_q, score
 from reference_cases import Case, analyses, compare, fit_case, fit_fields
-from tolerance import ATOL, RTOL, assert_close
+from tolerance import RTOL, assert_close, close
 
 Checker = Callable[[Case, str, dict[str, Any]], None]
+
+
+def check_boundary(case: Case, method: str, tau2: float, expected_tau2: Any, where: str) -> None:
+    """Where metaan's tau^2 is 0 and R's is not, 0 must be the optimum: the
+    estimating equation is not positive at 0 (iterative estimators; the
+    closed-form ones are truncated at 0 by definition)."""
+    if tau2 != 0.0 or not expected_tau2 or method not in ("ML", "REML", "PM", "EB"):
+        return
+    ok = np.isfinite(case.yi) & np.isfinite(case.vi)
+    batch = Batch(case.yi[ok][None, :], case.vi[ok][None, :])
+    value, _ = score(method, batch.at(np.zeros(1), np.arange(1)), batch.n, 1)
+    assert float(value[0]) <= 0.0, f"{where}: tau2 = 0 but the {method} equation is positive there"
 
 
 def check_rma(case: Case, key: str, expected: dict[str, Any]) -> None:
     m = re.fullmatch(r"rma_([A-Z]+)(_knha)?", key)
     assert m is not None
     res = fit_case(case, m.group(1), "knha" if m.group(2) else "z")
-    compare(fit_fields(res), expected, f"{case.name} {key}")
+    where = f"{case.name} {key}"
+    compare(fit_fields(res), expected, where)
+    check_boundary(case, m.group(1), float(res.tau2 or 0.0), expected.get("tau2"), where)
 
 
 def check_predict(case: Case, key: str, expected: dict[str, Any]) -> None:
@@ -130,6 +145,25 @@ def test_every_reference_analysis_matches_metafor(case: Case, key: str) -> None:
     checker(case, key, expected)
 
 
-def test_the_tolerance_is_the_one_the_project_promises() -> None:
-    assert RTOL == 1e-9
-    assert ATOL == 1e-12
+def test_the_tolerance_accepts_what_it_promises_and_refuses_the_rest() -> None:
+    assert close(1.0 + 0.9e-9, 1.0) and not close(1.0 + 1.1e-9, 1.0)
+    assert close(0.9e-12, 0.0) and not close(1.1e-12, 0.0)
+    assert close(math.nan, math.nan) and not close(math.nan, 0.0)
+    with pytest.raises(AssertionError, match="rel diff"):
+        assert_close([1.0, 2.0], [1.0, 2.0 + 1e-6], "two values")
+
+
+def test_a_metafor_tau2_left_just_above_a_boundary_of_zero_is_accepted_with_i2() -> None:
+    # R stops REML at tau^2 ~ 1e-14 where the optimum is 0: I^2 is then ~1e-10 %.
+    yi = np.array([0.10, 0.12, 0.11, 0.09, 0.105])
+    vi = np.array([0.01, 0.02, 0.015, 0.03, 0.02])
+    res = metaan.fit(yi, vi)
+    assert res.tau2 == 0.0
+    s2 = float(fit_fields(res)["_typical"])
+    metafor_like = {"tau2": 1e-14, "I2": 100 * 1e-14 / (s2 + 1e-14), "H2": 1 + 1e-14 / s2}
+    compare(fit_fields(res), metafor_like, "boundary")
+    rows = [{"yi": y, "vi": v} for y, v in zip(yi.tolist(), vi.tolist(), strict=True)]
+    case = Case("boundary", Path("-"), {}, rows, {})
+    check_boundary(case, "REML", 0.0, 1e-14, "boundary")
+    with pytest.raises(AssertionError):
+        compare(fit_fields(res), {"I2": 1e-6}, "a real difference")

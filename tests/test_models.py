@@ -12,6 +12,7 @@ import pytest
 import metaan
 from metaan.estimators import WLS, estimate_tau2
 from metaan.models import METHODS
+from metaan.report.selections import psilocybin_main_analysis
 
 BCG_YI = np.array(
     [-0.8893, -1.5854, -1.3481, -1.4416, -0.2175, -0.7861, -1.6209, 0.0120, -0.4694, -1.3713,
@@ -195,7 +196,7 @@ def test_both_published_prediction_intervals_of_the_psilocybin_analysis_are_repr
     # Published (R meta, via the SYPRES guide): [-1.7183, -0.0879]; metafor 3.8's
     # predict() on the same knha fit: [-1.7358, -0.0703] (shared/data REFERENCE_RESULTS).
     studies = metaan.load_studies(Path(__file__).resolve().parent.parent / "studies")
-    main = metaan.psilocybin_main_analysis(studies.frame)
+    main = psilocybin_main_analysis(studies.frame)
     kw = {"sei": main["smd_se"], "method": "REML", "test": "knha"}
     as_metafor = metaan.fit(main["smd"], **kw)
     as_meta = metaan.fit(main["smd"], prediction="meta", **kw)

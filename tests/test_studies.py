@@ -14,6 +14,7 @@ import pytest
 import metaan
 from metaan.effects import escalc
 from metaan.errors import InputError
+from metaan.report.selections import psilocybin_main_analysis
 from metaan.studies import (
     COLUMN_NAMES,
     SCHEMA,
@@ -22,7 +23,6 @@ from metaan.studies import (
     StudyValidationError,
     find_studies_dir,
     load_studies,
-    psilocybin_main_analysis,
     schema_markdown,
     summarise_studies,
     validate_studies,

@@ -65,3 +65,25 @@ def test_tables_with_missing_counts_are_excluded_and_listed() -> None:
     res = metaan.fit_mh([4, np.nan, 3], [50, 40, 60], [9, 8, 7], [50, 40, 60], labels="ABC")
     assert res.k == 2
     assert [(e.row, e.study) for e in res.excluded] == [(2, "B")]
+
+
+def test_a_mantel_haenszel_variance_of_zero_gives_estimate_0_and_no_test_as_metafor() -> None:
+    import math
+
+    import metaan
+
+    # metafor's rma.mh: estimate 0, SE 0, z and p NA (no events anywhere for RD;
+    # every participant an event for RR and RD).
+    cases = [
+        ([0, 0, 0], [10, 20, 30], [0, 0, 0], [10, 20, 30], "RD"),
+        ([10, 20], [10, 20], [12, 25], [12, 25], "RR"),
+        ([10, 20], [10, 20], [12, 25], [12, 25], "RD"),
+    ]
+    for ai, n1i, ci, n2i, measure in cases:
+        res = metaan.fit_mh(ai, n1i, ci, n2i, measure=measure)
+        assert (res.estimate, res.se) == (0.0, 0.0), measure
+        assert math.isnan(res.stat) and math.isnan(res.pval), measure
+        assert res.ci_lb == res.ci_ub == 0.0
+        assert res.QE_df >= 0
+        assert "variance is 0" in res.summary()
+        assert res.to_dict()["notes"]

@@ -47,19 +47,21 @@ def _as_array(value: Any) -> np.ndarray:
     return np.array(float(value), dtype=float)
 
 
-def close(actual: float, expected: float) -> bool:
+def close(actual: float, expected: float, atol: float = ATOL) -> bool:
     """Whether one value matches: both missing, equal infinities, or within tolerance.
 
-    ``|actual - expected| <= max(RTOL * |expected|, ATOL)``.
+    ``|actual - expected| <= max(RTOL * |expected|, atol)``; ``atol`` is
+    :data:`ATOL` unless a quantity is a known multiple of one compared at ATOL
+    (I^2 = 100 tau^2 / (s^2 + tau^2) near tau^2 = 0 may differ by 100 ATOL / s^2).
     """
     if math.isnan(expected) or math.isnan(actual):
         return math.isnan(expected) and math.isnan(actual)
     if math.isinf(expected) or math.isinf(actual):
         return actual == expected
-    return abs(actual - expected) <= max(RTOL * abs(expected), ATOL)
+    return abs(actual - expected) <= max(RTOL * abs(expected), atol)
 
 
-def assert_close(actual: Any, expected: Any, what: str) -> None:
+def assert_close(actual: Any, expected: Any, what: str, atol: float = ATOL) -> None:
     """Assert that ``actual`` matches ``expected`` within :data:`RTOL` / :data:`ATOL`.
 
     Parameters
@@ -81,7 +83,9 @@ def assert_close(actual: Any, expected: Any, what: str) -> None:
     e = _as_array(expected)
     if a.shape != e.shape:
         raise AssertionError(f"{what}: shape {a.shape} differs from the expected {e.shape}")
-    bad = [index for index in np.ndindex(e.shape) if not close(float(a[index]), float(e[index]))]
+    bad = [
+        index for index in np.ndindex(e.shape) if not close(float(a[index]), float(e[index]), atol)
+    ]
     if not bad:
         return
     lines = [f"{what}: {len(bad)} of {e.size} value(s) differ beyond rtol={RTOL:g}, atol={ATOL:g}"]

@@ -40,6 +40,7 @@ from metaan.errors import (
 )
 from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
 from metaan.io import read_table
+from metaan.many import fit_many
 from metaan.models import fit
 from metaan.multilevel import fit_multilevel, fit_multivariate
 from metaan.network import (
@@ -59,8 +60,6 @@ from metaan.regression import (
     fit_regression,
     permutation_test,
 )
-from metaan.report.build import build_report
-from metaan.report.spec import load_spec
 from metaan.results import Exclusion, MetaResult
 from metaan.robust import RobustResult, WaldTest, robust
 from metaan.sensitivity import (
@@ -73,7 +72,7 @@ from metaan.sensitivity import (
     influence,
     leave_one_out,
 )
-from metaan.studies import StudyTable, load_studies, psilocybin_main_analysis, validate_studies
+from metaan.studies import StudyTable, load_studies, validate_studies
 from metaan.subgroups import SubgroupLevel, SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 from metaan.vcalc import vcalc
@@ -124,12 +123,12 @@ __all__ = [
     "__version__",
     "anova",
     "baujat",
-    "build_report",
     "cumulative",
     "egger_test",
     "escalc",
     "fail_safe_n",
     "fit",
+    "fit_many",
     "fit_mh",
     "fit_multilevel",
     "fit_multivariate",
@@ -139,13 +138,11 @@ __all__ = [
     "fit_subgroups",
     "influence",
     "leave_one_out",
-    "load_spec",
     "load_studies",
     "netsplit",
     "pairwise",
     "peese",
     "permutation_test",
-    "psilocybin_main_analysis",
     "q_profile_ci",
     "rank_test",
     "read_table",

@@ -132,5 +132,6 @@ def format_summary(res: MetaResult) -> str:
         )
         if res.is_ratio:
             lines.append(f"exponentiated: [{fmt(math.exp(res.pi_lb))}, {fmt(math.exp(res.pi_ub))}]")
+    lines += [f"Note: {note}" for note in res.notes]
     lines += format_excluded(res.excluded)
     return "\n".join(lines)

@@ -57,7 +57,7 @@ from metaan._gls import (
     likelihood_derivatives,
 )
 from metaan.errors import ConvergenceError
-from metaan.estimators import solve_decreasing
+from metaan.solver import solve_decreasing_scalar
 
 __all__ = ["Evaluation", "Model", "profile_bounds"]
 
@@ -351,5 +351,7 @@ def _one_side(
         return value, sign * slope
 
     first = guess if 0.0 < guess < width else 0.5 * width
-    u = solve_decreasing(along, 0.0, first, "profile-likelihood limit")
+    u = solve_decreasing_scalar(along, 0.0, first)
+    if math.isnan(u):
+        raise ConvergenceError("profile-likelihood limit: the equation has no root for these data")
     return estimate + sign * u

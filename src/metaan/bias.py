@@ -53,6 +53,7 @@ import pandas as pd
 
 from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
 from metaan._json import json_number
+from metaan.engine import knha_factor
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
 from metaan.estimators import WLS, FloatArray, estimate_tau2
 from metaan.models import METHODS, TESTS, check_choice, check_level, fit
@@ -348,13 +349,19 @@ def regression_test(
         df = None
         if res.test == "knha":
             df = k - 2
-            rss = wls.rss()
-            if rss > np.finfo(float).eps:
-                vb = vb * (rss / df)
+            vb = vb * float(knha_factor(wls.rss(), df))
         reg_method = res.method
     se = np.sqrt(np.diag(vb))
     b = wls.b
-    stat = float(b[1] / se[1])
+    warnings = _few_studies_warning(k)
+    if np.ptp(yi) <= 1e-12 * float(np.max(np.abs(yi))):
+        # Equal effects: the line is exact (slope 0), and a test of the slope
+        # would be the ratio of two rounding errors.
+        b = np.array([float(yi[0]), 0.0])
+        se = np.where(se > 1e-12 * np.abs(b).max(initial=1.0), se, 0.0)
+        warnings = (*warnings, "every study has the same effect: the slope is 0 and has no test")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = float(b[1] / se[1]) if se[1] > 0.0 else math.nan
     if df is None:
         pval = 2.0 * norm_sf(abs(stat))
         crit = norm_isf(alpha / 2.0)
@@ -378,7 +385,7 @@ def regression_test(
         ci_lb=float(b[0] - crit * se[0]),
         ci_ub=float(b[0] + crit * se[0]),
         tau2=tau2,
-        warnings=_few_studies_warning(k),
+        warnings=warnings,
     )
 
 
@@ -529,6 +536,10 @@ def _rank_pvalue(
     v1 = float(np.sum(xt * (xt - 1))) * float(np.sum(yt * (yt - 1)))
     v2 = float(np.sum(xt * (xt - 1) * (xt - 2))) * float(np.sum(yt * (yt - 1) * (yt - 2)))
     var_s = (v0 - vt - vu) / 18.0 + v1 / (2.0 * n * (n - 1)) + v2 / (9.0 * n * (n - 1) * (n - 2))
+    if not var_s > 0.0 or math.isnan(tau):
+        # Every standardised effect (or every variance) is the same: Kendall's tau
+        # is undefined, as R's cor.test reports it (NA).
+        return math.nan, math.nan, math.nan, False
     z = s / math.sqrt(var_s)
     return tau, z, 2.0 * norm_sf(abs(z)), False
 
@@ -569,7 +580,12 @@ def rank_test(
     standardised = (yi - mu) / np.sqrt(vi - 1.0 / sw)
     tau, stat, pval, was_exact = _rank_pvalue(standardised, vi, exact)
     warnings = list(_few_studies_warning(res.k))
-    if not was_exact and exact is not False:
+    if math.isnan(tau):
+        warnings.append(
+            "every study has the same standardised effect or the same variance: "
+            "Kendall's tau is undefined"
+        )
+    elif not was_exact and exact is not False:
         if min(np.unique(standardised).size, np.unique(vi).size) < res.k:
             warnings.append("tied values: the p-value is from the normal approximation")
         else:

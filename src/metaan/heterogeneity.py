@@ -15,18 +15,12 @@ effects meta-analyses. *BMJ*, 342, d549.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from metaan._dist import chi2_isf, chi2_ppf
-from metaan.estimators import (
-    WLS,
-    FloatArray,
-    generalised_q_and_slope,
-    solve_decreasing,
-)
+from metaan.engine import q_profile_one
+from metaan.estimators import FloatArray, Weighted
 
 __all__ = [
     "HeterogeneityCI",
@@ -52,13 +46,8 @@ def typical_within_variance(vi: FloatArray, X: FloatArray | None = None) -> floa
     (Higgins & Thompson 2002, eq. 9, generalised to meta-regression as metafor does).
     """
     k, p = vi.size, 1 if X is None else X.shape[1]
-    if X is None:
-        # tr(P) = sum(w) - sum(w^2) / sum(w), as WLS.tr_p computes it.
-        w = 1.0 / vi
-        sw = float(np.add.reduce(w))
-        return (k - p) / (sw - (1.0 / sw) * float(np.add.reduce(w * w)))
-    fe = WLS(np.zeros_like(vi), 1.0 / vi, X)
-    return (k - p) / fe.tr_p()
+    fe = Weighted(np.zeros((1, k)), 1.0 / vi[None, :], X)
+    return float((k - p) / fe.tr_p()[0])
 
 
 def i2_h2(tau2: float, s2: float) -> tuple[float, float]:
@@ -77,32 +66,13 @@ def q_profile_ci(
     The limits are the values of tau^2 at which the generalised Q statistic equals
     the upper and lower ``alpha/2`` quantiles of chi^2 with k - p degrees of
     freedom. A limit below zero is truncated at zero. The interval for tau is the
-    square root; those for I^2 and H^2 follow from the typical within-study variance.
+    square root; those for I^2 and H^2 follow from the typical within-study
+    variance. The limits are found by :func:`metaan.engine.q_profile_batch`.
     """
-    k, p = yi.size, 1 if X is None else X.shape[1]
-    df = k - p
-    alpha = 1.0 - level / 100.0
-    crit_for_lower = float(chi2_isf(alpha / 2.0, df))
-    crit_for_upper = float(chi2_ppf(alpha / 2.0, df))
-    scale = float(np.var(yi)) + float(np.mean(vi)) + 1e-300
-
-    def limit(crit: float, start: float, what: str) -> float:
-        def excess(t: float) -> tuple[float, float]:
-            q, slope = generalised_q_and_slope(t, yi, vi, X)
-            return q - crit, slope
-
-        return solve_decreasing(excess, start, scale, f"Q-profile {what} limit")
-
-    # Q is convex and decreasing in tau^2, so Newton steps from a point below a
-    # root stay below it: the upper limit's search starts at the lower limit.
-    lower = limit(crit_for_lower, 0.0, "lower")
-    upper = limit(crit_for_upper, lower, "upper")
-    s2 = typical_within_variance(vi, X)
-    i2_lo, h2_lo = i2_h2(lower, s2)
-    i2_hi, h2_hi = i2_h2(upper, s2)
+    ci = q_profile_one(np.asarray(yi, dtype=np.float64), np.asarray(vi, dtype=np.float64), level, X)
     return HeterogeneityCI(
-        tau2=(lower, upper),
-        tau=(math.sqrt(lower), math.sqrt(upper)),
-        I2=(i2_lo, i2_hi),
-        H2=(h2_lo, h2_hi),
+        tau2=(ci["tau2_ci_lb"], ci["tau2_ci_ub"]),
+        tau=(ci["tau_ci_lb"], ci["tau_ci_ub"]),
+        I2=(ci["I2_ci_lb"], ci["I2_ci_ub"]),
+        H2=(ci["H2_ci_lb"], ci["H2_ci_ub"]),
     )

@@ -25,10 +25,9 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
-from metaan._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
+from metaan.engine import fit_one
 from metaan.errors import InputError
-from metaan.estimators import FloatArray, estimate_tau2
-from metaan.heterogeneity import i2_h2, typical_within_variance
+from metaan.estimators import FloatArray
 from metaan.io import spreadsheet_rows
 from metaan.results import Exclusion, MetaResult
 
@@ -252,13 +251,6 @@ def prepare_effects(
     )
 
 
-def _p_and_crit(stat: float, df: int | None, level: float) -> tuple[float, float]:
-    alpha = 1.0 - level / 100.0
-    if df is None:
-        return 2.0 * norm_sf(abs(stat)), norm_isf(alpha / 2.0)
-    return 2.0 * t_sf(abs(stat), df), t_isf(alpha / 2.0, df)
-
-
 def fit(
     yi: Any,
     vi: Any = None,
@@ -356,50 +348,23 @@ def fit_arrays(
             file=data.source,
             fix="use method EE to show a single study, or add studies",
         )
-
-    if random and fixed_tau2 is not None:
-        tau2, se_tau2 = fixed_tau2
-    elif random:
-        est = estimate_tau2(y, v, method)
-        tau2, se_tau2 = est.tau2, est.se_tau2
-    else:
-        tau2, se_tau2 = 0.0, None
-
+    if test == "knha" and k < 2:
+        raise InputError("the Knapp-Hartung test needs at least 2 studies", fix="use test z")
+    out = fit_one(
+        y,
+        v,
+        method=method,
+        test=test,
+        level=level,
+        prediction=prediction,
+        fixed_tau2=fixed_tau2 if random else None,
+    )
+    tau2 = out["tau2"]
     w = 1.0 / (v + tau2)
-    sw = float(np.add.reduce(w))
-    mu = float(np.dot(w, y)) / sw
-    se = math.sqrt(1.0 / sw)
-    df: int | None = None
-    if test == "knha":
-        df = k - 1
-        resid = y - mu
-        rss = float(np.dot(w, resid * resid))
-        if k > 1 and rss > np.finfo(float).eps:
-            se *= math.sqrt(rss / df)
-        elif k == 1:
-            raise InputError("the Knapp-Hartung test needs at least 2 studies", fix="use test z")
-    stat = mu / se
-    pval, crit = _p_and_crit(stat, df, level)
-
-    w_fe = 1.0 / v
-    sw_fe = float(np.add.reduce(w_fe))
-    mu_fe = float(np.dot(w_fe, y)) / sw_fe
-    qe = max(0.0, float(np.dot(w_fe, (y - mu_fe) ** 2)))
-    qe_df = k - 1
-    qep = chi2_sf(qe, qe_df) if qe_df >= 1 else 1.0
-
-    if random:
-        i2, h2 = i2_h2(tau2, typical_within_variance(v))
-    else:
-        i2 = max(0.0, 100.0 * (qe - qe_df) / qe) if qe > 0 else 0.0
-        h2 = qe / qe_df if qe_df > 0 else 1.0
-
-    if prediction == "meta" and random:
-        # R meta: t(k-1) around the random-effects SE before any Knapp-Hartung scaling.
-        pi_crit = t_isf((1.0 - level / 100.0) / 2.0, k - 1)
-        pi_half = pi_crit * math.sqrt(1.0 / sw + tau2)
-    else:
-        pi_half = crit * math.sqrt(se * se + tau2)
+    mu = out["estimate"]
+    se_tau2 = out["se_tau2"] if random else None
+    if se_tau2 is not None and math.isnan(se_tau2) and fixed_tau2 is not None:
+        se_tau2 = fixed_tau2[1]
     return MetaResult(
         measure=data.measure,
         method=method,
@@ -407,27 +372,27 @@ def fit_arrays(
         level=level,
         k=k,
         estimate=mu,
-        se=se,
-        stat=stat,
-        df=df,
-        pval=pval,
-        ci_lb=mu - crit * se,
-        ci_ub=mu + crit * se,
+        se=out["se"],
+        stat=out["stat"],
+        df=None if test == "z" else k - 1,
+        pval=out["pval"],
+        ci_lb=out["ci_lb"],
+        ci_ub=out["ci_ub"],
         tau2=tau2,
         se_tau2=se_tau2,
-        I2=i2,
-        H2=h2,
-        QE=qe,
-        QE_df=qe_df,
-        QEp=qep,
-        pi_lb=mu - pi_half,
-        pi_ub=mu + pi_half,
+        I2=out["I2"],
+        H2=out["H2"],
+        QE=out["QE"],
+        QE_df=k - 1,
+        QEp=out["QEp"],
+        pi_lb=out["pi_lb"],
+        pi_ub=out["pi_ub"],
         prediction=prediction,
         qprofile=random and fixed_tau2 is None,
         excluded=data.excluded,
         yi=y,
         vi=v,
-        weights=100.0 * w / sw,
+        weights=100.0 * w / float(np.add.reduce(w)),
         labels=data.labels,
         rows=data.rows,
     )

@@ -39,7 +39,7 @@ intercept-only model).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +51,9 @@ from scipy import special
 from metaan._dist import chi2_sf, norm_isf, t_isf
 from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
+from metaan.engine import knha_factor
 from metaan.errors import InputError, MetaanError, NotEstimableError
-from metaan.estimators import ROOT_RTOL, WLS, FloatArray, estimate_tau2
+from metaan.estimators import WLS, Batch, FloatArray, estimate_tau2, tau2_batch
 from metaan.heterogeneity import i2_h2, typical_within_variance
 from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, prepare_effects
 from metaan.results import Exclusion
@@ -640,8 +641,7 @@ def fit_design(design: Design, *, method: str, test: str, level: float) -> MetaR
         else:
             df = k - p
             rss = wls.rss()
-            s2w = 0.0 if rss <= np.finfo(float).eps or df <= 0 else rss / df
-            vcov = s2w * vcov
+            vcov = float(knha_factor(rss, df)) * vcov
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(np.diag(vcov))
         stat = coef / se
@@ -870,157 +870,6 @@ def format_regression(res: MetaRegressionResult) -> str:
 # Batched refits for the permutation test
 
 
-class _BatchWLS:
-    """Weighted least squares of each row of ``Y`` on the same ``X`` with its own
-    weights (row b of ``W``), with the traces of each row's projection P.
-
-    ``XX`` holds the outer products ``x_i x_i^T`` flattened (k x p^2), so that
-    ``X^T diag(c) X`` for every row of ``c`` is one matrix product.
-    """
-
-    def __init__(self, Y: FloatArray, W: FloatArray, X: FloatArray, XX: FloatArray) -> None:
-        n, p = Y.shape[0], X.shape[1]
-        self.W, self.X, self.XX, self.p = W, X, XX, p
-        A = (W @ XX).reshape(n, p, p)
-        self.a_inv: FloatArray = np.asarray(np.linalg.inv(A), dtype=np.float64)
-        xwy = (W * Y) @ X
-        self.b: FloatArray = np.einsum("bij,bj->bi", self.a_inv, xwy)
-        self.resid: FloatArray = Y - self.b @ X.T
-
-    def _tr_ainv(self, C: FloatArray) -> FloatArray:
-        # tr(A^-1 X^T diag(c) X) for each row c of C.
-        M = C @ self.XX
-        return np.asarray(np.sum(self.a_inv.reshape(M.shape) * M, axis=1))
-
-    def rss(self) -> FloatArray:
-        return np.asarray(np.sum(self.W * self.resid * self.resid, axis=1))
-
-    def ypp_y(self) -> FloatArray:
-        we = self.W * self.resid
-        return np.asarray(np.sum(we * we, axis=1))
-
-    def ypp_p_y(self) -> FloatArray:
-        u = self.W * self.resid
-        c = (self.W * u) @ self.X
-        quad = np.einsum("bi,bij,bj->b", c, self.a_inv, c)
-        return np.asarray(np.sum(self.W * u * u, axis=1) - quad)
-
-    def tr_p(self, D: FloatArray | None = None) -> FloatArray:
-        wd = self.W if D is None else self.W * D
-        return np.asarray(np.sum(wd, axis=1) - self._tr_ainv(self.W * wd))
-
-    def tr_pp(self) -> FloatArray:
-        W = self.W
-        w2 = W * W
-        n, p = W.shape[0], self.p
-        M = (w2 @ self.XX).reshape(n, p, p)
-        AM = self.a_inv @ M
-        term3 = np.einsum("bij,bji->b", AM, AM)
-        return np.asarray(np.sum(w2, axis=1) - 2.0 * self._tr_ainv(w2 * W) + term3)
-
-
-def _batched_root(
-    score: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
-    n: int,
-    scale: FloatArray,
-) -> FloatArray:
-    """The root in tau^2 >= 0 of ``n`` decreasing estimating equations at once.
-
-    The same safeguarded Newton iteration as :func:`metaan.estimators.solve_decreasing`
-    run on every row of the batch together: a Newton step inside the bracket
-    that every evaluation narrows, else bisection (or doubling while no negative
-    value has been seen). A row whose equation is not positive at 0 has the
-    root 0. ``score(x, rows)`` returns the values and derivatives at ``x`` for
-    the given rows.
-    """
-    x = np.zeros(n)
-    lo = np.zeros(n)
-    hi = np.full(n, np.inf)
-    root = np.full(n, np.nan)
-    active = np.arange(n)
-    xtol = np.maximum(scale, 1e-300) * 1e-16
-    first = True
-    for _ in range(2000):
-        if active.size == 0:
-            break
-        xa = x[active]
-        value, slope = score(xa, active)
-        if first:
-            at_zero = value <= 0.0
-            root[active[at_zero]] = 0.0
-            keep = ~at_zero
-            active, xa, value, slope = active[keep], xa[keep], value[keep], slope[keep]
-            first = False
-        zero = value == 0.0
-        root[active[zero]] = xa[zero]
-        pos = value > 0.0
-        lo[active[pos]] = xa[pos]
-        hi[active[~pos]] = xa[~pos]
-        la, ha = lo[active], hi[active]
-        step_ok = (slope < 0.0) & np.isfinite(slope)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xn = np.where(step_ok, xa - value / np.where(step_ok, slope, -1.0), np.nan)
-        inside = (la < xn) & (xn < ha)
-        fallback = np.where(np.isfinite(ha), 0.5 * (la + ha), 2.0 * la + scale[active])
-        xn = np.where(inside, xn, fallback)
-        xt = xtol[active]
-        conv_step = np.abs(xn - xa) <= ROOT_RTOL * np.abs(xn) + xt
-        conv_bracket = np.isfinite(ha) & (ha - la <= ROOT_RTOL * ha + xt)
-        done = zero.copy()
-        newly = ~done & conv_step
-        root[active[newly]] = xn[newly]
-        done |= newly
-        newly = ~done & conv_bracket
-        root[active[newly]] = 0.5 * (la[newly] + ha[newly])
-        done |= newly
-        done |= xn > 1e300  # no root: left as NaN
-        x[active] = xn
-        active = active[~done]
-    return root
-
-
-def _batched_tau2(Y: FloatArray, V: FloatArray, X: FloatArray, method: str) -> FloatArray:
-    """tau^2 of every row of (Y, V) on the design X, as :func:`estimate_tau2` computes it."""
-    n, k = Y.shape
-    p = X.shape[1]
-    XX = np.einsum("ki,kj->kij", X, X).reshape(k, p * p)
-    if method == "EE":
-        return np.zeros(n)
-    if method in ("DL", "HS"):
-        W = 1.0 / V
-        fe = _BatchWLS(Y, W, X, XX)
-        if method == "DL":
-            return np.asarray(np.maximum(0.0, (fe.rss() - (k - p)) / fe.tr_p()))
-        return np.asarray(np.maximum(0.0, (fe.rss() - k) / np.sum(W, axis=1)))
-    if method == "HE":
-        ols = _BatchWLS(Y, np.ones_like(Y), X, XX)
-        return np.asarray(np.maximum(0.0, (ols.rss() - ols.tr_p(V)) / (k - p)))
-    if method == "SJ":
-        tau2_0 = np.var(Y, axis=1)
-        fit0 = _BatchWLS(Y, 1.0 / (V + tau2_0[:, None]), X, XX)
-        tau2 = np.maximum(0.0, tau2_0 * fit0.rss() / (k - p))
-        return np.where(tau2_0 > 0.0, tau2, 0.0)
-
-    def at(x: FloatArray, rows: IntArray) -> _BatchWLS:
-        return _BatchWLS(Y[rows], 1.0 / (V[rows] + x[:, None]), X, XX)
-
-    def score(x: FloatArray, rows: IntArray) -> tuple[FloatArray, FloatArray]:
-        fit = at(x, rows)
-        if method == "REML":
-            return fit.ypp_y() - fit.tr_p(), fit.tr_pp() - 2.0 * fit.ypp_p_y()
-        if method == "ML":
-            W = fit.W
-            return (
-                fit.ypp_y() - np.sum(W, axis=1),
-                np.sum(W * W, axis=1) - 2.0 * fit.ypp_p_y(),
-            )
-        # PM and EB: the generalised Q equals its expectation k - p.
-        return fit.rss() - (k - p), -fit.ypp_y()
-
-    scale = np.var(Y, axis=1) + np.mean(V, axis=1) + 1e-300
-    return _batched_root(score, n, scale)
-
-
 @dataclass(frozen=True)
 class _BatchStats:
     QM: FloatArray
@@ -1036,21 +885,16 @@ def _batched_fit(
     btt: Sequence[int],
 ) -> _BatchStats:
     """QM and the coefficients' test statistics of the model refitted to every row."""
-    n, k = Y.shape
-    p = X.shape[1]
-    # tau^2 of an intercept-only model: the X = None path of estimate_tau2 is the
-    # same computation with a column of ones.
-    tau2 = _batched_tau2(Y, V, X, method)
-    XX = np.einsum("ki,kj->kij", X, X).reshape(k, p * p)
-    fit = _BatchWLS(Y, 1.0 / (V + tau2[:, None]), X, XX)
-    vb = fit.a_inv
+    n = Y.shape[0]
+    batch = Batch(Y, V, X)
+    tau2 = np.zeros(n) if method == "EE" else tau2_batch(batch, method)
+    fit = batch.weighted(tau2)
+    coef, vb = batch.coefficients(fit)
     if test == "knha":
-        df = k - p
-        rss = fit.rss()
-        s2w = np.where((rss <= np.finfo(float).eps) | (df <= 0), 0.0, rss / max(df, 1))
+        s2w = knha_factor(fit.rss(), batch.n - batch.p)
         vb = np.asarray(vb * s2w[:, None, None], dtype=np.float64)
     idx = np.asarray(btt)
-    b_t = fit.b[:, idx]
+    b_t = coef[:, idx]
     vb_t = vb[:, idx][:, :, idx]
     with np.errstate(divide="ignore", invalid="ignore"):
         try:
@@ -1060,7 +904,7 @@ def _batched_fit(
         if test == "knha":
             qm = qm / idx.size
         se = np.sqrt(np.einsum("bii->bi", vb))
-        stat = fit.b / se
+        stat = coef / se
     return _BatchStats(QM=np.asarray(qm), stat=np.asarray(stat))
 
 

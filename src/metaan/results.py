@@ -122,6 +122,8 @@ class MetaResult:
     MHp: float | None = None
     TA: float | None = None
     TAp: float | None = None
+    #: What a reader should know about degenerate but valid data (e.g. a variance of 0).
+    notes: tuple[str, ...] = ()
 
     @cached_property
     def _heterogeneity_ci(self) -> HeterogeneityCI | None:
@@ -193,6 +195,8 @@ class MetaResult:
                 TAp=json_number(self.TAp),
             )
         out["excluded"] = [e.to_dict() for e in self.excluded]
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
     def to_frame(self) -> pd.DataFrame:

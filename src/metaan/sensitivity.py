@@ -17,9 +17,10 @@ leading subsets cumulative sums. So every step of the root finder costs O(k)
 for all k subsets at once. A subset whose t is too far from c for the series to
 converge fast (or whose own term dominates the totals, where the subtraction
 would lose digits) is summed directly instead, O(k) for that subset alone. The
-tau^2 of each subset is then found by the same safeguarded Newton iteration
-as :func:`metaan.estimators.solve_decreasing`, run on all subsets at once, to
-the same relative precision :data:`~metaan.estimators.ROOT_RTOL`.
+subsets are a :class:`~metaan.estimators.Source` of the engine: the tau^2 of
+every subset comes from the same estimators (:func:`metaan.estimators.tau2_batch`)
+and solver (:func:`metaan.solver.solve_decreasing`) as every other fit, and the
+Knapp-Hartung factor from :func:`metaan.engine.knha_factor`.
 
 References
 ----------
@@ -53,8 +54,9 @@ from scipy import special
 
 from metaan._json import json_list, jsonable
 from metaan.bias import as_fit
-from metaan.errors import ConvergenceError, InputError, NotEstimableError
-from metaan.estimators import ROOT_RTOL, FloatArray
+from metaan.engine import knha_factor
+from metaan.errors import InputError, NotEstimableError
+from metaan.estimators import ITERATIVE, FloatArray, Moments, tau2_batch
 from metaan.results import MetaResult
 
 __all__ = [
@@ -84,7 +86,6 @@ _MAX_OWN_SHARE = 0.5
 _MIN_WEIGHT_RATIO = 1e-6
 #: Cells per block of direct summation (memory of one block: 16 MiB per array).
 _BLOCK_CELLS = 1 << 21
-_MAX_ITER = 500
 
 
 # --------------------------------------------------------------------------------------
@@ -192,82 +193,76 @@ class _SubsetSums:
         return out
 
 
-def _mean_and_terms(s: FloatArray) -> tuple[FloatArray, ...]:
-    """From sums S: the weighted mean mu and sum w^2 e^2, sum w^2 e, sum w^3 e^2,
-    sum w e^2 with e = y - mu."""
+def _moments(s: FloatArray) -> Moments:
+    """The :class:`~metaan.estimators.Moments` of each subset from its sums S."""
     a1, a2, a3 = s[0, 0], s[1, 0], s[2, 0]
     b1, b2, b3 = s[0, 1], s[1, 1], s[2, 1]
     c1, c2, c3 = s[0, 2], s[1, 2], s[2, 2]
     mu = b1 / a1
-    w2e2 = c2 - 2.0 * mu * b2 + mu * mu * a2
     w2e = b2 - mu * a2
-    w3e2 = c3 - 2.0 * mu * b3 + mu * mu * a3
-    we2 = c1 - mu * b1
-    return mu, w2e2, w2e, w3e2, we2
-
-
-def _score(method: str, s: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """The estimating equation of ``method`` (decreasing in tau^2) and its derivative.
-
-    REML: Y'PPY - tr(P) (Viechtbauer 2005); ML: Y'PPY - sum w (Hardy & Thompson
-    1996); PM/EB: Q(tau^2) - (n - 1) (Paule & Mandel 1982).
-    """
-    a1, a2, a3 = s[0, 0], s[1, 0], s[2, 0]
-    _, w2e2, w2e, w3e2, we2 = _mean_and_terms(s)
-    if method == "PM" or method == "EB":
-        return we2 - (n - 1.0), -w2e2
-    curvature = -2.0 * w3e2 + 2.0 * w2e * w2e / a1 + a2
-    if method == "ML":
-        return w2e2 - a1, curvature
     ratio = a2 / a1
-    return w2e2 - (a1 - ratio), curvature - 2.0 * a3 / a1 + ratio * ratio
+    return Moments(
+        sw=a1,
+        sw2=a2,
+        rss=c1 - mu * b1,
+        ypp=c2 - 2.0 * mu * b2 + mu * mu * a2,
+        yppp=c3 - 2.0 * mu * b3 + mu * mu * a3 - w2e * w2e / a1,
+        trp=a1 - ratio,
+        trpp=a2 - 2.0 * a3 / a1 + ratio * ratio,
+    )
 
 
-def _solve(
-    method: str,
-    sums: _SubsetSums,
-    idx: IntArray,
-    n: FloatArray,
-    start: FloatArray,
-    scale: float,
-) -> FloatArray:
-    """The root above 0 of each subset's estimating equation (positive at 0), by the
-    safeguarded Newton iteration of :func:`metaan.estimators.solve_decreasing`
-    run on all subsets at once, converged to ``ROOT_RTOL`` relative."""
-    m = idx.size
-    root = np.full(m, np.nan)
-    lo = np.zeros(m)
-    hi = np.full(m, np.inf)
-    x = start.copy()
-    xtol = max(scale, 1e-300) * 1e-16
-    active = np.arange(m)
-    for _ in range(_MAX_ITER):
-        if active.size == 0:
-            return root
-        xa = x[active]
-        value, slope = _score(method, sums.evaluate(xa, idx[active]), n[active])
-        exact = value == 0.0
-        lo_a = np.where(value > 0.0, xa, lo[active])
-        hi_a = np.where(value < 0.0, xa, hi[active])
-        step_ok = (slope < 0.0) & np.isfinite(slope)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = np.where(step_ok, xa - value / slope, np.nan)
-        inside = (lo_a < newton) & (newton < hi_a)
-        fallback = np.where(np.isfinite(hi_a), 0.5 * (lo_a + hi_a), 2.0 * lo_a + scale)
-        new = np.where(inside, newton, fallback)
-        small_step = np.abs(new - xa) <= ROOT_RTOL * np.abs(new) + xtol
-        tight = np.isfinite(hi_a) & (hi_a - lo_a <= ROOT_RTOL * hi_a + xtol)
-        done = exact | small_step | tight
-        result = np.where(exact, xa, np.where(small_step, new, 0.5 * (lo_a + hi_a)))
-        root[active[done]] = result[done]
-        if np.any(new[~done] > 1e300):
-            raise ConvergenceError(f"{method}: the estimating equation has no root for a subset")
-        keep = ~done
-        lo[active] = lo_a
-        hi[active] = hi_a
-        x[active] = new
-        active = active[keep]
-    raise ConvergenceError(f"{method}: tau^2 of the study subsets did not converge")
+class _Subsets:
+    """The leave-one-out or leading subsets ``idx`` of centred effects, as a
+    :class:`~metaan.estimators.Source` for the engine's estimators."""
+
+    p = 1
+
+    def __init__(
+        self, y: FloatArray, v: FloatArray, kind: SubsetKind, idx: IntArray, centre: float
+    ) -> None:
+        self.y, self.v, self.kind, self.idx, self.centre = y, v, kind, idx, centre
+        if kind == "drop":
+            self.n: FloatArray = np.full(idx.size, y.size - 1, dtype=np.float64)
+        else:
+            self.n = idx.astype(np.float64) + 1.0
+        self.at_zero = _SubsetSums(y, v, kind, 0.0)
+        self._around: _SubsetSums | None = None
+
+    def sums(self, t: FloatArray, rows: IntArray) -> FloatArray:
+        """The sums S of subsets ``rows`` at tau^2 values ``t`` (expanded about the
+        full fit's tau^2, or at 0 exactly)."""
+        if not np.any(t):
+            return self.at_zero.evaluate(t, self.idx[rows])
+        if self._around is None:
+            self._around = _SubsetSums(self.y, self.v, self.kind, self.centre)
+        return self._around.evaluate(t, self.idx[rows])
+
+    def at(self, t: FloatArray, rows: IntArray) -> Moments:
+        return _moments(self.sums(t, rows))
+
+    def _plain(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Per subset: the sum of y, the OLS residual sum of squares, the sum of v."""
+        stacked = np.stack([self.y, self.y * self.y, self.v])
+        if self.kind == "drop":
+            sums = stacked.sum(axis=1, keepdims=True) - stacked
+        else:
+            sums = np.cumsum(stacked, axis=1)
+        sum_y, sum_y2, sum_v = sums[0, self.idx], sums[1, self.idx], sums[2, self.idx]
+        return sum_y, sum_y2 - sum_y * sum_y / self.n, sum_v
+
+    def unweighted(self) -> tuple[FloatArray, FloatArray]:
+        _, rss, sum_v = self._plain()
+        return rss, sum_v - sum_v / self.n
+
+    def spread(self) -> FloatArray:
+        return self._plain()[1] / self.n
+
+    def scale(self) -> FloatArray:
+        return np.full(self.idx.size, float(np.var(self.y)) + float(np.mean(self.v)) + 1e-300)
+
+    def tolerance(self) -> FloatArray:
+        return np.full(self.idx.size, max(float(np.min(self.v)), 1e-300) * 1e-16)
 
 
 @dataclass(frozen=True)
@@ -284,16 +279,6 @@ class _Refits:
     h2: FloatArray
 
 
-def _hedges(y: FloatArray, v: FloatArray, kind: SubsetKind) -> tuple[FloatArray, FloatArray]:
-    """Per subset: sum y, sum y^2, sum v (unweighted sums, for HE and SJ)."""
-    stacked = np.stack([y, y * y, v])
-    if kind == "drop":
-        sums = stacked.sum(axis=1, keepdims=True) - stacked
-    else:
-        sums = np.cumsum(stacked, axis=1)
-    return sums[0], np.stack([sums[1], sums[2]])
-
-
 def _refits(
     y: FloatArray,
     v: FloatArray,
@@ -302,86 +287,56 @@ def _refits(
     idx: IntArray,
     centre: float,
 ) -> _Refits:
-    """Refit ``method`` to the subsets ``idx`` of the centred effects ``y``."""
-    if kind == "drop":
-        n = np.full(idx.size, y.size - 1, dtype=np.float64)
-    else:
-        n = idx.astype(np.float64) + 1.0
-    at_zero = _SubsetSums(y, v, kind, 0.0)
-    s0 = at_zero.evaluate(np.zeros(idx.size), idx)
-    we2_0 = _mean_and_terms(s0)[4]
-    a1_0, a2_0 = s0[0, 0], s0[1, 0]
-    qe = np.maximum(0.0, we2_0)
-    tr_p0 = a1_0 - a2_0 / a1_0
-    scale = float(np.var(y)) + float(np.mean(v)) + 1e-300
-
+    """Refit ``method`` to the subsets ``idx`` of the centred effects ``y`` with the
+    engine's estimators (:func:`metaan.estimators.tau2_batch`)."""
+    source = _Subsets(y, v, kind, idx, centre)
+    n, rows = source.n, np.arange(idx.size)
+    s0 = source.sums(np.zeros(idx.size), rows)
+    fe = _moments(s0)
+    qe = np.where(n > 1.0, np.maximum(0.0, fe.rss), 0.0)  # one study has no Q
     if method == "EE":
         tau2 = np.zeros(idx.size)
-    elif method == "DL":
-        tau2 = np.maximum(0.0, (qe - (n - 1.0)) / tr_p0)
-    elif method == "HS":
-        tau2 = np.maximum(0.0, (qe - n) / a1_0)
-    elif method in ("HE", "SJ"):
-        sum_y, (sum_y2, sum_v) = _hedges(y, v, kind)
-        sum_y, sum_y2, sum_v = sum_y[idx], sum_y2[idx], sum_v[idx]
-        rss_ols = sum_y2 - sum_y * sum_y / n
-        if method == "HE":
-            tau2 = np.maximum(0.0, (rss_ols - (sum_v - sum_v / n)) / (n - 1.0))
-        else:
-            tau2_0 = rss_ols / n  # the variance of y with divisor n
-            positive = tau2_0 > 0.0
-            tau2 = np.zeros(idx.size)
-            if positive.any():
-                sj = _SubsetSums(y, v, kind, centre)
-                s = sj.evaluate(tau2_0[positive], idx[positive])
-                q = _mean_and_terms(s)[4]
-                tau2[positive] = np.maximum(0.0, tau2_0[positive] * q / (n[positive] - 1.0))
-    elif method in ("REML", "ML", "PM", "EB"):
-        tau2 = np.zeros(idx.size)
-        value0, _ = _score(method, s0, n)
-        positive = value0 > 0.0
-        if positive.any():
-            sums = _SubsetSums(y, v, kind, centre)
-            start = np.full(int(positive.sum()), centre)
-            tau2[positive] = _solve(method, sums, idx[positive], n[positive], start, scale)
-    else:  # pragma: no cover - as_fit checks the method
-        raise ValueError(f"unknown method {method!r}")
-
-    if method == "EE" or not np.any(tau2 > 0.0):
-        s = s0
     else:
-        s = _SubsetSums(y, v, kind, centre).evaluate(tau2, idx)
-    mu, _, _, _, rss = _mean_and_terms(s)
+        start = np.full(idx.size, centre) if method in ITERATIVE else None
+        tau2 = tau2_batch(source, method, start=start)
+    s = s0 if method == "EE" or not np.any(tau2 > 0.0) else source.sums(tau2, rows)
+    mu = s[0, 1] / s[0, 0]
     df = n - 1.0
-    if method == "EE":
-        with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "EE":
             i2 = np.where(qe > 0.0, np.maximum(0.0, 100.0 * (qe - df) / qe), 0.0)
             h2 = np.where(df > 0.0, qe / df, 1.0)
-    else:
-        s2 = df / tr_p0
-        i2 = 100.0 * tau2 / (s2 + tau2)
-        h2 = tau2 / s2 + 1.0
+        else:
+            s2 = df / fe.trp
+            i2 = 100.0 * tau2 / (s2 + tau2)
+            h2 = tau2 / s2 + 1.0
+    rss = _moments(s).rss
     return _Refits(n=n, tau2=tau2, mu=mu, a1=s[0, 0], rss=rss, qe=qe, i2=i2, h2=h2)
+
+
+def _s2w(refits: _Refits, test: str) -> FloatArray:
+    """The Knapp-Hartung factor of each refit (metafor's rule), 1 under the z test."""
+    if test != "knha":
+        return np.ones(refits.n.size)
+    return np.asarray(knha_factor(refits.rss, refits.n - 1.0), dtype=np.float64)
 
 
 def _tests(
     estimate: FloatArray, refits: _Refits, test: str, level: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray | None]:
     """SE, statistic, p-value and CI of each refit, as :func:`metaan.fit` computes them."""
-    se = np.sqrt(1.0 / refits.a1)
+    se = np.sqrt(_s2w(refits, test) / refits.a1)
     alpha = 1.0 - level / 100.0
     df: FloatArray | None = None
-    if test == "knha":
-        df = refits.n - 1.0
-        scaled = refits.rss > np.finfo(float).eps
-        se = np.where(scaled, se * np.sqrt(np.abs(refits.rss) / df), se)
+    with np.errstate(divide="ignore", invalid="ignore"):
         stat = estimate / se
-        pval = 2.0 * special.stdtr(df, -np.abs(stat))
-        crit = -special.stdtrit(df, alpha / 2.0)
-    else:
-        stat = estimate / se
-        pval = 2.0 * special.ndtr(-np.abs(stat))
-        crit = np.full(estimate.size, -special.ndtri(alpha / 2.0))
+        if test == "knha":
+            df = refits.n - 1.0
+            pval = 2.0 * special.stdtr(df, -np.abs(stat))
+            crit = -special.stdtrit(df, alpha / 2.0)
+        else:
+            pval = 2.0 * special.ndtr(-np.abs(stat))
+            crit = np.full(estimate.size, -special.ndtri(alpha / 2.0))
     return se, stat, pval, estimate - crit * se, estimate + crit * se, df
 
 
@@ -653,14 +608,6 @@ class Influence:
         }
 
 
-def _s2w(d: _Deletions) -> FloatArray:
-    """The Knapp-Hartung scale of each deletion fit (1 under the z test)."""
-    if d.res.test != "knha":
-        return np.ones(d.estimate.size)
-    rss, n = d.refits.rss, d.refits.n
-    return np.where(rss > np.finfo(float).eps, rss / (n - 1.0), 1.0)
-
-
 def influence(
     data: MetaResult | pd.DataFrame,
     *,
@@ -696,9 +643,14 @@ def influence(
     vb_full = res.se * res.se
     change = -d.refits.mu  # full estimate minus the deleted-study estimate
     vb_del = d.se * d.se
-    s2w = _s2w(d)
+    s2w = _s2w(d.refits, res.test)
     tau2_del = d.refits.tau2
-    rstudent = (res.yi - d.estimate) / np.sqrt(v + vb_del + tau2_del)
+    # metafor 3.8's influence(): the Knapp-Hartung factor of the deletion fit
+    # scales v_i + tau^2_(-i) too, which makes rstudent the t statistic of a
+    # mean-shift outlier model under test="knha".
+    resid = res.yi - d.estimate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rstudent = resid / np.sqrt(s2w * (v + tau2_del) + vb_del)
     dffits = change / np.sqrt(s2w * hat * (tau2_del + v))
     all_weights = d.refits.a1 + 1.0 / (v + tau2_del)  # every study at the deleted tau^2
     dfbetas = change / np.sqrt(s2w / all_weights)

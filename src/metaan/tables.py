@@ -163,7 +163,7 @@ def _heterogeneity(
 ) -> tuple[float, int, float, float, float]:
     k = yi.size
     qe = float(np.sum((yi - estimate) ** 2 / vi)) if k else 0.0
-    df = k - 1
+    df = max(k - 1, 0)
     qep = chi2_sf(qe, df) if df >= 1 else 1.0
     i2 = max(0.0, 100.0 * (qe - df) / qe) if qe > 0 else 0.0
     h2 = qe / df if df >= 1 else 1.0
@@ -185,8 +185,18 @@ def _result(
     extra: dict[str, float | None] | None = None,
 ) -> MetaResult:
     tests = extra or {}
-    stat = estimate / se
-    pval = 2.0 * norm_sf(abs(stat))
+    notes: tuple[str, ...] = ()
+    if se > 0.0:
+        stat = estimate / se
+        pval = 2.0 * norm_sf(abs(stat))
+    else:
+        # metafor's rma.mh: no events anywhere (RD), or every participant an
+        # event (RR, RD), gives estimate 0 with SE 0, and no test.
+        stat = pval = math.nan
+        notes = (
+            f"the {method} variance is 0 (no events in any study, or an event for every "
+            "participant): the estimate has no test, as metafor reports it",
+        )
     crit = norm_isf((1.0 - level / 100.0) / 2.0)
     qe, qe_df, qep, i2, h2 = _heterogeneity(yi[use], vi[use], estimate)
     return MetaResult(
@@ -221,6 +231,7 @@ def _result(
         MHp=tests.get("MHp"),
         TA=tests.get("TA"),
         TAp=tests.get("TAp"),
+        notes=notes,
     )
 
 
@@ -311,7 +322,7 @@ def fit_mh(
         measure=measure,
         level=level,
         estimate=estimate,
-        se=math.sqrt(var),
+        se=math.sqrt(max(var, 0.0)),
         yi=yi,
         vi=vi,
         use=use,

@@ -124,7 +124,8 @@ def study_cases() -> tuple[PlotCase, ...]:
     """The bundled studies: psilocybin's main analysis (SMD, with RoB 2), SSRI
     response (OR from counts) and every primary psilocybin record (by comparator)."""
     from metaan.effects import escalc
-    from metaan.studies import load_studies, psilocybin_main_analysis
+    from metaan.report.selections import psilocybin_main_analysis
+    from metaan.studies import load_studies
 
     frame = load_studies(TESTS.parent / "studies").frame
     cases = []

@@ -76,9 +76,18 @@ def test_bubble_areas_are_proportional_to_the_model_weights() -> None:
     reg = fit_regression(BCG.table, mods=["ablat"], measure="OR")
     (points,) = artists(plots.bubble(reg), "studies")
     sizes = np.asarray(points.get_sizes())
+    drawn = np.asarray(points.get_offsets())
     weights = 1 / (reg.vi + reg.tau2)
-    order = np.argsort(-(420 * weights / weights.max()), kind="stable")
-    np.testing.assert_allclose(sizes, np.maximum(10, 420 * weights / weights.max())[order])
+    # Match each drawn circle to its study by position, not by drawing order.
+    x = BCG.table["ablat"].to_numpy(dtype=float)
+    shown = np.exp(reg.yi)  # odds ratios, on a log axis
+    study = [int(np.flatnonzero((x == px) & np.isclose(shown, py))[0]) for px, py in drawn]
+    assert sorted(study) == list(range(reg.k))
+    ratio = sizes / weights[study]
+    above_floor = sizes > 10
+    assert above_floor.sum() >= reg.k - 2
+    np.testing.assert_allclose(ratio[above_floor], ratio[above_floor][0], rtol=1e-12)
+    assert sizes.max() == pytest.approx(420)
 
 
 def test_a_labbe_plot_needs_event_data() -> None:

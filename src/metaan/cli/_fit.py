@@ -9,6 +9,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from metaan._json import jsonable
 from metaan.cli._app import main
 from metaan.cli._common import (
     compute_effects_from_options,
@@ -24,9 +25,10 @@ from metaan.cli._common import (
 from metaan.cli._multilevel import multilevel_options, run_multilevel
 from metaan.errors import InputError
 from metaan.io import read_table, spreadsheet_rows
+from metaan.many import fit_many
 from metaan.models import METHODS, PREDICTIONS
 from metaan.regression import MetaRegressionResult, fit_regression
-from metaan.results import MetaResult
+from metaan.results import Exclusion, MetaResult
 from metaan.subgroups import SubgroupResult, fit_subgroups
 from metaan.tables import fit_mh, fit_peto
 
@@ -157,6 +159,12 @@ def render(res: MetaResult, output_format: str) -> str:
     help="Fit each level of COL separately and test for subgroup differences.",
 )
 @click.option(
+    "--by",
+    metavar="COL[,COL...]",
+    default=None,
+    help="Fit one model per group of these columns, all groups at once (one row each).",
+)
+@click.option(
     "--mods",
     metavar="COL[,COL...]",
     default=None,
@@ -185,6 +193,7 @@ def fit_command(
     test: str,
     level: float,
     subgroup: str | None,
+    by: str | None,
     mods: str | None,
     tau2_pooled: bool,
     prediction: str,
@@ -197,8 +206,10 @@ def fit_command(
     Give precomputed effects with --yi and --vi (or --sei), or a --measure with
     its raw columns, as for `metaan effects`. With --subgroup COL, fit each level
     of COL and test for differences; with --mods COL[,COL...], fit a
-    meta-regression. With --levels or --outcome, fit a multilevel or multivariate
-    model (optionally with --rho, --cluster and --robust).
+    meta-regression; with --by COL[,COL...], fit one model per group and print
+    one row per group with every field of the JSON output. With --levels or
+    --outcome, fit a multilevel or multivariate model (optionally with --rho,
+    --cluster and --robust).
     """
     if options.get("levels") or options.get("outcome"):
         try:
@@ -206,6 +217,12 @@ def fit_command(
         except InputError as exc:
             raise exc.located(file=file) from None
         write_output(text, output)
+        return
+    if by is not None:
+        if subgroup is not None or mods is not None:
+            raise InputError("give --by alone, without --subgroup or --mods")
+        frame = _fit_by(file, by, method, test.lower(), level, prediction, options)
+        write_output(_render_by(frame, output_format), output)
         return
     if subgroup is not None or mods is not None:
         grouped = _fit_grouped(
@@ -272,3 +289,52 @@ def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: s
     # The subgroup table writes its ``pooled`` column as True/False.
     bools = [name for name in frame.columns if pd.api.types.is_bool_dtype(frame[name])]
     return frame_as_csv(frame.astype(dict.fromkeys(bools, str)))
+
+
+def _fit_by(
+    file: str,
+    by: str,
+    method: str,
+    test: str,
+    level: float,
+    prediction: str,
+    options: dict[str, Any],
+) -> pd.DataFrame:
+    """One fit per group of the ``by`` columns (:func:`metaan.fit_many`)."""
+    if method.upper() in TABLE_METHODS:
+        raise InputError(
+            f"--by needs an inverse-variance model, not {method.upper()}",
+            fix="use --method EE or a tau^2 estimator",
+        )
+    table = read_table(file)
+    names = [n.strip() for n in by.split(",")]
+    for name in names:
+        if name not in table.columns:
+            raise InputError(
+                f"--by: there is no column {name!r}",
+                file=file,
+                column=name or None,
+                fix=f"use one of {', '.join(map(str, table.columns))}",
+            )
+    effects = compute_effects_from_options(file, table, **options)
+    effects[names] = table[names].to_numpy()
+    try:
+        return fit_many(
+            effects, by=names, method=method, test=test, level=level, prediction=prediction
+        )
+    except InputError as exc:
+        raise exc.located(file=file) from None
+
+
+def _render_by(frame: pd.DataFrame, output_format: str) -> str:
+    """The table of :func:`metaan.fit_many` as JSON (a list of records), CSV or text."""
+    no_group = [Exclusion(**e) for e in frame.attrs.get("excluded", [])]
+    if output_format == "json":
+        return json_text({"groups": jsonable(frame), "excluded": jsonable(no_group)})
+    excluded = [Exclusion(**e) for group in frame["excluded"] for e in group]
+    note_on_stderr((), [*excluded, *no_group])
+    flat = frame.assign(excluded=[len(group) for group in frame["excluded"]])
+    if output_format == "csv":
+        return frame_as_csv(flat)
+    shown = flat.drop(columns=["measure", "method", "test", "level", "prediction"])
+    return shown.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}") + "\n"

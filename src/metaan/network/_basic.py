@@ -17,7 +17,7 @@ together. Three of netmeta's results are computed this way:
   covariance of a multi-arm study's contrasts is not used), and that is what the
   reference results show for every data set, so metaan does the same for arm-level
   and comparison-level input alike. τ² is the root of the REML score equation,
-  found by the univariate engine's safeguarded bracketed Newton search, so it
+  found by the engine's safeguarded bracketed Newton search (:mod:`metaan.solver`), so it
   converges where ``rma.mv``'s optimiser does not.
 * The **design-by-treatment decomposition** of Q (:func:`decomposition`; Krahn,
   König & Binder 2013, as netmeta's ``decomp.design()``): Q of the network splits
@@ -46,6 +46,7 @@ Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,11 +54,12 @@ import numpy as np
 
 from metaan._dist import chi2_sf
 from metaan._gls import BlockMatrix, Blocks, GLSFit, gls, likelihood_derivatives
+from metaan.errors import ConvergenceError
 from metaan.network._data import Contrasts
 from metaan.network._table import FloatArray, IntArray, pairs_within
 
-# The univariate engine's safeguarded root finder, through this one import.
-from metaan.estimators import solve_decreasing as solve_root  # isort: skip
+# The engine's safeguarded root finder (metaan.solver), through this one import.
+from metaan.solver import solve_decreasing_scalar as solve_root  # isort: skip
 
 __all__ = [
     "BasicContrasts",
@@ -167,8 +169,13 @@ def likelihood_tau2(c: Contrasts, reference: int, *, reml: bool) -> float | None
     if problem.y.size <= problem.X.shape[1]:
         return None
     scale = float(np.var(problem.y)) + float(np.mean(problem.S.diagonal_values()))
-    what = "REML" if reml else "ML"
-    return solve_root(lambda t: likelihood_score(problem, t, reml=reml), 0.0, scale, what)
+    root = solve_root(lambda t: likelihood_score(problem, t, reml=reml), 0.0, scale)
+    if math.isnan(root):
+        raise ConvergenceError(
+            f"the {'REML' if reml else 'ML'} score equation of tau^2 has no root for this "
+            "network (the likelihood keeps rising with tau^2)"
+        )
+    return root
 
 
 class KrahnFits:

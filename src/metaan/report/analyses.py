@@ -22,10 +22,11 @@ from metaan.effects import escalc
 from metaan.errors import MetaanError, SpecError
 from metaan.models import fit
 from metaan.regression import MetaRegressionResult, fit_regression
+from metaan.report.selections import psilocybin_main_analysis
 from metaan.report.spec import ModelSpec, ReportSpec, Selection
 from metaan.results import MetaResult
 from metaan.sensitivity import Influence, LeaveOneOut, influence, leave_one_out
-from metaan.studies import StudyTable, psilocybin_main_analysis
+from metaan.studies import StudyTable
 from metaan.subgroups import SubgroupResult, fit_subgroups
 
 __all__ = [
