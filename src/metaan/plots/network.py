@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -28,6 +29,7 @@ from matplotlib.patches import Circle, Polygon, Rectangle
 from metaan._format import fmt_typeset
 from metaan.errors import InputError
 from metaan.network import NetSplit, NetworkResult
+from metaan.network._table import FloatArray
 from metaan.plots import _theme as th
 from metaan.plots._inputs import favours_text
 from metaan.plots._table import Column, Row, draw_table
@@ -57,16 +59,17 @@ def _model_name(result: NetworkResult, model: str) -> str:
 def network_graph(
     result: NetworkResult,
     *,
-    width: float = 5.2,
+    radius: float = 1.7,
     title: str | None = None,
 ) -> Figure:
     """Draw the network: treatments on a circle, a line for every pair compared.
 
     A node's area is proportional to the participants randomised to the treatment
-    (to its number of studies where arm sizes are not known); a line's width to the
-    number of studies comparing the pair, which is printed on it. Every multi-arm
+    (to its number of comparisons where arm sizes are not known); a line's width to
+    the number of studies comparing the pair, which is printed on it. Every multi-arm
     design is shaded as a polygon over its treatments, so a three-arm trial shows as a
-    triangle.
+    triangle. The figure widens to fit the treatments' names beside the circle of
+    ``radius`` inches.
 
     Returns
     -------
@@ -81,18 +84,59 @@ def network_graph(
     size = res.participants
     sized_by = "participants"
     if size is None:
-        size = np.diag(res.direct_k).astype(float) + res.direct_k.sum(axis=1)
+        size = res.direct_k.sum(axis=1).astype(float)
         sized_by = "comparisons"
+    label_w = max(th.text_width(t, th.FONT_SIZE) for t in res.treatments)
+    half_w = 1.25 + (label_w + 0.2) / radius  # axis units: the circle has radius 1
+    half_h = 1.25 + 0.35 / radius
+    width = 2 * half_w * radius
     notes = _graph_notes(res, sized_by)
-    lines = [ln for note in notes for ln in th.wrap_to_width(note, width - 0.3, th.SMALL_SIZE)]
+    lines = [ln for note in notes for ln in th.wrap_to_width(note, width - 0.4, th.SMALL_SIZE)]
     foot = 0.15 + len(lines) * th.SMALL_SIZE * 1.3 / 72
-    head = 0.45 if title else 0.15
-    fig = th.new_figure(width, width + foot + head - 0.4)
-    ax = fig.add_axes((0.0, foot / fig.get_figheight(), 1.0, (width - 0.4) / fig.get_figheight()))
-    ax.set_xlim(-1.75, 1.75)
-    ax.set_ylim(-1.45, 1.45)
+    head = 0.45 if title else 0.1
+    height = foot + 2 * half_h * radius + head
+    fig = th.new_figure(width, height)
+    ax = fig.add_axes((0.0, foot / height, 1.0, 2 * half_h * radius / height))
+    ax.set_xlim(-half_w, half_w)
+    ax.set_ylim(-half_h, half_h)
     ax.set_aspect("equal")
     ax.set_axis_off()
+    _multiarm(ax, res, x, y)
+    _edges(ax, res, x, y)
+    # Node radius: area by size, at most 40% of the gap between neighbours.
+    largest = min(0.2, 0.4 * math.sin(math.pi / n)) if n > 2 else 0.2
+    nodes = largest * np.sqrt(np.maximum(size, 0.0) / max(float(size.max()), 1e-300))
+    nodes = np.maximum(nodes, 0.25 * largest)
+    for i in range(n):
+        ax.add_patch(
+            Circle(
+                (x[i], y[i]),
+                float(nodes[i]),
+                facecolor=th.BLUE,
+                edgecolor="white",
+                linewidth=0.8,
+                zorder=3,
+                gid=f"node-{i}",
+            )
+        )
+        off = 1 + float(nodes[i]) + 0.06
+        ax.text(
+            x[i] * off,
+            y[i] * off,
+            res.treatments[i],
+            ha="center" if abs(x[i]) < 1e-9 else ("left" if x[i] > 0 else "right"),
+            va="center" if abs(y[i]) < 0.9 else ("bottom" if y[i] > 0 else "top"),
+            fontsize=th.FONT_SIZE,
+            fontfamily=th.FONT_FAMILY,
+            parse_math=False,
+            gid=f"name-{i}",
+        )
+    _footnotes(fig, lines, title)
+    return fig
+
+
+def _multiarm(ax: Axes, res: NetworkResult, x: FloatArray, y: FloatArray) -> None:
+    """Shade every multi-arm design as the polygon of its treatments."""
     for i, (design, _) in enumerate(d for d in res.designs if len(d[0]) > 2):
         idx = [res.index(t) for t in design]
         colour = _MULTIARM_COLOURS[i % len(_MULTIARM_COLOURS)]
@@ -107,60 +151,35 @@ def network_graph(
                 gid=f"multiarm-{i}",
             )
         )
+
+
+def _edges(ax: Axes, res: NetworkResult, x: FloatArray, y: FloatArray) -> None:
+    """A line per pair compared, its width and label the number of studies."""
     k_max = max(int(res.direct_k.max()), 1)
-    for i in range(n):
-        for j in range(i + 1, n):
-            k = int(res.direct_k[i, j])
-            if k == 0:
-                continue
-            ax.add_line(
-                Line2D(
-                    [x[i], x[j]],
-                    [y[i], y[j]],
-                    color=th.GREY,
-                    linewidth=0.8 + 5.2 * k / k_max,
-                    solid_capstyle="round",
-                    gid=f"edge-{i}-{j}",
-                    zorder=2,
-                )
-            )
-            ax.text(
-                (x[i] + x[j]) / 2,
-                (y[i] + y[j]) / 2,
-                str(k),
-                ha="center",
-                va="center",
-                fontsize=th.SMALL_SIZE - 1,
-                fontfamily=th.FONT_FAMILY,
-                zorder=4,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
-            )
-    radius = 0.06 + 0.16 * np.sqrt(size / max(float(size.max()), 1e-300))
-    for i in range(n):
-        ax.add_patch(
-            Circle(
-                (x[i], y[i]),
-                float(radius[i]),
-                facecolor=th.BLUE,
-                edgecolor="white",
-                linewidth=0.8,
-                zorder=3,
-                gid=f"node-{i}",
+    for i, j in zip(*np.nonzero(np.triu(res.direct_k, 1)), strict=True):
+        k = int(res.direct_k[i, j])
+        ax.add_line(
+            Line2D(
+                [x[i], x[j]],
+                [y[i], y[j]],
+                color=th.GREY,
+                linewidth=0.8 + 5.2 * k / k_max,
+                solid_capstyle="round",
+                gid=f"edge-{i}-{j}",
+                zorder=2,
             )
         )
-        off = float(radius[i]) + 0.08
         ax.text(
-            x[i] * (1 + off),
-            y[i] * (1 + off),
-            res.treatments[i],
-            ha="center" if abs(x[i]) < 0.3 else ("left" if x[i] > 0 else "right"),
-            va="center" if abs(y[i]) < 0.9 else ("bottom" if y[i] > 0 else "top"),
-            fontsize=th.FONT_SIZE,
+            (x[i] + x[j]) / 2,
+            (y[i] + y[j]) / 2,
+            str(k),
+            ha="center",
+            va="center",
+            fontsize=th.SMALL_SIZE - 1,
             fontfamily=th.FONT_FAMILY,
-            parse_math=False,
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
         )
-    _footnotes(fig, lines, title)
-    return fig
 
 
 def _graph_notes(res: NetworkResult, sized_by: str) -> list[str]:
