@@ -356,3 +356,120 @@ def effect_text(fit: NetworkResult, estimate: float, lb: float, ub: float) -> st
         estimate, lb, ub = math.exp(estimate), math.exp(lb), math.exp(ub)
     d = 2
     return f"{fmt_typeset(estimate, d)} [{fmt_typeset(lb, d)}, {fmt_typeset(ub, d)}]"
+
+
+# ----------------------------------------------------------------------------- the words
+
+
+def _p(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "p not estimable"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _tau2(fit: NetworkResult) -> str:
+    return "not estimable" if fit.tau2 is None else fmt_typeset(fit.tau2, 3)
+
+
+def summary_text(net: OutcomeNetwork, what: str) -> str:
+    """The network in one paragraph: trials, treatments, designs, τ², I² and Q."""
+    fit = net.fit
+    multi = sum(k for d, k in fit.designs if len(d) > 2)
+    i2 = "" if fit.I2 is None else f", I² = {fit.I2:.0f}%"
+    return (
+        f"The network of {what} has {fit.k} trials ({multi} with three or more arms, kept "
+        f"whole) comparing {fit.n} treatments in {fit.d} designs, measured as "
+        f"{fit.measure}. One between-trial variance is assumed for every comparison: "
+        f"τ² = {_tau2(fit)} ({fit.method}){i2}; Q = {fmt_typeset(fit.Q, 1)} on "
+        f"{fit.df_Q} df ({_p(fit.pval_Q)})."
+    )
+
+
+def inconsistency_text(net: OutcomeNetwork) -> str:
+    """The design-by-treatment decomposition of Q, in words."""
+    dec = net.fit.decomposition
+    if dec is None:
+        return "The network has one design only, so there is nothing to be inconsistent."
+    verdict = (
+        "Direct and indirect evidence disagree more than chance would explain"
+        if dec.pval_between is not None and dec.pval_between < 0.05
+        else "The test finds no disagreement beyond chance between designs, which is weak "
+        "reassurance: it has little power when most designs are compared by few trials"
+    )
+    return (
+        f"Heterogeneity within designs: Q = {fmt_typeset(dec.Q_within, 1)} on "
+        f"{dec.df_within} df ({_p(dec.pval_within)}); inconsistency between designs: "
+        f"Q = {fmt_typeset(dec.Q_between, 1)} on {dec.df_between} df "
+        f"({_p(dec.pval_between)}). {verdict}."
+    )
+
+
+def link_text(net: OutcomeNetwork, a: str, b: str, label: str) -> str:
+    """Treatment a versus b: the network estimate, and its direct and indirect parts."""
+    fit = net.fit
+    found = pair(fit, a, b)
+    if found is None:
+        return ""
+    text = (
+        f"{a} versus {b}: {fit.measure} = "
+        f"{effect_text(fit, found['estimate'], found['ci_lb'], found['ci_ub'])} "
+        f"in the network ({_p(found['pval'])})."
+    )
+    direct, indirect = found.get("direct"), found.get("indirect")
+    if direct is not None:
+        text += (
+            f" Directly ({label}, {found['k']} trial{'s' if found['k'] != 1 else ''}): "
+            f"{effect_text(fit, direct['estimate'], direct['ci_lb'], direct['ci_ub'])}"
+        )
+    if indirect is not None:
+        text += (
+            f"; indirectly, through the rest of the network: "
+            f"{effect_text(fit, indirect['estimate'], indirect['ci_lb'], indirect['ci_ub'])}"
+        )
+    if direct is not None and indirect is not None:
+        share = found["proportion_direct"]
+        text += (
+            f". The direct trial carries {share:.0%} of the network estimate's information; "
+            f"the two disagree by no more than chance would explain "
+            f"({_p(found['diff_pval'])}), but with one trial on one side the test can "
+            "detect only a large disagreement"
+            if found["diff_pval"] is not None and found["diff_pval"] >= 0.05
+            else f". Direct and indirect evidence disagree ({_p(found['diff_pval'])})"
+        )
+    return text + "."
+
+
+def ranking_text(net: OutcomeNetwork) -> str:
+    """The P-scores, with the caveat that ranks mislead when evidence is thin."""
+    fit = net.fit
+    order = np.argsort(-fit.random.pscore, kind="stable")
+    listed = "; ".join(f"{fit.treatments[i]} {fmt_typeset(fit.random.pscore[i], 2)}" for i in order)
+    return (
+        f"P-scores (random effects; 1 = certainly better than every other treatment): "
+        f"{listed}. A rank says nothing about how large the differences are or how "
+        "certain: treatments tested in a handful of small trials (psilocybin, its kinds "
+        "of control) get extreme ranks from wide intervals, and a rank can change with "
+        "one trial. Read the ranking with the estimates and their intervals beside it."
+    )
+
+
+def lumped_text(net: OutcomeNetwork, spec: NetworkSpec) -> str:
+    """The focus comparison when the kinds of control in ``spec.lump`` are placebo."""
+    if net.lumped is None or len(spec.focus) != 2:
+        return ""
+    a, b = spec.focus
+    main, lumped = pair(net.fit, a, b), pair(net.lumped, a, b)
+    if main is None or lumped is None:
+        return ""
+    kinds = ", ".join(k.replace("_", " ") for k in spec.lump)
+    others = [k.replace("_", " ") for k in spec.lump if k != spec.reference]
+    assumed = " or ".join(f"an {k}" if k[0] in "aeiou" else f"a {k}" for k in others)
+    return (
+        f"Sensitivity analysis: with the psilocybin trials' controls ({kinds}) all counted "
+        f"as {spec.reference}, {a} versus {b} is {net.fit.measure} = "
+        f"{effect_text(net.lumped, lumped['estimate'], lumped['ci_lb'], lumped['ci_ub'])}, "
+        f"against {effect_text(net.fit, main['estimate'], main['ci_lb'], main['ci_ub'])} "
+        "with each kind of control as its own treatment. Lumping borrows more trials for "
+        f"the link to {spec.reference}, and so gives a narrower interval, at the price of "
+        f"assuming that {assumed or 'every control'} works like {spec.reference}."
+    )
