@@ -18,6 +18,7 @@ Graphical tools for network meta-analysis in STATA. *PLoS ONE*, 8(10), e76654.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -28,7 +29,7 @@ from matplotlib.patches import Circle, Polygon, Rectangle
 
 from metaan._format import fmt_typeset
 from metaan.errors import InputError
-from metaan.network import NetSplit, NetworkResult
+from metaan.network import NetSplit, NetworkResult, SplitEstimates
 from metaan.network._table import FloatArray
 from metaan.plots import _theme as th
 from metaan.plots._inputs import favours_text
@@ -322,57 +323,11 @@ def netsplit_forest(
         raise InputError(f"netsplit_forest draws a NetSplit, not a {type(split).__name__}")
     e = split.estimates(model)
     scale = measure_scale(split.measure)
-    show = scale.show
     rows: list[Row] = []
-    for c, name in enumerate(split.comparisons):
+    for c in range(len(split.comparisons)):
         both = math.isfinite(e.direct[c]) and math.isfinite(e.indirect[c])
-        if only_both and not both:
-            continue
-        test = f"direct − indirect: {fmt_p(float(e.pval[c]))}" if both else ""
-        rows.append(
-            Row(
-                kind="heading",
-                label=name.replace(":", " vs "),
-                cells={"test": test},
-                gid=f"comparison-{c}",
-            )
-        )
-        for kind, est, se in (
-            ("Direct", e.direct, e.direct_se),
-            ("Indirect", e.indirect, e.indirect_se),
-        ):
-            if not math.isfinite(est[c]):
-                continue
-            lo, hi = est[c] - _z(split.level) * se[c], est[c] + _z(split.level) * se[c]
-            cells = {"est": fmt_ci(show(est[c]), show(lo), show(hi))}
-            if kind == "Direct":
-                cells["k"] = str(int(split.k[c]))
-                cells["prop"] = f"{e.proportion[c]:.2f}"
-            rows.append(
-                Row(
-                    kind="study",
-                    label=f"  {kind}",
-                    cells=cells,
-                    est=float(est[c]),
-                    lb=float(lo),
-                    ub=float(hi),
-                    marker="o",
-                    gid=f"{kind.lower()}-{c}",
-                )
-            )
-        lo = e.network[c] - _z(split.level) * e.network_se[c]
-        hi = e.network[c] + _z(split.level) * e.network_se[c]
-        rows.append(
-            Row(
-                kind="pooled",
-                label="  Network",
-                gid=f"network-{c}",
-                cells={"est": fmt_ci(show(e.network[c]), show(lo), show(hi))},
-                est=float(e.network[c]),
-                lb=float(lo),
-                ub=float(hi),
-            )
-        )
+        if both or not only_both:
+            rows += _split_rows(split, e, c, scale.show)
     if not rows:
         raise InputError(
             "no comparison has both direct and indirect evidence",
@@ -398,6 +353,54 @@ def netsplit_forest(
         title=title,
         footnotes=notes,
     )
+
+
+def _split_rows(
+    split: NetSplit, e: SplitEstimates, c: int, show: Callable[[float], float]
+) -> list[Row]:
+    """The rows of comparison ``c``: a heading with the test, then its direct, indirect
+    and network estimates."""
+    both = math.isfinite(e.direct[c]) and math.isfinite(e.indirect[c])
+    test = f"direct − indirect: {fmt_p(float(e.pval[c]))}" if both else ""
+    name = split.comparisons[c].replace(":", " vs ")
+    rows = [Row(kind="heading", label=name, cells={"test": test}, gid=f"comparison-{c}")]
+    z = _z(split.level)
+    for kind, est, se in (
+        ("Direct", e.direct, e.direct_se),
+        ("Indirect", e.indirect, e.indirect_se),
+    ):
+        if not math.isfinite(est[c]):
+            continue
+        lo, hi = float(est[c] - z * se[c]), float(est[c] + z * se[c])
+        cells = {"est": fmt_ci(show(est[c]), show(lo), show(hi))}
+        if kind == "Direct":
+            cells |= {"k": str(int(split.k[c])), "prop": f"{e.proportion[c]:.2f}"}
+        rows.append(
+            Row(
+                kind="study",
+                label=f"  {kind}",
+                cells=cells,
+                est=float(est[c]),
+                lb=lo,
+                ub=hi,
+                marker="o",
+                gid=f"{kind.lower()}-{c}",
+            )
+        )
+    lo, hi = float(e.network[c] - z * e.network_se[c]), float(e.network[c] + z * e.network_se[c])
+    cells = {"est": fmt_ci(show(e.network[c]), show(lo), show(hi))}
+    rows.append(
+        Row(
+            kind="pooled",
+            label="  Network",
+            gid=f"network-{c}",
+            cells=cells,
+            est=float(e.network[c]),
+            lb=lo,
+            ub=hi,
+        )
+    )
+    return rows
 
 
 def _z(level: float) -> float:
@@ -454,40 +457,15 @@ def league_heatmap(
     for i in range(n):
         for j in range(n):
             if i == j:
-                ax.add_patch(
-                    Rectangle(
-                        (j, i),
-                        1,
-                        1,
-                        facecolor=th.LIGHT_GREY,
-                        edgecolor="white",
-                        gid=f"cell-{i}-{j}",
-                    )
-                )
-                ax.text(
-                    j + 0.5,
-                    i + 0.5,
-                    "\n".join(
-                        th.wrap_to_width(
-                            res.treatments[i], cell_w - 0.1, th.SMALL_SIZE, weight="bold"
-                        )
-                    ),
-                    ha="center",
-                    va="center",
-                    fontsize=th.SMALL_SIZE,
-                    fontweight="bold",
-                    fontfamily=th.FONT_FAMILY,
-                    parse_math=False,
-                )
+                _league_name(ax, i, res.treatments[i], cell_w)
                 continue
-            excludes = est.lower[i, j] > 0 or est.upper[i, j] < 0
-            colour = cmap(0.5 + 0.5 * float(better[i, j]) / scale)
+            excludes = bool(est.lower[i, j] > 0 or est.upper[i, j] < 0)
             ax.add_patch(
                 Rectangle(
                     (j, i),
                     1,
                     1,
-                    facecolor=colour,
+                    facecolor=cmap(0.5 + 0.5 * float(better[i, j]) / scale),
                     edgecolor=th.BLACK if excludes else "white",
                     linewidth=1.4 if excludes else 0.8,
                     gid=f"cell-{i}-{j}",
@@ -511,3 +489,22 @@ def league_heatmap(
             )
     _footnotes(fig, lines, title)
     return fig
+
+
+def _league_name(ax: Axes, i: int, name: str, cell_w: float) -> None:
+    """A diagonal cell of the league table: the treatment's name."""
+    ax.add_patch(
+        Rectangle((i, i), 1, 1, facecolor=th.LIGHT_GREY, edgecolor="white", gid=f"cell-{i}-{i}")
+    )
+    lines = th.wrap_to_width(name, cell_w - 0.1, th.SMALL_SIZE, weight="bold")
+    ax.text(
+        i + 0.5,
+        i + 0.5,
+        "\n".join(lines),
+        ha="center",
+        va="center",
+        fontsize=th.SMALL_SIZE,
+        fontweight="bold",
+        fontfamily=th.FONT_FAMILY,
+        parse_math=False,
+    )
