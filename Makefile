@@ -5,13 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.metaan-installed
+DOCS_STAMP := $(VENV)/.metaan-docs-installed
 
-.PHONY: report test lint typecheck unit bench clean
+.PHONY: report test lint typecheck unit docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
 
 report: $(STAMP)
 	$(BIN)/metaan report reports/depression.toml
@@ -26,7 +31,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/pytest -q
 
-test: lint typecheck unit
+# The documentation site (mkdocs-material, API pages from the docstrings); --strict
+# turns every warning (a broken link, a docstring that does not parse) into a failure.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck unit docs
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"

@@ -73,10 +73,12 @@ PUBLIC = {
     "permutation_test",
     "q_profile_ci",
     "rank_test",
+    "read_revman",
     "read_table",
     "regression_test",
     "small_study_effects",
     "sucra",
+    "to_r",
     "trim_and_fill",
     "validate_studies",
 }
@@ -108,3 +110,21 @@ def test_importing_metaan_loads_neither_the_report_nor_plotting_libraries() -> N
     code = f"import sys, metaan; print(*[n in sys.modules for n in {names!r}])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"] * len(names)
+
+
+def test_importing_metaan_loads_no_numerical_library_until_a_name_is_used() -> None:
+    code = (
+        "import sys, metaan; before = [m for m in ('numpy', 'pandas', 'scipy', 'jinja2') "
+        "if m in sys.modules]; metaan.fit; print(before, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"]
+
+
+def test_a_function_named_like_its_module_stays_the_function_after_the_module_is_imported() -> None:
+    code = (
+        "import metaan.vcalc, metaan.robust, metaan; "
+        "print(callable(metaan.vcalc), callable(metaan.robust), type(metaan.vcalc).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "function"]

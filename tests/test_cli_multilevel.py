@@ -91,3 +91,20 @@ def test_levels_and_outcome_together_are_refused(tmp_path: Path) -> None:
     code, _, err = _run("fit", path, "--yi", "yi", "--vi", "vi", "--levels", "trial",
                         "--outcome", "outcome")  # fmt: skip
     assert code == 2 and "not both" in err
+
+
+def test_the_command_line_choices_are_those_of_the_multilevel_engine() -> None:
+    from metaan.cli import _multilevel
+    from metaan.multilevel import STRUCTS
+    from metaan.robust import KINDS
+
+    assert _multilevel.STRUCTS == STRUCTS and _multilevel.KINDS == KINDS
+
+
+def test_metaan_fit_without_multilevel_options_does_not_import_the_multilevel_engine() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, metaan.cli; print('metaan.multilevel' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -132,6 +132,11 @@ def test_excluded_rows_are_reported_and_left_out_of_every_analysis(tmp_path: Pat
     path = _write(tmp_path, rows)
     code, out, err = _run("sensitivity", path, *COUNT_FLAGS, "--format", "csv")
     assert code == 0 and "row 4 (Rosenthal) excluded" in err
-    assert "Rosenthal" not in out
+    table = list(csv.DictReader(io.StringIO(out)))
+    analysed = [r for r in table if not r["excluded_row"]]
+    assert all("Rosenthal" not in " ".join(r.values()) for r in analysed)
+    (listed,) = [r for r in table if r["excluded_row"]]
+    assert listed["excluded_row"] == "4" and listed["excluded_study"] == "Rosenthal"
+    assert listed["excluded_reason"] == "ci (column cpos) is missing"
     code, out, _ = _run("sensitivity", path, *COUNT_FLAGS, "--order", "year")
     assert "row 4 (Rosenthal)" in out

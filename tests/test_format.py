@@ -49,3 +49,19 @@ def test_excluded_rows_are_listed_under_a_count_after_a_blank_line() -> None:
         "  : yi is not finite",
     ]
     assert format_excluded(()) == []
+
+
+def test_huge_numbers_print_in_scientific_notation_not_hundreds_of_digits() -> None:
+    assert fmt(1e300) == "1.0000e+300"
+    assert fmt(-2.5e9, 2) == "-2.50e+09"
+    assert fmt(99_999_999.0, 1) == "99999999.0"
+    assert fmt_typeset(-1.7e308) == "\u22121.70e+308"
+    assert len(fmt_typeset(1e300)) < 12
+
+
+def test_a_p_value_in_a_sentence_reads_p_less_than() -> None:
+    from metaan._format import p_equals
+
+    assert p_equals(1e-7) == "p < .0001"
+    assert p_equals(0.0123) == "p = 0.0123"
+    assert p_equals(None) == "p = -"

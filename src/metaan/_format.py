@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from metaan.results import Exclusion, MetaResult
 
-__all__ = ["MINUS", "fmt", "fmt_p", "fmt_typeset", "format_excluded", "format_summary"]
+__all__ = [
+    "MINUS",
+    "SCIENTIFIC_FROM",
+    "fmt",
+    "fmt_p",
+    "fmt_typeset",
+    "format_excluded",
+    "format_summary",
+    "p_equals",
+]
 
 #: The typographic minus sign.
 MINUS = "\u2212"
@@ -36,10 +45,18 @@ _ESTIMATOR_NAMES = {
 }
 
 
+#: From this magnitude on, numbers are written in scientific notation: a fixed
+#: number of decimals would print hundreds of digits for 1e300.
+SCIENTIFIC_FROM = 1e8
+
+
 def fmt(x: float | None, digits: int = 4) -> str:
-    """A number with ``digits`` decimals, or ``-`` when missing (None, NaN) or infinite."""
+    """A number with ``digits`` decimals (``digits`` significant decimals in
+    scientific notation from 1e8 on), or ``-`` when missing (None, NaN) or infinite."""
     if x is None or not math.isfinite(x):
         return "-"
+    if abs(x) >= SCIENTIFIC_FROM:
+        return f"{x:.{digits}e}"
     return f"{x:.{digits}f}"
 
 
@@ -48,6 +65,12 @@ def fmt_p(p: float | None) -> str:
     if p is None or not math.isfinite(p):
         return "-"
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def p_equals(p: float | None) -> str:
+    """A p-value in a sentence: ``p = 0.0186``, ``p < .0001``; ``p = -`` when missing."""
+    text = fmt_p(p)
+    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
 def fmt_typeset(x: float | None, digits: int = 2) -> str:
@@ -61,7 +84,7 @@ def fmt_typeset(x: float | None, digits: int = 2) -> str:
         return "\u2013"
     if math.isinf(x):
         return "\u221e" if x > 0 else MINUS + "\u221e"
-    text = f"{x:.{digits}f}"
+    text = f"{x:.{digits}e}" if abs(x) >= SCIENTIFIC_FROM else f"{x:.{digits}f}"
     if text.startswith("-"):
         text = text[1:] if float(text) == 0.0 else MINUS + text[1:]
     return text
@@ -105,11 +128,11 @@ def format_summary(res: MetaResult) -> str:
         lines.append(f"H^2   = {fmt(res.H2)} {level} CI {_ci(res.H2_ci)}")
     else:
         lines.append(f"I^2   = {fmt(res.I2, 2)}%   H^2 = {fmt(res.H2)}")
-    lines.append(f"Q({res.QE_df}) = {fmt(res.QE)}, p = {fmt_p(res.QEp)}")
+    lines.append(f"Q({res.QE_df}) = {fmt(res.QE)}, {p_equals(res.QEp)}")
     if res.method == "MH" and res.MH is not None:
         lines.append(
-            f"Cochran-Mantel-Haenszel test: {fmt(res.MH)}, p = {fmt_p(res.MHp)}; "
-            f"Tarone's test: {fmt(res.TA)}, p = {fmt_p(res.TAp)}"
+            f"Cochran-Mantel-Haenszel test: {fmt(res.MH)}, {p_equals(res.MHp)}; "
+            f"Tarone's test: {fmt(res.TA)}, {p_equals(res.TAp)}"
         )
     lines.append("")
     stat_name = "t" if res.df is not None else "z"

@@ -1,24 +1,42 @@
-"""Reading study tables from CSV files, with errors that say where and how to fix.
+"""Reading study tables from the files users bring, with errors that say where and how to fix.
 
-Every command reads its input through :func:`read_table`, so a spreadsheet
-exported as CSV behaves the same everywhere: the header is row 1, the first
-study is row 2, and the returned table's index is the spreadsheet row minus 2,
-so a row number in an error message still points into the file after rows have
-been filtered or sorted.
+Every command reads its input through :func:`read_table`, which takes
+
+* CSV, in the comma-separated form and in the semicolon-separated form with
+  decimal commas that spreadsheets write in much of Europe, and tab-separated
+  text (``.tsv``, ``.txt`` or any text with tabs); the separator and the
+  decimal mark are told from the file or given with ``sep=``/``decimal=``;
+* Excel workbooks (``.xlsx``, ``.xlsm``), one sheet at a time (``sheet=``);
+* RevMan 5 reviews (``.rm5``, the XML a Cochrane review is kept in), one
+  outcome at a time (``outcome=``, e.g. ``"1.2"``), via :func:`read_revman`.
+
+All of them give the same table: the header is row 1, the first study is row
+2, and the returned table's index is that row minus 2, so a row number in an
+error message still points into the file after rows have been filtered or
+sorted. Every refusal is an :class:`~metaan.errors.InputError` naming the file,
+the row and column where known, and what to do.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from metaan.errors import InputError
 
-__all__ = ["MISSING_TOKENS", "read_table", "spreadsheet_rows"]
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
+__all__ = ["MISSING_TOKENS", "read_revman", "read_table", "spreadsheet_rows"]
 
 #: Cell texts read as a missing value (after stripping surrounding blanks).
 #: They cover what R (``NA``), Excel (``#N/A``), SAS (``.``) and pandas write.
@@ -27,10 +45,29 @@ MISSING_TOKENS: frozenset[str] = frozenset(
 )
 
 _CSV_FIX = "export the sheet as 'CSV UTF-8' with one header row and one row per study"
+_SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+_EXCEL = (".xlsx", ".xlsm")
+
+# A number written with a decimal comma (0,5 or -,25) or a decimal point.
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
+_DECIMAL_POINT = re.compile(r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$")
+_NUMBER_START = frozenset("0123456789+-")
+# Digits grouped in threes by a separator: 1,234 / 1.234,5 / 1 234 / 1'234.
+_GROUPED = {
+    ".": re.compile(r"^[+-]?\d{1,3}(?:([,'\u00a0\u202f ])\d{3})+(?:\.\d*)?$"),
+    ",": re.compile(r"^[+-]?\d{1,3}(?:([.'\u00a0\u202f ])\d{3})+(?:,\d*)?$"),
+}
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file of studies into a DataFrame.
+def read_table(
+    path: str | Path,
+    *,
+    sep: str | None = None,
+    decimal: str | None = None,
+    sheet: str | int | None = None,
+    outcome: str | None = None,
+) -> pd.DataFrame:
+    """Read a table of studies (CSV, tab-separated text, Excel or RevMan 5).
 
     The first row is the header; every later non-blank row is one record.
     Cells are stripped of surrounding blanks; the texts in
@@ -43,64 +80,64 @@ def read_table(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path
-        The CSV file, UTF-8 encoded (a byte-order mark, as Excel writes, is
-        accepted).
+        The file. ``.xlsx``/``.xlsm`` is read as an Excel workbook, ``.rm5`` as a
+        RevMan 5 review, anything else as UTF-8 text (a byte-order mark, as
+        Excel writes, is accepted).
+    sep
+        The separator of a text file: ``","``, ``";"`` or ``"\\t"`` (also
+        ``"tab"``, ``"comma"``, ``"semicolon"``). Told from the header when not
+        given; a header that two separators split alike is refused as
+        ambiguous.
+    decimal
+        The decimal mark of a text file, ``"."`` or ``","``. Told from the
+        numbers when not given: a decimal comma only in a file that is not
+        comma-separated. Numbers with thousands separators (``1,234``,
+        ``1.234,5``) are refused rather than guessed.
+    sheet
+        The sheet of a workbook, by name or 1-based number. Required when the
+        workbook has more than one sheet.
+    outcome
+        The outcome of a RevMan review, as ``"COMPARISON.OUTCOME"`` (e.g.
+        ``"1.2"``). Required when the review has more than one outcome.
 
     Returns
     -------
     pandas.DataFrame
         One row per record. The index is the spreadsheet row minus 2: the
         first record after the header has index 0 (spreadsheet row 2). Blank
-        rows leave gaps in the index rather than shifting later rows.
+        rows leave gaps in the index rather than shifting later rows. A RevMan
+        outcome carries its effect measure in ``attrs["measure"]``.
 
     Raises
     ------
     InputError
-        The file is missing, unreadable, not UTF-8 text, empty, has no data
-        rows, has a blank, repeated or missing column name, has a row with
-        more or fewer cells than the header, or has a broken quote.
+        The file is missing, unreadable, not UTF-8 text, not a workbook it
+        claims to be, empty, has no data rows, has a blank, repeated or missing
+        column name, has a row with more or fewer cells than the header, has a
+        broken quote, an ambiguous separator or decimal mark, or a number with
+        thousands separators.
     """
     name = str(path)
-    text = _read_text(Path(path), name)
-    records = _parse_records(text, name)
-    if not records or all(_is_blank(r) for r in records):
+    file = Path(path)
+    _check_path(file, name)
+    suffix = file.suffix.lower()
+    if suffix == ".rm5":
+        return _one_outcome(read_revman(file), outcome, name)
+    if suffix in _EXCEL:
+        header, body, positions = _read_excel(file, name, sheet)
+        return _table(header, body, positions, name, decimal or ".")
+    if suffix == ".xls":
         raise InputError(
-            "the file is empty: it has no header row",
+            "is an Excel 97-2003 workbook (.xls), which metaan does not read",
             file=name,
-            fix="the first row must name the columns, e.g. study,ai,n1i,ci,n2i",
+            fix="save it as .xlsx (Excel Workbook) or as CSV UTF-8",
         )
-    header, body = records[0], records[1:]
-    if _is_blank(header):
-        raise InputError(
-            "the row is blank, but the first row must be the header",
-            file=name,
-            row=1,
-            fix="delete the blank rows above the header",
-        )
-    columns = [cell.strip() for cell in header]
-    rows: list[list[str]] = []
-    index: list[int] = []
-    for position, record in enumerate(body):
-        if _is_blank(record):
-            continue
-        if len(record) != len(columns):
-            raise InputError(
-                f"the row has {len(record)} cells but the header has {len(columns)}",
-                file=name,
-                row=position + 2,
-                fix="check for a stray or missing comma, or an unquoted comma inside a cell",
-            )
-        rows.append([cell.strip() for cell in record])
-        index.append(position)
-    if not rows:
-        raise InputError(
-            "the file has a header but no data rows",
-            file=name,
-            fix="add one row per study below the header",
-        )
-    keep = _check_columns(columns, rows, name)
-    labels = pd.Index(index, dtype="int64")
-    return pd.DataFrame({columns[j]: _typed_column([row[j] for row in rows], labels) for j in keep})
+    text = _read_text(file, name)
+    separator = _separator(sep, text, name)
+    records = _parse_records(text, name, separator)
+    header, body, positions = _split_header(records, name)
+    mark = _decimal_mark(decimal, separator, body, name)
+    return _table(header, body, positions, name, mark)
 
 
 def spreadsheet_rows(data: pd.DataFrame) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
@@ -120,7 +157,10 @@ def spreadsheet_rows(data: pd.DataFrame) -> np.ndarray[tuple[int], np.dtype[np.i
     return np.arange(len(data), dtype=np.int64) + 2
 
 
-def _read_text(path: Path, name: str) -> str:
+# ----------------------------------------------------------------------------- files
+
+
+def _check_path(path: Path, name: str) -> None:
     if not path.exists():
         raise InputError(
             "no such file",
@@ -129,16 +169,31 @@ def _read_text(path: Path, name: str) -> str:
         )
     if path.is_dir():
         raise InputError(
-            "is a directory, not a CSV file", file=name, fix="give the CSV file's path"
+            "is a directory, not a table of studies",
+            file=name,
+            fix="give the path of a CSV, .xlsx or .rm5 file",
         )
+
+
+def _read_bytes(path: Path, name: str) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InputError(
             f"cannot be read ({exc.strerror or exc})",
             file=name,
             fix="check that the file is readable",
         ) from exc
+
+
+def _read_text(path: Path, name: str) -> str:
+    raw = _read_bytes(path, name)
+    if raw.startswith(b"PK\x03\x04"):
+        raise InputError(
+            "is a zipped file (an Excel workbook?) without an .xlsx extension",
+            file=name,
+            fix="rename it to end in .xlsx, or export the sheet as 'CSV UTF-8'",
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -151,34 +206,170 @@ def _read_text(path: Path, name: str) -> str:
         ) from exc
 
 
-def _parse_records(text: str, name: str) -> list[list[str]]:
+# ----------------------------------------------------------------------------- text
+
+
+def _separator(sep: str | None, text: str, name: str) -> str:
+    """The separator given (by character or name), or the one the header shows."""
+    if sep is not None:
+        names = {v: k for k, v in _SEPARATORS.items()}
+        chosen = names.get(sep.lower(), "\t" if sep == "\\t" else sep)
+        if chosen not in _SEPARATORS:
+            raise InputError(
+                f"the separator {sep} is not one metaan reads",
+                file=name,
+                fix="use --sep , or --sep ; or --sep tab",
+            )
+        return chosen
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {s: len(_split_line(header, s)) for s in _SEPARATORS}
+    best = max(counts.values())
+    if best == 1:
+        return ","  # one column, or no header: the parser says what is wrong
+    candidates = [s for s, n in counts.items() if n == best]
+    if len(candidates) > 1:
+        # Break a tie with the first data line: the right separator splits it alike.
+        lines = [line for line in text.splitlines() if line.strip()]
+        first = lines[1] if len(lines) > 1 else ""
+        candidates = [s for s in candidates if len(_split_line(first, s)) == best] or candidates
+    if len(candidates) > 1:
+        shown = " and ".join(f"{_SEPARATORS[s]}s" for s in candidates)
+        flags = " or ".join(f"--sep {'tab' if s == chr(9) else s}" for s in candidates)
+        raise InputError(
+            f"cannot tell the separator: the header splits into {best} columns at {shown}",
+            file=name,
+            row=1,
+            fix=f"say which with {flags}",
+        )
+    return candidates[0]
+
+
+def _split_line(line: str, sep: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=sep), [])
+    except csv.Error:
+        return [line]
+
+
+def _parse_records(text: str, name: str, sep: str) -> list[list[str]]:
     records: list[list[str]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     try:
         for record in reader:
             records.append(record)
     except csv.Error as exc:
         raise InputError(
-            f"the CSV is broken from this row on ({exc})",
+            f"the file is broken from this row on ({exc})",
             file=name,
             row=len(records) + 1,
-            fix="check the quotes in this row: a cell that contains a comma, quote or line "
-            'break must be wrapped in double quotes, with inner quotes doubled ("")',
+            fix="check the quotes in this row: a cell that contains the separator, a quote "
+            'or a line break must be wrapped in double quotes, with inner quotes doubled ("")',
         ) from exc
     return records
 
 
-def _is_blank(record: list[str]) -> bool:
-    return all(not cell.strip() for cell in record)
+def _split_header(
+    records: list[list[str]], name: str
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """The header, the non-blank data records and their positions (0 = row 2)."""
+    if not records or all(_is_blank(r) for r in records):
+        raise InputError(
+            "the file is empty: it has no header row",
+            file=name,
+            fix="the first row must name the columns, e.g. study,ai,n1i,ci,n2i",
+        )
+    header, body = records[0], records[1:]
+    if _is_blank(header):
+        raise InputError(
+            "the row is blank, but the first row must be the header",
+            file=name,
+            row=1,
+            fix="delete the blank rows above the header",
+        )
+    width = len(header)
+    rows: list[list[str]] = []
+    positions: list[int] = []
+    for position, record in enumerate(body):
+        if len(record) == width and record[0] and not record[0].isspace():
+            rows.append(record)  # the common case: a full row that starts with text
+            positions.append(position)
+            continue
+        if _is_blank(record):
+            continue
+        if len(record) != width:
+            raise InputError(
+                f"the row has {len(record)} cells but the header has {width}",
+                file=name,
+                row=position + 2,
+                fix="check for a stray or missing separator, or an unquoted separator in a cell",
+            )
+        rows.append(record)
+        positions.append(position)
+    return header, rows, positions
 
 
-def _check_columns(columns: list[str], rows: list[list[str]], name: str) -> list[int]:
+def _is_blank(record: Sequence[str]) -> bool:
+    return not "".join(record).strip()
+
+
+def _decimal_mark(decimal: str | None, sep: str, body: list[list[str]], name: str) -> str:
+    """The decimal mark given, or the one the numbers show (a comma only if not the separator)."""
+    if decimal is not None:
+        if decimal not in (".", ","):
+            raise InputError(
+                f"the decimal mark {decimal} is not one metaan reads",
+                file=name,
+                fix="use --decimal . or --decimal ,",
+            )
+        return decimal
+    if sep == ",":
+        return "."
+    comma = point = False
+    for record in body:
+        for cell in record:
+            text = cell.strip()
+            comma = comma or bool(_DECIMAL_COMMA.match(text))
+            point = point or bool(_DECIMAL_POINT.match(text))
+        if comma and point:
+            raise InputError(
+                f"cannot tell the decimal mark: this {_SEPARATORS[sep]}-separated file has "
+                "numbers with a decimal comma and numbers with a decimal point",
+                file=name,
+                fix="write every number alike, or say which mark with --decimal , or --decimal .",
+            )
+    return "," if comma else "."
+
+
+def _table(
+    header: list[str], body: list[list[str]], positions: list[int], name: str, decimal: str
+) -> pd.DataFrame:
+    """The typed table from text cells: the one convention of every reader."""
+    if not body:
+        raise InputError(
+            "the file has a header but no data rows",
+            file=name,
+            fix="add one row per study below the header",
+        )
+    columns = [cell.strip() for cell in header]
+    # One object array, sliced by column: faster than transposing the lists.
+    cells = np.empty((len(body), len(columns)), dtype=object)
+    cells[:] = body
+    by_column = [cells[:, j] for j in range(len(columns))]
+    keep = _check_columns(columns, by_column, name)
+    labels = pd.Index(positions, dtype="int64")
+    out = {columns[j]: _typed_column(by_column[j], labels, name, columns[j], decimal) for j in keep}
+    return pd.DataFrame(out)
+
+
+def _check_columns(
+    columns: list[str], cells: Sequence[np.ndarray[Any, Any]], name: str
+) -> list[int]:
     """Indices of the columns to keep; unnamed columns are kept only if they are empty."""
     keep: list[int] = []
     seen: dict[str, int] = {}
     for j, column in enumerate(columns):
         if not column:
-            if any(row[j] for row in rows):
+            if any(str(cell).strip() for cell in cells[j]):
                 raise InputError(
                     f"column {j + 1} has values but no name in the header",
                     file=name,
@@ -188,7 +379,7 @@ def _check_columns(columns: list[str], rows: list[list[str]], name: str) -> list
             continue  # an empty trailing column, as spreadsheets often export
         if column in seen:
             raise InputError(
-                f"the column name {column!r} appears twice (columns {seen[column] + 1} "
+                f"the column name '{column}' appears twice (columns {seen[column] + 1} "
                 f"and {j + 1})",
                 file=name,
                 row=1,
@@ -199,18 +390,335 @@ def _check_columns(columns: list[str], rows: list[list[str]], name: str) -> list
     return keep
 
 
-def _typed_column(cells: list[str], index: pd.Index) -> pd.Series:
-    missing = np.array([cell in MISSING_TOKENS for cell in cells], dtype=bool)
-    present = [cell for cell, gone in zip(cells, missing, strict=True) if not gone]
-    numbers = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
-    if present and not bool(numbers.isna().any()):
-        values = np.full(len(cells), np.nan)
-        values[~missing] = numbers.to_numpy(dtype=np.float64)
-        whole = bool(np.all(np.isfinite(values) & (values == np.round(values))))
-        if whole and not missing.any() and bool(np.all(np.abs(values) < 2.0**53)):
-            return pd.Series(values.astype(np.int64), index=index)
-        return pd.Series(values, index=index)
-    if not present:
+def _typed_column(
+    raw: np.ndarray[Any, Any], index: pd.Index, name: str, column: str, decimal: str
+) -> pd.Series:
+    cells = np.array([c.strip() for c in raw], dtype=object)
+    missing = pd.Series(cells, dtype=object).isin(MISSING_TOKENS).to_numpy(dtype=bool)
+    present = cells[~missing]
+    if not len(present):
         return pd.Series(np.full(len(cells), np.nan), index=index)
-    text = [None if gone else cell for cell, gone in zip(cells, missing, strict=True)]
-    return pd.Series(text, index=index)
+    if decimal == "." and pd.to_numeric(pd.Series(present[:64]), errors="coerce").isna().any():
+        # A column is numeric only if every cell reads as a number: one of the first
+        # that does not makes it text, without reading the rest as numbers.
+        unread = np.flatnonzero(~missing)
+        _refuse_grouped_digits(cells[unread], index[unread], name, column, decimal)
+        text = cells.copy()
+        text[missing] = None
+        return pd.Series(text, index=index, dtype=object)
+    texts = pd.Series(present, dtype=object)
+    if decimal == ",":
+        dotted = texts.str.contains(".", regex=False).to_numpy(dtype=bool)
+        if dotted.any():
+            _refuse_points(cells, missing, index, name, column)
+        texts = texts.str.replace(",", ".", regex=False)
+    numbers = pd.to_numeric(texts, errors="coerce")
+    failed = numbers.isna().to_numpy()
+    if failed.any():
+        unread = np.flatnonzero(~missing)[failed]
+        _refuse_grouped_digits(cells[unread], index[unread], name, column, decimal)
+        text = cells.copy()
+        text[missing] = None
+        return pd.Series(text, index=index, dtype=object)
+    values = np.full(len(cells), np.nan)
+    values[~missing] = numbers.to_numpy(dtype=np.float64)
+    finite = values[~missing]
+    whole = bool(np.all(np.isfinite(finite) & (finite == np.round(finite))))
+    if whole and not missing.any() and bool(np.all(np.abs(finite) < 2.0**53)):
+        return pd.Series(values.astype(np.int64), index=index)
+    return pd.Series(values, index=index)
+
+
+def _refuse_points(
+    cells: np.ndarray[Any, Any],
+    missing: np.ndarray[Any, Any],
+    index: pd.Index,
+    name: str,
+    column: str,
+) -> None:
+    """In a file with decimal commas, a number with a point is a thousands separator
+    or a slip; either way it is not read as a decimal."""
+    present = np.flatnonzero(~missing)
+    _refuse_grouped_digits(cells[present], index[present], name, column, ",")
+    for position, (cell, gone) in enumerate(zip(cells, missing, strict=True)):
+        if not gone and _DECIMAL_POINT.match(cell):
+            raise InputError(
+                f"{cell} is written with a decimal point, but the numbers of this file "
+                "have decimal commas",
+                file=name,
+                row=int(index[position]) + 2,
+                column=column,
+                fix="write it with a comma, or give --decimal . if points are meant",
+            )
+
+
+def _refuse_grouped_digits(
+    cells: np.ndarray[Any, Any], index: pd.Index, name: str, column: str, decimal: str
+) -> None:
+    """Refuse a number written with thousands separators, which no reader should guess
+    (``cells`` are the ones that did not read as numbers, ``index`` their rows)."""
+    pattern = _GROUPED[decimal]
+    for position, cell in enumerate(cells):
+        if cell[:1] not in _NUMBER_START:
+            continue
+        match = pattern.match(cell)
+        if match:
+            mark = {" ": "space", "\u00a0": "space", "\u202f": "space"}.get(
+                match.group(1), match.group(1)
+            )
+            raise InputError(
+                f"{cell} is written with a thousands separator ({mark}), which metaan does "
+                "not guess at",
+                file=name,
+                row=int(index[position]) + 2,
+                column=column,
+                fix="write the number without separators (e.g. 1234 or 1234.5), or give "
+                "--decimal if this mark is the decimal one",
+            )
+
+
+# ----------------------------------------------------------------------------- Excel
+
+
+def _read_excel(
+    path: Path, name: str, sheet: str | int | None
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """The cells of one sheet as text, in the convention of the CSV reader."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InputError(
+            "is not a valid .xlsx workbook (it cannot be opened)",
+            file=name,
+            fix="open and save it again in Excel, or export the sheet as 'CSV UTF-8'",
+        ) from exc
+    try:
+        names = list(book.sheetnames)
+        chosen = _sheet_name(names, sheet, name)
+        rows = [
+            [_excel_text(value) for value in row]
+            for row in book[chosen].iter_rows(values_only=True)
+        ]
+    finally:
+        book.close()
+    where = f"{name} (sheet {chosen})"
+    width = max((len(r) for r in rows), default=0)
+    records = [r + [""] * (width - len(r)) for r in rows]
+    return _split_header(records, where)
+
+
+def _sheet_name(names: list[str], sheet: str | int | None, name: str) -> str:
+    listed = ", ".join(names)
+    if sheet is None:
+        if len(names) == 1:
+            return names[0]
+        raise InputError(
+            f"the workbook has {len(names)} sheets ({listed})",
+            file=name,
+            fix="choose one with --sheet NAME or --sheet NUMBER",
+        )
+    if isinstance(sheet, int) or str(sheet).isdigit():
+        number = int(sheet)
+        if 1 <= number <= len(names):
+            return names[number - 1]
+    elif str(sheet) in names:
+        return str(sheet)
+    raise InputError(
+        f"the workbook has no sheet {sheet}; its sheets are {listed}",
+        file=name,
+        fix="give --sheet one of these names, or a number from 1 to " + str(len(names)),
+    )
+
+
+def _excel_text(value: Any) -> str:
+    """A cell value as the CSV reader would see it: numbers exactly, dates as ISO text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- RevMan 5
+
+#: The data of each kind of RevMan outcome: XML attribute -> metaan column.
+_REVMAN_DATA: dict[str, dict[str, str]] = {
+    "DICH": {"EVENTS_1": "ai", "TOTAL_1": "n1i", "EVENTS_2": "ci", "TOTAL_2": "n2i"},
+    "CONT": {
+        "MEAN_1": "m1i",
+        "SD_1": "sd1i",
+        "TOTAL_1": "n1i",
+        "MEAN_2": "m2i",
+        "SD_2": "sd2i",
+        "TOTAL_2": "n2i",
+    },
+    "IV": {"EFFECT_SIZE": "yi", "SE": "sei", "TOTAL_1": "n1i", "TOTAL_2": "n2i"},
+}
+#: Columns of :func:`read_revman` that are text, whatever they look like.
+_REVMAN_TEXT = (
+    "outcome",
+    "comparison",
+    "outcome_name",
+    "data_type",
+    "effect_measure",
+    "group1",
+    "group2",
+    "subgroup",
+    "study",
+    "study_id",
+)
+#: RevMan's effect measures as metaan names them (a Peto OR is an OR).
+_REVMAN_MEASURES = {"OR": "OR", "PETO_OR": "OR", "RR": "RR", "RD": "RD", "MD": "MD", "SMD": "SMD"}
+
+
+def read_revman(path: str | Path) -> pd.DataFrame:
+    """Every outcome of a RevMan 5 review (``.rm5``) as one table.
+
+    One row per study and outcome, in the order of the review, with the
+    columns ``outcome`` (``"1.2"``: comparison 1, outcome 2), ``comparison``,
+    ``outcome_name``, ``data_type`` (``DICH``, ``CONT`` or ``IV``),
+    ``effect_measure`` (RevMan's: OR, RR, RD, PETO_OR, MD, SMD, ...),
+    ``subgroup`` (its name, or missing), ``study``, ``study_id``, ``year``,
+    ``group1``, ``group2`` and the data under metafor's names: ``ai``, ``n1i``,
+    ``ci``, ``n2i`` for dichotomous outcomes; ``m1i``, ``sd1i``, ``n1i``,
+    ``m2i``, ``sd2i``, ``n2i`` for continuous ones; ``yi`` and ``sei`` (on the
+    log scale for ratios, as RevMan keeps them) for generic inverse-variance
+    ones. The index counts the rows from 0 (row 2 in messages).
+
+    The schema is that of RevMan 5 (Cochrane Information Management System,
+    RevMan 5.x file format: ``COCHRANE_REVIEW/ANALYSES_AND_DATA/COMPARISON/
+    DICH_OUTCOME|CONT_OUTCOME|IV_OUTCOME[/…_SUBGROUP]/…_DATA``, studies in
+    ``STUDIES_AND_REFERENCES/STUDIES/INCLUDED_STUDIES/STUDY``).
+
+    Raises
+    ------
+    InputError
+        The file is not XML, not a RevMan review, or has no outcome data.
+    """
+    import xml.etree.ElementTree as ET
+
+    name = str(path)
+    file = Path(path)
+    _check_path(file, name)
+    raw = _read_bytes(file, name)
+    if b"<!ENTITY" in raw:
+        raise InputError(
+            "declares XML entities, which a RevMan file never does",
+            file=name,
+            fix="export the review again from RevMan",
+        )
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        line = exc.position[0] if exc.position else None
+        raise InputError(
+            f"is not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})",
+            file=name,
+            row=line,
+            fix="open the review in RevMan and save it again, or export the data as CSV",
+        ) from None
+    if root.tag != "COCHRANE_REVIEW":
+        raise InputError(
+            f"is XML but not a RevMan 5 review (its root element is <{root.tag}>)",
+            file=name,
+            fix="give the .rm5 file RevMan saved",
+        )
+    studies = {
+        s.get("ID", ""): (str(s.get("NAME") or s.get("ID", "")), s.get("YEAR") or "")
+        for s in root.iter("STUDY")
+        if s.get("ID")
+    }
+    records = [
+        record
+        for comparison in root.iter("COMPARISON")
+        for kind in _REVMAN_DATA
+        for outcome in comparison.findall(f"{kind}_OUTCOME")
+        for record in _revman_outcome(comparison, outcome, kind, studies)
+    ]
+    if not records:
+        raise InputError(
+            "the review has no outcome data (no DICH, CONT or IV outcomes under ANALYSES_AND_DATA)",
+            file=name,
+            fix="add the data in RevMan, or give a review that has them",
+        )
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    body = [[record.get(c, "") for c in columns] for record in records]
+    table = _table(columns, body, list(range(len(body))), name, ".")
+    for column in _REVMAN_TEXT:
+        # Names and numbers such as "1.10" stay as RevMan wrote them.
+        table[column] = [record[column].strip() or None for record in records]
+    return table
+
+
+def _revman_outcome(
+    comparison: ET.Element, outcome: ET.Element, kind: str, studies: dict[str, tuple[str, str]]
+) -> list[dict[str, str]]:
+    common = {
+        "outcome": f"{comparison.get('NO', '')}.{outcome.get('NO', '')}",
+        "comparison": (comparison.findtext("NAME") or "").strip(),
+        "outcome_name": (outcome.findtext("NAME") or "").strip(),
+        "data_type": kind,
+        "effect_measure": outcome.get("EFFECT_MEASURE", ""),
+        "group1": (outcome.findtext("GROUP_LABEL_1") or "").strip(),
+        "group2": (outcome.findtext("GROUP_LABEL_2") or "").strip(),
+    }
+    blocks: list[tuple[str, ET.Element]] = [("", outcome)]
+    blocks += [
+        ((sub.findtext("NAME") or "").strip(), sub) for sub in outcome.findall(f"{kind}_SUBGROUP")
+    ]
+    out = []
+    for subgroup, block in blocks:
+        for data in block.findall(f"{kind}_DATA"):
+            study_id = data.get("STUDY_ID", "")
+            study, year = studies.get(study_id, (study_id, ""))
+            record = {**common, "subgroup": subgroup, "study": study, "study_id": study_id}
+            record["year"] = year
+            for attribute, column in _REVMAN_DATA[kind].items():
+                record[column] = data.get(attribute, "")
+            out.append(record)
+    return out
+
+
+def _one_outcome(review: pd.DataFrame, outcome: str | None, name: str) -> pd.DataFrame:
+    """The rows of one outcome, numbered from row 2, with its effect measure in attrs."""
+    available = review.drop_duplicates("outcome")
+    listing = "; ".join(
+        f"{row.outcome} {row.outcome_name} ({row.data_type}, {row.effect_measure})"
+        for row in available.itertuples()
+    )
+    if outcome is None:
+        if len(available) > 1:
+            raise InputError(
+                f"the review has {len(available)} outcomes: {listing}",
+                file=name,
+                fix="choose one with --revman-outcome (outcome= in Python), e.g. --revman-outcome "
+                + str(available["outcome"].iloc[0]),
+            )
+        outcome = str(available["outcome"].iloc[0])
+    chosen = review[review["outcome"].astype(str) == str(outcome)]
+    if chosen.empty:
+        raise InputError(
+            f"the review has no outcome {outcome}; it has {listing}",
+            file=name,
+            fix="give --revman-outcome (outcome=) one of these numbers",
+        )
+    kind = str(chosen["data_type"].iloc[0])
+    keep = [c for c in chosen.columns if not chosen[c].isna().all() or c == "subgroup"]
+    table = chosen[keep].reset_index(drop=True)
+    for column in _REVMAN_DATA[kind].values():
+        if column in table.columns:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
+    measure = _REVMAN_MEASURES.get(str(chosen["effect_measure"].iloc[0]))
+    if kind == "IV":
+        measure = "GEN"
+    if measure is not None:
+        table.attrs["measure"] = measure
+    return table

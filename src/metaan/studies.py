@@ -1386,7 +1386,17 @@ def load_studies(
     """
     files = _expand(paths)
     if not files:
-        raise InputError(f"no CSV files in {paths}", fix="give study CSV files or their folder")
+        given = (
+            []
+            if paths is None
+            else [paths]
+            if isinstance(paths, str | os.PathLike)
+            else list(paths)
+        )
+        searched = ", ".join(str(p) for p in given) or "the paths given"
+        raise InputError(
+            f"no CSV files in {searched}", fix="give study CSV files or the folder that holds them"
+        )
     wanted: tuple[str, ...] | None = None
     if drug_class is not None:
         wanted = (drug_class,) if isinstance(drug_class, str) else tuple(drug_class)

@@ -16,5 +16,6 @@ from metaan.cli import _sensitivity  # noqa: F401  # isort: skip
 from metaan.cli import _report  # noqa: F401  # isort: skip
 from metaan.cli import _plot  # noqa: F401  # isort: skip
 from metaan.cli import _network  # noqa: F401  # isort: skip
+from metaan.cli import _export  # noqa: F401  # isort: skip
 
 __all__ = ["main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
@@ -10,14 +11,27 @@ from metaan.errors import MetaanError
 
 
 class _Group(click.Group):
-    """A group that turns a :class:`MetaanError` into one line and exit status 2."""
+    """A group that turns a :class:`MetaanError` into one line and exit status 2, and
+    a Python warning (a numerical one from numpy, say) into one ``metaan: warning:``
+    line rather than a source listing."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except MetaanError as exc:
-            click.echo(f"metaan: error: {exc}", err=True)
-            ctx.exit(2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                return super().invoke(ctx)
+            except MetaanError as exc:
+                _echo_warnings(caught)
+                click.echo(f"metaan: error: {exc}", err=True)
+                ctx.exit(2)
+            finally:
+                _echo_warnings(caught)
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for message in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught):
+        click.echo(f"metaan: warning: {message}", err=True)
+    caught.clear()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

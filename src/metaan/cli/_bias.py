@@ -3,25 +3,30 @@ trim-and-fill, fail-safe N)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from metaan._format import fmt, fmt_p, format_excluded
 from metaan._json import json_number
-from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.cli._app import main
 from metaan.cli._common import (
+    chosen_format,
     effect_options,
     fit_effects,
     frame_as_csv,
     json_text,
     model_options,
+    naming_file,
     note_on_stderr,
     output_options,
+    with_excluded_rows,
     write_output,
 )
 from metaan.models import METHODS
+
+if TYPE_CHECKING:
+    from metaan.bias import SmallStudyEffects
 
 
 def _as_text(report: SmallStudyEffects) -> str:
@@ -85,8 +90,8 @@ def render(report: SmallStudyEffects, output_format: str, source: str) -> str:
         return json_text({"source": source, **report.to_dict()})
     if output_format == "csv":
         warnings = dict.fromkeys(report.warnings + report.rank.warnings)
-        note_on_stderr(tuple(warnings), report.fit.excluded)
-        return frame_as_csv(report.to_frame())
+        note_on_stderr(tuple(warnings), (), source)
+        return frame_as_csv(with_excluded_rows(report.to_frame(), report.fit.excluded))
     return _as_text(report)
 
 
@@ -113,7 +118,7 @@ def bias_command(
     test: str,
     level: float,
     alpha: float,
-    output_format: str,
+    output_format: str | None,
     output: str | None,
     **options: Any,
 ) -> None:
@@ -125,6 +130,11 @@ def bias_command(
     The effect-size flags are those of `metaan fit`. With fewer than 10 studies
     the results carry a warning: these tests then mean little.
     """
-    _, res = fit_effects(file, method, test, level, options)
-    report = small_study_effects(res, alpha=alpha)
-    write_output(render(report, output_format, file), output)
+    from metaan.bias import small_study_effects
+
+    shape = chosen_format(output_format, output)
+    with naming_file(file):
+        _, res = fit_effects(file, method, test, level, options)
+        report = small_study_effects(res, alpha=alpha)
+    note_on_stderr((), res.excluded, file)
+    write_output(render(report, shape, file), output, [file])

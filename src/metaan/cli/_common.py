@@ -16,7 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,8 +25,17 @@ import click
 import numpy as np
 import pandas as pd
 
-from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns
-from metaan.errors import InputError
+from metaan._checks import table_warnings
+from metaan._output import atomic_write, refuse_input
+from metaan.effects import (
+    LABEL_COLUMNS,
+    MEASURES,
+    ZERO_CELL_RULES,
+    escalc,
+    raw_columns,
+    study_labels,
+)
+from metaan.errors import InputError, MetaanError
 from metaan.io import read_table
 from metaan.models import fit
 from metaan.results import Exclusion, MetaResult
@@ -33,15 +43,23 @@ from metaan.results import Exclusion, MetaResult
 __all__ = [
     "COLUMN_FLAGS",
     "EFFECT_OPTION_NAMES",
+    "EXCLUDED_COLUMNS",
     "FORMATS",
+    "check_level",
+    "chosen_format",
     "compute_effects_from_options",
+    "effect_exclusions",
     "effect_options",
     "fit_effects",
     "frame_as_csv",
     "json_text",
     "model_options",
+    "naming_file",
     "note_on_stderr",
     "output_options",
+    "read_input",
+    "showing_exclusions",
+    "with_excluded_rows",
     "write_output",
 ]
 
@@ -84,7 +102,35 @@ EFFECT_OPTION_NAMES: tuple[str, ...] = (
     "to",
     "drop00",
     "label",
+    "sep",
+    "decimal",
+    "sheet",
+    "revman_outcome",
 )
+
+
+def check_level(ctx: click.Context | None, param: click.Parameter | None, value: float) -> float:
+    """A confidence level in percent, strictly between 50 and 100.
+
+    A level of 1 or below is almost always a proportion typed for a percentage
+    (0.95 for 95), and one below 50 is no confidence interval anyone reports:
+    both are refused with the flag that was probably meant, rather than drawn as
+    a 1% interval.
+    """
+    flag = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "--level"
+    if not 50.0 <= value < 100.0:
+        hint = (
+            f"; {value:g} looks like a proportion: for a {value * 100:g}% interval give "
+            f"{flag} {value * 100:g}"
+            if 0.5 <= value < 1.0
+            else ""
+        )
+        raise click.BadParameter(
+            f"{value:g} is not a confidence level in percent between 50 and 100 (e.g. 95){hint}",
+            ctx=ctx,
+            param=param,
+        )
+    return value
 
 
 def effect_options(func: F) -> F:
@@ -115,6 +161,7 @@ def effect_options(func: F) -> F:
             "--ci-level",
             "ci_level",
             type=float,
+            callback=check_level,
             default=95.0,
             show_default=True,
             help="Confidence level (percent) of the intervals in --ci-lb/--ci-ub.",
@@ -146,6 +193,32 @@ def effect_options(func: F) -> F:
             metavar="COL",
             default=None,
             help="Column of study labels for messages (default: study, study_id or author).",
+        ),
+        click.option(
+            "--sep",
+            type=click.Choice([",", ";", "tab"]),
+            default=None,
+            help="Separator of a text FILE (default: told from its header).",
+        ),
+        click.option(
+            "--decimal",
+            type=click.Choice([".", ","]),
+            default=None,
+            help="Decimal mark of a text FILE (default: told from its numbers; a comma only "
+            "where the separator is not one).",
+        ),
+        click.option(
+            "--sheet",
+            metavar="NAME|N",
+            default=None,
+            help="The sheet of an .xlsx FILE, by name or number (needed when it has several).",
+        ),
+        click.option(
+            "--revman-outcome",
+            metavar="C.O",
+            default=None,
+            help="The outcome of a RevMan .rm5 FILE, as comparison.outcome, e.g. 1.2 "
+            "(Analysis 1.2 of the review).",
         ),
     ]
     return _with_options(options)(func)
@@ -182,7 +255,12 @@ def model_options(methods: Sequence[str], *, method_help: str, test_help: str) -
                 help=test_help,
             ),
             click.option(
-                "--level", type=float, default=95.0, show_default=True, help="Confidence level."
+                "--level",
+                type=float,
+                default=95.0,
+                show_default=True,
+                callback=check_level,
+                help="Confidence level in percent (50 to 100).",
             ),
         ]
     )
@@ -193,22 +271,45 @@ FORMATS = ("table", "json", "csv")
 
 
 def output_options(format_help: str | None = "Output format.") -> Callable[[F], F]:
-    """Add ``--format`` (one of :data:`FORMATS`, passed as ``output_format``) and
-    ``-o``/``--output`` (a file instead of standard output) to a command."""
+    """Add ``--format`` (one of :data:`FORMATS`, passed as ``output_format``; ``None``
+    when not given, see :func:`chosen_format`) and ``-o``/``--output`` (a file
+    instead of standard output) to a command."""
+    default = "Default: from the extension of -o (.json, .csv; else table)."
     return _with_options(
         [
             click.option(
                 "--format",
                 "output_format",
                 type=click.Choice(FORMATS),
-                default="table",
-                show_default=True,
-                help=format_help,
+                default=None,
+                help=f"{format_help} {default}" if format_help else f"Output format. {default}",
             ),
             click.option(
                 "-o", "--output", metavar="FILE", default=None, help="Write here, not to stdout."
             ),
         ]
+    )
+
+
+def chosen_format(output_format: str | None, output: str | None) -> str:
+    """The output format: ``--format`` if given, else the extension of ``-o``
+    (``.json`` or ``.csv``), else ``table``."""
+    if output_format is not None:
+        return output_format
+    suffix = Path(output).suffix.lower().lstrip(".") if output else ""
+    return suffix if suffix in ("json", "csv") else "table"
+
+
+def read_input(file: str, options: dict[str, Any]) -> pd.DataFrame:
+    """Read ``file`` with the reading options :func:`effect_options` parsed
+    (``--sep``, ``--decimal``, ``--sheet``, ``--revman-outcome``)."""
+    sep = options.get("sep")
+    return read_table(
+        file,
+        sep="\t" if sep == "tab" else sep,
+        decimal=options.get("decimal"),
+        sheet=options.get("sheet"),
+        outcome=options.get("revman_outcome"),
     )
 
 
@@ -246,7 +347,8 @@ def compute_effects_from_options(
     """
     source = str(path)
     columns: dict[str, str | None] = {name: options.get(name) for name, _, _ in COLUMN_FLAGS}
-    measure: str | None = options.get("measure")
+    # A RevMan outcome says its measure; --measure still overrides it.
+    measure: str | None = options.get("measure") or table.attrs.get("measure")
     columns.update(_columns_by_name(table, measure, columns))
     if measure is None:
         if columns.get("yi") is None:
@@ -257,7 +359,7 @@ def compute_effects_from_options(
                 "needs (see metaan effects --help)",
             )
         measure = "GEN"
-    return escalc(
+    effects = escalc(
         table,
         measure,
         **columns,
@@ -268,6 +370,17 @@ def compute_effects_from_options(
         source=source,
         label=options.get("label"),
     )
+    for warning in table_warnings(effects, columns, _label_column(effects, options.get("label"))):
+        click.echo(f"metaan: warning: {source}: {warning}", err=True)
+    return effects
+
+
+def _label_column(table: pd.DataFrame, label: str | None) -> str | None:
+    """The column of study labels: ``--label``, else the first of metaan's label names."""
+    if label is not None:
+        return label
+    by_lower = {str(c).lower(): str(c) for c in table.columns}
+    return next((by_lower[name] for name in LABEL_COLUMNS if name in by_lower), None)
 
 
 #: Alternatives for the same arm: totals or non-events.
@@ -308,12 +421,60 @@ def fit_effects(
     prediction: str = "metafor",
 ) -> tuple[pd.DataFrame, MetaResult]:
     """Read ``file``, compute the effect sizes the options ask for and fit the model."""
-    table = read_table(file)
+    table = read_input(file, options)
     effects = compute_effects_from_options(file, table, **options)
-    res = fit(
-        effects, method=method, test=test.lower(), level=level, source=file, prediction=prediction
-    )
+    with showing_exclusions(effects, file, options.get("label")):
+        res = fit(
+            effects,
+            method=method,
+            test=test.lower(),
+            level=level,
+            source=file,
+            prediction=prediction,
+        )
     return effects, res
+
+
+def effect_exclusions(effects: pd.DataFrame, label: str | None = None) -> list[Exclusion]:
+    """The rows escalc could not use, with their spreadsheet rows, labels and reasons."""
+    from metaan.io import spreadsheet_rows
+
+    reasons = effects["exclusion_reason"]
+    gone = reasons.notna().to_numpy()
+    if not gone.any():
+        return []
+    labels = study_labels(effects, label)
+    rows = spreadsheet_rows(effects)
+    return [
+        Exclusion(int(rows[i]), labels[i], str(reasons.iloc[i]))
+        for i in (int(j) for j in np.flatnonzero(gone))
+    ]
+
+
+@contextmanager
+def showing_exclusions(effects: pd.DataFrame, file: str, label: str | None) -> Iterator[None]:
+    """When a fit fails, the rows escalc left out are printed as notes before the error,
+    since they are usually why (a measure's columns all missing, --drop00, --add 0)."""
+    try:
+        yield
+    except MetaanError:
+        note_on_stderr((), effect_exclusions(effects, label), file)
+        raise
+
+
+@contextmanager
+def naming_file(file: str) -> Iterator[None]:
+    """Errors raised inside name ``file`` if they do not already."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.file is None:
+            raise exc.located(file=file) from None
+        raise
+    except MetaanError as exc:
+        if file not in str(exc):
+            raise type(exc)(f"{file}: {exc}") from None
+        raise
 
 
 def json_text(document: dict[str, Any]) -> str:
@@ -342,25 +503,52 @@ def frame_as_csv(frame: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
-def note_on_stderr(warnings: Sequence[str], excluded: Sequence[Exclusion]) -> None:
-    """Warnings and excluded rows, for the formats that have no place for them."""
+def note_on_stderr(
+    warnings: Sequence[str], excluded: Sequence[Exclusion], source: str | None = None
+) -> None:
+    """Warnings and excluded rows on stderr, whatever the output format, so a run
+    whose output goes to a file or a pipe still says what it left out."""
+    where = f"{source}: " if source else ""
     for warning in warnings:
-        click.echo(f"metaan: warning: {warning}", err=True)
+        click.echo(f"metaan: warning: {where}{warning}", err=True)
     for e in excluded:
         who = f" ({e.study})" if e.study else ""
-        click.echo(f"metaan: note: row {e.row}{who} excluded: {e.reason}", err=True)
+        row = f"row {e.row}" if e.row is not None else "a study"
+        click.echo(f"metaan: note: {where}{row}{who} excluded: {e.reason}", err=True)
 
 
-def write_output(text: str, output: str | Path | None) -> None:
-    """Write ``text`` to stdout, or to the file ``output`` (UTF-8)."""
+#: The columns :func:`with_excluded_rows` adds to a CSV table.
+EXCLUDED_COLUMNS = ("excluded_row", "excluded_study", "excluded_reason")
+
+
+def with_excluded_rows(frame: pd.DataFrame, excluded: Sequence[Exclusion]) -> pd.DataFrame:
+    """``frame`` with one more row per excluded study: ``excluded_row``,
+    ``excluded_study`` and ``excluded_reason`` filled, every other cell blank.
+
+    So a CSV output lists what was left out in the file itself; a reader keeps
+    the result rows by taking those with a blank ``excluded_row``.
+    """
+    if not excluded:
+        return frame
+    extra = pd.DataFrame(
+        {
+            "excluded_row": [e.row for e in excluded],
+            "excluded_study": [e.study for e in excluded],
+            "excluded_reason": [e.reason for e in excluded],
+        },
+        dtype=object,
+    )
+    body = frame.astype(object)
+    for name in EXCLUDED_COLUMNS:
+        body[name] = None
+    return pd.concat([body, extra], ignore_index=True, sort=False)
+
+
+def write_output(text: str, output: str | Path | None, inputs: Sequence[str] = ()) -> None:
+    """Write ``text`` to stdout, or atomically to the file ``output`` (UTF-8),
+    refusing to overwrite any of ``inputs``."""
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the output ({exc.strerror or exc})",
-            file=str(output),
-            fix="check that the directory exists and is writable",
-        ) from exc
+    refuse_input(output, inputs)
+    atomic_write(output, text)

@@ -11,9 +11,19 @@ import pandas as pd
 
 from metaan._json import jsonable
 from metaan.cli._app import main
-from metaan.cli._common import compute_effects_from_options, effect_options, write_output
-from metaan.effects import measure_name, study_labels
-from metaan.io import read_table, spreadsheet_rows
+from metaan.cli._common import (
+    chosen_format,
+    compute_effects_from_options,
+    effect_exclusions,
+    effect_options,
+    naming_file,
+    note_on_stderr,
+    output_options,
+    read_input,
+    write_output,
+)
+from metaan.effects import measure_name
+from metaan.results import Exclusion
 
 OutputFormat = Literal["csv", "json", "table"]
 
@@ -21,22 +31,10 @@ OutputFormat = Literal["csv", "json", "table"]
 @main.command("effects")
 @click.argument("file", metavar="FILE", type=click.Path(path_type=str))
 @effect_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["csv", "json", "table"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="Write to this file instead of standard output.",
-)
-def effects(file: str, output_format: OutputFormat, output: str | None, **options: Any) -> None:
+@output_options()
+def effects(
+    file: str, output_format: OutputFormat | None, output: str | None, **options: Any
+) -> None:
     """Compute effect sizes (yi) and sampling variances (vi) from a CSV of studies.
 
     Name the columns that hold each value with the flags below, named as R's
@@ -53,17 +51,20 @@ def effects(file: str, output_format: OutputFormat, output: str | None, **option
     The output is the table with yi and vi added; studies that cannot be used
     are listed with the reason and their spreadsheet row.
     """
-    table = read_table(file)
-    result = compute_effects_from_options(file, table, **options)
-    labels = study_labels(result, options.get("label"), source=file)
+    shape = chosen_format(output_format, output)
+    with naming_file(file):
+        table = read_input(file, options)
+        result = compute_effects_from_options(file, table, **options)
+        excluded = effect_exclusions(result, options.get("label"))
     shown = _whole_numbers_as_integers(result)
-    if output_format == "csv":
+    if shape == "csv":
         text = shown.to_csv(index=False, lineterminator="\n")
-    elif output_format == "json":
-        text = _as_json(shown, labels, file)
+    elif shape == "json":
+        text = _as_json(shown, excluded, file)
     else:
-        text = _as_text(shown, labels)
-    write_output(text, output)
+        text = _as_text(shown, excluded)
+    note_on_stderr((), excluded, file)
+    write_output(text, output, [file])
 
 
 def _whole_numbers_as_integers(result: pd.DataFrame) -> pd.DataFrame:
@@ -82,19 +83,9 @@ def _whole_numbers_as_integers(result: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def _excluded(result: pd.DataFrame, labels: list[str | None]) -> list[dict[str, Any]]:
-    rows = spreadsheet_rows(result)
-    reasons = result["exclusion_reason"].tolist()
-    return [
-        {"row": int(rows[i]), "study": labels[i], "reason": str(reason)}
-        for i, reason in enumerate(reasons)
-        if reason is not None and not pd.isna(reason)
-    ]
-
-
-def _as_json(result: pd.DataFrame, labels: list[str | None], source: str) -> str:
+def _as_json(result: pd.DataFrame, exclusions: list[Exclusion], source: str) -> str:
     columns = [str(c) for c in result.columns]
-    excluded = _excluded(result, labels)
+    excluded = [e.to_dict() for e in exclusions]
     records = [
         {name: jsonable(value) for name, value in zip(columns, row, strict=True)}
         for row in result.itertuples(index=False, name=None)
@@ -112,15 +103,14 @@ def _as_json(result: pd.DataFrame, labels: list[str | None], source: str) -> str
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _as_text(result: pd.DataFrame, labels: list[str | None]) -> str:
+def _as_text(result: pd.DataFrame, excluded: list[Exclusion]) -> str:
     shown = result.drop(columns=["exclusion_reason"])
     body = shown.to_string(index=False, na_rep="NA", float_format=lambda x: f"{x:.6g}")
     measure = str(result.attrs.get("measure", "GEN"))
     lines = [body, "", f"yi: {measure_name(measure)} ({measure}); vi: its sampling variance"]
-    excluded = _excluded(result, labels)
     if excluded:
         lines.append(f"Excluded: {len(excluded)} of {len(result)} studies")
         for entry in excluded:
-            study = f" ({entry['study']})" if entry["study"] else ""
-            lines.append(f"  row {entry['row']}{study}: {entry['reason']}")
+            study = f" ({entry.study})" if entry.study else ""
+            lines.append(f"  row {entry.row}{study}: {entry.reason}")
     return "\n".join(lines) + "\n"

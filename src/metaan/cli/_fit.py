@@ -3,34 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 import pandas as pd
 
+from metaan._format import format_excluded
 from metaan._json import jsonable
 from metaan.cli._app import main
 from metaan.cli._common import (
+    chosen_format,
     compute_effects_from_options,
     effect_options,
     fit_effects,
     frame_as_csv,
     json_text,
     model_options,
+    naming_file,
     note_on_stderr,
     output_options,
+    read_input,
+    showing_exclusions,
+    with_excluded_rows,
     write_output,
 )
 from metaan.cli._multilevel import multilevel_options, run_multilevel
 from metaan.errors import InputError
-from metaan.io import read_table, spreadsheet_rows
-from metaan.many import fit_many
+from metaan.io import spreadsheet_rows
 from metaan.models import METHODS, PREDICTIONS
-from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.results import Exclusion, MetaResult
-from metaan.subgroups import SubgroupResult, fit_subgroups
-from metaan.tables import fit_mh, fit_peto
+
+if TYPE_CHECKING:
+    from metaan.regression import MetaRegressionResult
+    from metaan.subgroups import SubgroupResult
 
 TABLE_METHODS = ("MH", "PETO")
 
@@ -88,12 +94,14 @@ def fit_from_options(
 ) -> MetaResult:
     """Read ``file``, compute effect sizes from the options and fit the model
     (inverse variance, Mantel-Haenszel or Peto)."""
+    from metaan.tables import fit_mh, fit_peto
+
     method_upper = method.upper()
     if method_upper not in TABLE_METHODS:
         return fit_effects(file, method, test, level, options, prediction=prediction)[1]
     measure = "OR" if method_upper == "PETO" else (options.get("measure") or "OR").upper()
     options = {**options, "measure": measure}
-    table = read_table(file)
+    table = read_input(file, options)
     effects = compute_effects_from_options(file, table, **options)
     if test != "z":
         raise InputError(
@@ -102,12 +110,12 @@ def fit_from_options(
     a, n1, c, n2 = count_arrays(table, effects, options)
     labels = _labels(effects)
     rows = [int(r) for r in spreadsheet_rows(table)]
-    if method_upper == "PETO":
-        res = fit_peto(a, n1, c, n2, level=level, labels=labels, rows=rows)
-    else:
-        res = fit_mh(
-            a, n1, c, n2, measure=str(options["measure"]), level=level, labels=labels, rows=rows
-        )
+    with showing_exclusions(effects, file, options.get("label")):
+        if method_upper == "PETO":
+            res = fit_peto(a, n1, c, n2, level=level, labels=labels, rows=rows)
+        else:
+            measure = str(options["measure"])
+            res = fit_mh(a, n1, c, n2, measure=measure, level=level, labels=labels, rows=rows)
     # Keep escalc's reason (e.g. "n2i is missing") for the rows it could not use.
     reasons = dict(zip(rows, effects["exclusion_reason"].tolist(), strict=True))
     excluded = tuple(
@@ -126,7 +134,9 @@ def _labels(effects: pd.DataFrame) -> list[str]:
 
 
 def render(res: MetaResult, output_format: str) -> str:
-    """The fit as text in one of :data:`~metaan.cli._common.FORMATS`; CSV is one row."""
+    """The fit as text in one of :data:`~metaan.cli._common.FORMATS`; CSV is one row,
+    followed by one row per excluded study (see
+    :func:`~metaan.cli._common.with_excluded_rows`)."""
     if output_format == "json":
         return json_text(res.to_dict())
     if output_format == "csv":
@@ -138,7 +148,7 @@ def render(res: MetaResult, output_format: str) -> str:
                 flat[f"{key}_lb"], flat[f"{key}_ub"] = value
             else:
                 flat[key] = value
-        return frame_as_csv(pd.DataFrame([flat]))
+        return frame_as_csv(with_excluded_rows(pd.DataFrame([flat]), res.excluded))
     return res.summary() + "\n"
 
 
@@ -211,27 +221,28 @@ def fit_command(
     --outcome, fit a multilevel or multivariate model (optionally with --rho,
     --cluster and --robust).
     """
-    if options.get("levels") or options.get("outcome"):
-        try:
-            text = run_multilevel(file, method, test, level, mods, output_format, options)
-        except InputError as exc:
-            raise exc.located(file=file) from None
-        write_output(text, output)
-        return
-    if by is not None:
+    shape = chosen_format(output_format, output)
+    with naming_file(file):
+        if options.get("levels") or options.get("outcome"):
+            text = run_multilevel(file, method, test, level, mods, shape, options)
+            write_output(text, output, [file])
+            return
+        if by is not None:
+            if subgroup is not None or mods is not None:
+                raise InputError("give --by alone, without --subgroup or --mods")
+            frame = _fit_by(file, by, method, test.lower(), level, prediction, options)
+            write_output(_render_by(frame, shape, file), output, [file])
+            return
         if subgroup is not None or mods is not None:
-            raise InputError("give --by alone, without --subgroup or --mods")
-        frame = _fit_by(file, by, method, test.lower(), level, prediction, options)
-        write_output(_render_by(frame, output_format), output)
-        return
-    if subgroup is not None or mods is not None:
-        grouped = _fit_grouped(
-            file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
-        )
-        write_output(_render_grouped(grouped, output_format), output)
-        return
-    res = fit_from_options(file, method, test.lower(), level, options, prediction=prediction)
-    write_output(render(res, output_format), output)
+            grouped = _fit_grouped(
+                file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
+            )
+            note_on_stderr((), grouped.excluded, file)
+            write_output(_render_grouped(grouped, shape), output, [file])
+            return
+        res = fit_from_options(file, method, test.lower(), level, options, prediction=prediction)
+    note_on_stderr((), res.excluded, file)
+    write_output(render(res, shape), output, [file])
 
 
 def _fit_grouped(
@@ -245,6 +256,9 @@ def _fit_grouped(
     options: dict[str, Any],
 ) -> SubgroupResult | MetaRegressionResult:
     """The subgroup analysis or meta-regression the options ask for."""
+    from metaan.regression import fit_regression
+    from metaan.subgroups import fit_subgroups
+
     if subgroup is not None and mods is not None:
         raise InputError("give --subgroup or --mods, not both")
     if method.upper() in TABLE_METHODS:
@@ -252,19 +266,19 @@ def _fit_grouped(
             f"--subgroup and --mods need an inverse-variance model, not {method.upper()}",
             fix="use --method EE or a tau^2 estimator",
         )
-    table = read_table(file)
+    table = read_input(file, options)
     names = [subgroup] if subgroup is not None else [n.strip() for n in str(mods).split(",")]
     for name in names:
         if name not in table.columns:
             flag = "--subgroup" if subgroup is not None else "--mods"
             raise InputError(
-                f"{flag}: there is no column {name!r}",
+                f"{flag}: there is no column '{name}'",
                 file=file,
                 column=name or None,
                 fix=f"use one of {', '.join(map(str, table.columns))}",
             )
     effects = compute_effects_from_options(file, table, **options)
-    try:
+    with showing_exclusions(effects, file, options.get("label")):
         if subgroup is not None:
             tau2 = "pooled" if tau2_pooled else "separate"
             return fit_subgroups(
@@ -273,8 +287,6 @@ def _fit_grouped(
         return fit_regression(
             effects, mods=names, method=method, test=test, level=level, source=file
         )
-    except InputError as exc:
-        raise exc.located(file=file) from None
 
 
 def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: str) -> str:
@@ -284,11 +296,10 @@ def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: s
         return json_text(res.to_dict())
     if output_format == "table":
         return res.summary() + "\n"
-    note_on_stderr((), res.excluded)
     frame = res.to_frame()
     # The subgroup table writes its ``pooled`` column as True/False.
     bools = [name for name in frame.columns if pd.api.types.is_bool_dtype(frame[name])]
-    return frame_as_csv(frame.astype(dict.fromkeys(bools, str)))
+    return frame_as_csv(with_excluded_rows(frame.astype(dict.fromkeys(bools, str)), res.excluded))
 
 
 def _fit_by(
@@ -301,40 +312,42 @@ def _fit_by(
     options: dict[str, Any],
 ) -> pd.DataFrame:
     """One fit per group of the ``by`` columns (:func:`metaan.fit_many`)."""
+    from metaan.many import fit_many
+
     if method.upper() in TABLE_METHODS:
         raise InputError(
             f"--by needs an inverse-variance model, not {method.upper()}",
             fix="use --method EE or a tau^2 estimator",
         )
-    table = read_table(file)
+    table = read_input(file, options)
     names = [n.strip() for n in by.split(",")]
     for name in names:
         if name not in table.columns:
             raise InputError(
-                f"--by: there is no column {name!r}",
+                f"--by: there is no column '{name}'",
                 file=file,
                 column=name or None,
                 fix=f"use one of {', '.join(map(str, table.columns))}",
             )
     effects = compute_effects_from_options(file, table, **options)
     effects[names] = table[names].to_numpy()
-    try:
+    with showing_exclusions(effects, file, options.get("label")):
         return fit_many(
             effects, by=names, method=method, test=test, level=level, prediction=prediction
         )
-    except InputError as exc:
-        raise exc.located(file=file) from None
 
 
-def _render_by(frame: pd.DataFrame, output_format: str) -> str:
-    """The table of :func:`metaan.fit_many` as JSON (a list of records), CSV or text."""
+def _render_by(frame: pd.DataFrame, output_format: str, source: str) -> str:
+    """The table of :func:`metaan.fit_many` as JSON (a list of records), CSV or text;
+    every excluded row is listed in each, and on stderr."""
     no_group = [Exclusion(**e) for e in frame.attrs.get("excluded", [])]
+    excluded = [Exclusion(**e) for group in frame["excluded"] for e in group]
+    note_on_stderr((), [*excluded, *no_group], source)
     if output_format == "json":
         return json_text({"groups": jsonable(frame), "excluded": jsonable(no_group)})
-    excluded = [Exclusion(**e) for group in frame["excluded"] for e in group]
-    note_on_stderr((), [*excluded, *no_group])
     flat = frame.assign(excluded=[len(group) for group in frame["excluded"]])
     if output_format == "csv":
-        return frame_as_csv(flat)
+        return frame_as_csv(with_excluded_rows(flat, [*excluded, *no_group]))
     shown = flat.drop(columns=["measure", "method", "test", "level", "prediction"])
-    return shown.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}") + "\n"
+    text = shown.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}")
+    return "\n".join([text, *format_excluded([*excluded, *no_group])]) + "\n"

@@ -10,12 +10,14 @@ from typing import Any, TypeVar
 import click
 import pandas as pd
 
-from metaan.cli._common import compute_effects_from_options, frame_as_csv, json_text
+from metaan.cli._common import compute_effects_from_options, frame_as_csv, json_text, read_input
 from metaan.errors import InputError
-from metaan.io import read_table
-from metaan.multilevel import STRUCTS, fit_multilevel, fit_multivariate
-from metaan.robust import KINDS, robust
-from metaan.vcalc import vcalc
+
+#: The choices of --struct and --robust, as metaan.multilevel.STRUCTS and
+#: metaan.robust.KINDS define them (a test checks they agree); spelt out here so
+#: that ``metaan fit`` without these options does not import the multilevel engine.
+STRUCTS = ("CS", "HCS", "UN")
+KINDS = ("CR1", "CR2")
 
 __all__ = ["MULTILEVEL_OPTIONS", "multilevel_options", "run_multilevel"]
 
@@ -74,6 +76,9 @@ def run_multilevel(
     options: dict[str, Any],
 ) -> str:
     """Fit the model the options ask for and render it."""
+    from metaan.multilevel import fit_multilevel, fit_multivariate
+    from metaan.robust import robust
+
     levels, outcome = options.get("levels"), options.get("outcome")
     if levels and outcome:
         raise InputError("give --levels or --outcome, not both")
@@ -83,7 +88,7 @@ def run_multilevel(
         )
     if test.lower() not in {"z", "t"}:
         raise InputError(f"use --test z or t with a multilevel model, not {test}")
-    table = read_table(file)
+    table = read_input(file, options)
     effects = compute_effects_from_options(file, table, **options)
     names = [n.strip() for n in str(levels).split(",")] if levels else []
     for column in [*names, outcome, options.get("study"), options.get("cluster")]:
@@ -131,6 +136,8 @@ def _sampling(effects: pd.DataFrame, names: list[str], options: dict[str, Any]) 
     outcome = options.get("outcome")
     cluster = str(cluster or (names[0] if names else options.get("study")))
     obs = names[-1] if names else outcome
+    from metaan.vcalc import vcalc
+
     return vcalc(effects, vi="vi", cluster=cluster, obs=obs, rho=float(rho))
 
 

@@ -1,17 +1,32 @@
 """``metaan network``: a network meta-analysis of the trials in a file, and the network
-plots of ``metaan plot`` (``network``, ``league``, ``netsplit``, ``netforest``)."""
+plots of ``metaan plot`` (``network``, ``league``, ``netsplit``, ``netforest``).
+
+Both take the effect-size flags of ``metaan fit`` (the arms' ``--events`` and ``--n``,
+a comparison's ``--yi`` with ``--sei`` or ``--vi``, ``--measure``, ``--add`` and the
+reading flags) and the network flags of :func:`network_plot_options`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
 from metaan.cli._app import main
-from metaan.cli._common import frame_as_csv, json_text, note_on_stderr, output_options, write_output
+from metaan.cli._common import (
+    chosen_format,
+    effect_options,
+    frame_as_csv,
+    json_text,
+    naming_file,
+    note_on_stderr,
+    output_options,
+    read_input,
+    with_excluded_rows,
+    write_output,
+)
 from metaan.errors import InputError
-from metaan.io import read_table
 from metaan.network import (
     NETWORK_METHODS,
     SMALL_VALUES,
@@ -21,6 +36,10 @@ from metaan.network import (
     netsplit,
     sucra,
 )
+from metaan.results import Exclusion
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["PLOT_KINDS", "network_plot", "network_plot_options"]
 
@@ -29,7 +48,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The network kinds of ``metaan plot``.
 PLOT_KINDS = ("network", "league", "netsplit", "netforest")
 SHOW = ("summary", "league", "netsplit", "ranking")
-NETWORK_MEASURES = ("OR", "RR", "RD", "MD", "SMD", "GEN")
 
 
 def _options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -42,8 +60,8 @@ def _options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 
 
 def network_plot_options(func: F) -> F:
-    """The network options that ``metaan network`` and ``metaan plot`` share: those
-    the effect-size options of ``metaan plot`` do not already have."""
+    """The flags of a network that the effect-size flags do not have, shared by
+    ``metaan network`` and ``metaan plot``."""
     return _options(
         [
             click.option(
@@ -57,7 +75,8 @@ def network_plot_options(func: F) -> F:
                 "--treatment",
                 metavar="COL",
                 default=None,
-                help="Network, one row per arm: column of the arm's treatment.",
+                help="Network, one row per arm: the arm's treatment (with --events and --n, "
+                "or --mean, --sd and --n).",
             ),
             click.option(
                 "--treat1",
@@ -71,10 +90,8 @@ def network_plot_options(func: F) -> F:
                 default=None,
                 help="Network, one row per comparison: second treatment (default treat2).",
             ),
-            click.option(
-                "--mean", metavar="COL", default=None, help="Network: arm mean (MD, SMD)."
-            ),
-            click.option("--sd", metavar="COL", default=None, help="Network: arm SD (MD, SMD)."),
+            click.option("--mean", metavar="COL", default=None, help="Network: arm mean."),
+            click.option("--sd", metavar="COL", default=None, help="Network: arm SD."),
             click.option(
                 "--reference",
                 metavar="TREATMENT",
@@ -95,7 +112,13 @@ def network_plot_options(func: F) -> F:
                 default=False,
                 show_default=True,
                 help="Network, events: keep comparisons with no (or only) events in both "
-                "arms, with the increment, as netmeta's allstudies.",
+                "arms, with the increment --add, as netmeta's allstudies.",
+            ),
+            click.option(
+                "--tau2",
+                type=float,
+                default=None,
+                help="Network: fix tau^2 at this value instead of estimating it.",
             ),
             click.option(
                 "--model",
@@ -118,21 +141,15 @@ def network_plot_options(func: F) -> F:
 
 def fit_from_options(file: str, method: str, level: float, o: dict[str, Any]) -> NetworkResult:
     """Read FILE and fit the network the parsed options describe."""
-    table = read_table(file)
-    arm_level = o.get("treatment") is not None
+    table = read_input(file, o)
     columns: dict[str, Any] = {"study": o["study"]}
-    if arm_level:
-        columns.update(
-            treatment=o["treatment"],
-            events=o.get("xi"),
-            n=o.get("ni"),
-            mean=o.get("mean"),
-            sd=o.get("sd"),
-        )
+    if o.get("treatment") is not None:
+        columns |= {"treatment": o["treatment"], "events": o.get("xi"), "n": o.get("ni")}
+        columns |= {"mean": o.get("mean"), "sd": o.get("sd")}
     else:
         given = {"treat1": o.get("treat1"), "treat2": o.get("treat2"), "yi": o.get("yi")}
-        columns.update({k: v for k, v in given.items() if v is not None})
-        columns.update(vi=o.get("vi"), sei=o.get("sei"))
+        columns |= {k: v for k, v in given.items() if v is not None}
+        columns |= {"vi": o.get("vi"), "sei": o.get("sei")}
     measure = o.get("measure")
     return fit_network(
         table,
@@ -149,58 +166,36 @@ def fit_from_options(file: str, method: str, level: float, o: dict[str, Any]) ->
     )
 
 
-def _render(res: NetworkResult, show: str, model: str, o: dict[str, Any], fmt: str) -> str:
+def _render(res: NetworkResult, show: str, o: dict[str, Any], fmt: str) -> str:
+    model: Literal["common", "random"] = "common" if o.get("model") == "common" else "random"
     if show == "league":
-        league = res.league(model)
         if fmt == "json":
             return json_text(res.league_dict(model))
-        if fmt == "csv":
-            return frame_as_csv(league.reset_index())
-        return league.to_string() + "\n"
+        league = res.league(model)
+        return frame_as_csv(league.reset_index()) if fmt == "csv" else league.to_string() + "\n"
     if show == "netsplit":
         split = netsplit(res, o["split_method"])
         if fmt == "json":
             return json_text(split.to_dict())
         frame = split.to_frame(model)
-        return frame_as_csv(frame) if fmt == "csv" else frame.to_string(index=False) + "\n"
-    if show == "ranking":
-        ranking = sucra(
-            res, model="common" if model == "common" else "random", nsim=o["nsim"], seed=o["seed"]
-        )
+    elif show == "ranking":
+        ranking = sucra(res, model=model, nsim=o["nsim"], seed=o["seed"])
         if fmt == "json":
             return json_text(ranking.to_dict())
         frame = ranking.to_frame()
-        return frame_as_csv(frame) if fmt == "csv" else frame.to_string(index=False) + "\n"
-    if fmt == "json":
+    elif fmt == "json":
         return json_text(res.to_dict())
-    if fmt == "csv":
-        return frame_as_csv(res.to_frame())
-    return res.summary() + "\n"
+    elif fmt == "csv":
+        return frame_as_csv(with_excluded_rows(res.to_frame(), res.excluded))
+    else:
+        return res.summary() + "\n"
+    return frame_as_csv(frame) if fmt == "csv" else frame.to_string(index=False) + "\n"
 
 
 @main.command("network")
 @click.argument("file", metavar="FILE")
+@effect_options
 @network_plot_options
-@click.option(
-    "--events", "--xi", "xi", metavar="COL", default=None, help="Arm events (OR, RR, RD)."
-)
-@click.option("--n", "--ni", "ni", metavar="COL", default=None, help="Arm size.")
-@click.option(
-    "--yi",
-    "--estimate",
-    "yi",
-    metavar="COL",
-    default=None,
-    help="Comparison: effect of treat1 versus treat2 (default yi).",
-)
-@click.option("--sei", "--se", "sei", metavar="COL", default=None, help="Comparison: its SE.")
-@click.option("--vi", metavar="COL", default=None, help="Comparison: its variance.")
-@click.option(
-    "--measure",
-    type=click.Choice(NETWORK_MEASURES, case_sensitive=False),
-    default=None,
-    help="Effect measure (arm-level data need one; GEN for generic comparisons).",
-)
 @click.option(
     "--method",
     type=click.Choice(NETWORK_METHODS, case_sensitive=False),
@@ -208,15 +203,7 @@ def _render(res: NetworkResult, show: str, model: str, o: dict[str, Any], fmt: s
     show_default=True,
     help="tau^2: netmeta's generalised DerSimonian-Laird, REML or ML.",
 )
-@click.option("--tau2", type=float, default=None, help="Fix tau^2 at this value.")
 @click.option("--level", type=float, default=95.0, show_default=True, help="Confidence level.")
-@click.option(
-    "--add",
-    type=float,
-    default=0.5,
-    show_default=True,
-    help="Increment for a study with an arm of no (or only) events (netmeta's incr).",
-)
 @click.option(
     "--show",
     type=click.Choice(SHOW),
@@ -233,49 +220,49 @@ def network_command(
     method: str,
     level: float,
     show: str,
-    model: str,
-    output_format: str,
+    output_format: str | None,
     output: str | None,
     **options: Any,
 ) -> None:
-    """Network meta-analysis of the trials in FILE (CSV), as R's netmeta does it.
+    """Network meta-analysis of the trials in FILE, as R's netmeta does it.
 
     One row per arm (--treatment with --events and --n, or --mean, --sd and --n, and a
-    --measure), or one row per comparison (--treat1, --treat2 and the effect with
+    --measure), or one row per comparison (--treat1, --treat2 and the effect --yi with
     --sei or --vi; a multi-arm trial gives all its comparisons).
     """
-    res = fit_from_options(file, method.upper(), level, options)
-    if output_format != "table":
-        note_on_stderr((), res.excluded)
-    write_output(_render(res, show, model, options, output_format), output)
+    with naming_file(file):
+        res = fit_from_options(file, method.upper(), level, options)
+        text = _render(res, show, options, chosen_format(output_format, output))
+    note_on_stderr((), res.excluded, file)
+    write_output(text, output, [file])
 
 
-def network_plot(kind: str, file: str, method: str, level: float, **options: Any) -> Any:
-    """Fit the network of FILE and draw one of :data:`PLOT_KINDS`; returns the figure.
+def network_plot(
+    req: Any, params: dict[str, Any], options: dict[str, Any]
+) -> tuple[Figure, tuple[Exclusion, ...]]:
+    """The network plot ``metaan plot`` asked for (``req`` is its checked request,
+    ``params`` and ``options`` its other flags), and the rows the fit left out.
 
-    ``metaan plot`` calls this with its own options (the effect-size flags give the
-    arms' events and sizes or the comparisons' effects). Its ``--method`` defaults to
-    REML; a network takes netmeta's default, DL, unless ``--method`` is given.
+    ``metaan plot``'s ``--method`` defaults to REML; a network takes netmeta's default,
+    DL, unless ``--method`` is given.
     """
     from metaan import plots
 
     ctx = click.get_current_context(silent=True)
-    given = ctx is not None and ctx.get_parameter_source("method") not in (
-        click.core.ParameterSource.DEFAULT,
-        None,
-    )
-    chosen = method.upper() if given else "DL"
+    source = None if ctx is None else ctx.get_parameter_source("method")
+    chosen = "DL" if source in (None, click.core.ParameterSource.DEFAULT) else req.method.upper()
     if chosen not in NETWORK_METHODS:
-        raise InputError(f"--method {method} does not fit a network", fix="use DL, REML or ML")
-    res = fit_from_options(file, chosen, level, options)
-    model = options.get("model", "random")
-    title = options.get("title")
-    if kind == "network":
-        return plots.network_graph(res, title=title)
-    if kind == "league":
-        return plots.league_heatmap(res, model=model, title=title)
-    if kind == "netsplit":
-        return plots.netsplit_forest(
-            netsplit(res, options["split_method"]), model=model, title=title
-        )
-    return plots.network_forest(res, model=model, title=title)
+        raise InputError(f"--method {req.method} does not fit a network", fix="use DL, REML or ML")
+    res = fit_from_options(req.file, chosen, req.level, {**params, **options})
+    model = "common" if params.get("model") == "common" else "random"
+    fig: Figure
+    if req.kind == "network":
+        fig = plots.network_graph(res, title=req.title)
+    elif req.kind == "league":
+        fig = plots.league_heatmap(res, model=model, title=req.title)
+    elif req.kind == "netsplit":
+        split = netsplit(res, params["split_method"])
+        fig = plots.netsplit_forest(split, model=model, xlim=req.xlim, title=req.title)
+    else:
+        fig = plots.network_forest(res, model=model, xlim=req.xlim, title=req.title)
+    return fig, res.excluded

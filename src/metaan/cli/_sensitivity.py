@@ -3,7 +3,7 @@ cumulative meta-analysis."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -11,32 +11,30 @@ import pandas as pd
 from metaan._format import fmt, format_excluded
 from metaan.cli._app import main
 from metaan.cli._common import (
+    chosen_format,
     effect_options,
     fit_effects,
     frame_as_csv,
     json_text,
     model_options,
+    naming_file,
     note_on_stderr,
     output_options,
+    with_excluded_rows,
     write_output,
 )
 from metaan.errors import InputError
 from metaan.models import METHODS
 from metaan.results import MetaResult
-from metaan.sensitivity import (
-    Baujat,
-    Cumulative,
-    Influence,
-    LeaveOneOut,
-    baujat,
-    cumulative,
-    influence,
-    leave_one_out,
-)
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from metaan.sensitivity import Baujat, Cumulative, Influence, LeaveOneOut
+
+    Analysis: TypeAlias = LeaveOneOut | Influence | Baujat | Cumulative
 
 ANALYSES = ("all", "leave1out", "influence", "baujat", "cumulative")
-
-Analysis = LeaveOneOut | Influence | Baujat | Cumulative
 
 _TITLES = {
     "leave_one_out": "Leave-one-out (each row: the fit without that study)",
@@ -49,6 +47,8 @@ _TITLES = {
 def _run(
     effects: pd.DataFrame, res: MetaResult, which: str, order: str | None, file: str
 ) -> list[Analysis]:
+    from metaan.sensitivity import baujat, cumulative, influence, leave_one_out
+
     out: list[Analysis] = []
     if which in ("all", "leave1out"):
         out.append(leave_one_out(res))
@@ -77,6 +77,8 @@ def _frame_as_text(frame: pd.DataFrame) -> str:
 
 
 def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> str:
+    from metaan.sensitivity import Cumulative, Influence
+
     lines = [
         f"Sensitivity analyses: k = {res.k}; model {res.method}, test {res.test}, "
         f"{res.level:g}% intervals",
@@ -97,20 +99,24 @@ def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> st
     return "\n".join(lines) + "\n"
 
 
-def _as_csv(analyses: list[Analysis]) -> str:
-    """One long table: an ``analysis`` column, then the columns of every analysis."""
+def _as_csv(res: MetaResult, analyses: list[Analysis]) -> str:
+    """One long table: an ``analysis`` column, then the columns of every analysis,
+    then the excluded studies."""
     frames = []
     for analysis in analyses:
         frame = analysis.to_frame()
         frame.insert(0, "analysis", str(analysis.to_dict()["analysis"]))
         frames.append(frame)
-    return frame_as_csv(pd.concat(frames, ignore_index=True, sort=False))
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    return frame_as_csv(with_excluded_rows(table, res.excluded))
 
 
 def render(
     res: MetaResult, analyses: list[Analysis], output_format: str, source: str, order: str | None
 ) -> str:
     """The analyses as text in one of :data:`FORMATS`."""
+    from metaan.sensitivity import Cumulative
+
     if output_format == "json":
         document: dict[str, Any] = {"source": source, "fit": res.to_dict()}
         for analysis in analyses:
@@ -119,8 +125,7 @@ def render(
             document["cumulative"]["order_by"] = order
         return json_text(document)
     if output_format == "csv":
-        note_on_stderr((), res.excluded)
-        return _as_csv(analyses)
+        return _as_csv(res, analyses)
     return _as_text(res, analyses, order)
 
 
@@ -155,7 +160,7 @@ def sensitivity_command(
     level: float,
     order: str | None,
     which: str,
-    output_format: str,
+    output_format: str | None,
     output: str | None,
     **options: Any,
 ) -> None:
@@ -166,6 +171,9 @@ def sensitivity_command(
     values, weights), Baujat coordinates, and a cumulative meta-analysis in file
     order or sorted by --order. The effect-size flags are those of `metaan fit`.
     """
-    effects, res = fit_effects(file, method, test, level, options)
-    analyses = _run(effects, res, which, order, file)
-    write_output(render(res, analyses, output_format, file, order), output)
+    shape = chosen_format(output_format, output)
+    with naming_file(file):
+        effects, res = fit_effects(file, method, test, level, options)
+        analyses = _run(effects, res, which, order, file)
+    note_on_stderr((), res.excluded, file)
+    write_output(render(res, analyses, shape, file, order), output, [file])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
 from metaan.cli._app import main
-from metaan.studies import ClassSummary, load_studies, summarise_studies, validate_studies
+
+if TYPE_CHECKING:
+    from metaan.studies import ClassSummary
 
 _DEFAULT = Path("studies")
 
@@ -34,6 +36,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     spreadsheet shows them (the header is row 1). The exit status is 0 when
     the files are valid and 2 when there is any problem.
     """
+    from metaan.studies import validate_studies
+
     problems = validate_studies(_paths(paths))
     for problem in problems:
         click.echo(str(problem))
@@ -62,6 +66,8 @@ def list_studies(paths: tuple[Path, ...], output_format: Literal["table", "json"
     PATHS are CSV files or folders of them (default: ./studies). The files are
     validated first; any problem stops the command with exit status 2.
     """
+    from metaan.studies import load_studies, summarise_studies
+
     summaries = summarise_studies(load_studies(_paths(paths)))
     if output_format == "json":
         text = json.dumps([s.to_dict() for s in summaries], indent=2, sort_keys=True)

@@ -15,6 +15,7 @@ from metaan._format import MINUS
 from metaan.plots import _theme as th
 
 __all__ = [
+    "add_footnotes",
     "axes_figure",
     "circle_key",
     "figure_legend",
@@ -69,6 +70,52 @@ def axes_figure(
             parse_math=False,
         )
     return fig, ax
+
+
+#: Height of one footnote line, in inches.
+FOOT_ROW = 0.15
+
+
+def add_footnotes(fig: Figure, notes: Sequence[str]) -> None:
+    """Add ``notes`` under everything in ``fig``, growing the figure downwards.
+
+    The figure's axes, texts and legends keep their sizes and their places
+    relative to its top; the notes are wrapped to the figure's width. Used for
+    the rows a plot leaves out, so no plot drops a study without a word.
+    """
+    if not notes:
+        return
+    width, height = (float(v) for v in fig.get_size_inches())
+    room = max(1.0, width - LEFT / 2 - 0.15)
+    lines = [line for note in notes for line in th.wrap_to_width(note, room, th.SMALL_SIZE)]
+    extra = len(lines) * FOOT_ROW + 0.15
+    total = height + extra
+
+    def lift(y: float) -> float:  # a figure fraction, kept at the same inches from the top
+        return (y * height + extra) / total
+
+    for ax in fig.axes:
+        box = ax.get_position()
+        ax.set_position((box.x0, lift(box.y0), box.width, box.height * height / total))
+    for text in fig.texts:
+        x, y = text.get_position()
+        text.set_position((x, lift(float(y))))
+    for legend in fig.legends:
+        anchor = legend.get_bbox_to_anchor().transformed(fig.transFigure.inverted())
+        legend.set_bbox_to_anchor((anchor.x0, lift(anchor.y0)), transform=fig.transFigure)
+    fig.set_size_inches(width, total)
+    fig.text(
+        LEFT / 2 / width,
+        (extra - 0.1) / total,
+        "\n".join(lines),
+        ha="left",
+        va="top",
+        fontsize=th.SMALL_SIZE,
+        fontfamily=th.FONT_FAMILY,
+        linespacing=1.35,
+        parse_math=False,
+        gid="footnotes",
+    )
 
 
 def legend_rows(labels: Sequence[str], width: float) -> tuple[int, int]:

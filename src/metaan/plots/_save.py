@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import IO, Any
 
 from matplotlib.figure import Figure
 
+from metaan._output import atomic_write, writable_target
 from metaan.errors import InputError
+from metaan.plots._fonts import fall_back_for_missing_glyphs
 from metaan.plots._theme import theme
 
-__all__ = ["FORMATS", "format_of", "save"]
+__all__ = ["FORMATS", "MAX_PIXELS", "check_resolution", "format_of", "save"]
+
+#: The largest PNG :func:`save` renders: 100 megapixels, 400 MB in memory.
+MAX_PIXELS = 100_000_000
 
 #: The formats :func:`save` writes, by file extension.
 FORMATS: tuple[str, ...] = ("svg", "png", "pdf")
@@ -49,19 +55,49 @@ def save(
     Raises
     ------
     InputError
-        The format is not one of SVG, PNG or PDF, or cannot be told from the path.
+        The format is not one of SVG, PNG or PDF, or cannot be told from the path;
+        the folder of ``path`` does not exist; a PNG would exceed
+        :data:`MAX_PIXELS` at ``dpi``.
 
     Notes
     -----
     SVG and PDF output is byte-identical for the same figure: the SVG hash salt
     is fixed, no creation date is written, and the creator is ``metaan``. Text in
     SVG stays text (``svg.fonttype = "none"``) so it can be searched and edited.
+    A file is written atomically (a temporary file renamed over it), so an
+    interrupted run leaves an earlier figure whole. Text with characters the
+    theme's font lacks (Chinese, Japanese, Korean study names) is set in an
+    installed font that has them.
     """
     fmt = format_of(path, format)
-    if dpi <= 0:
+    if fmt == "png":
+        check_resolution(fig, dpi)
+    elif dpi <= 0:
         raise InputError(f"dpi is {dpi:g}; a resolution must be > 0", fix="use e.g. 300")
-    with theme():
-        fig.savefig(path, format=fmt, dpi=dpi, metadata=dict(_METADATA[fmt]))
+    target = writable_target(path) if isinstance(path, str | os.PathLike) else None
+    buffer = io.BytesIO()
+    with theme(), fall_back_for_missing_glyphs(fig):
+        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=dict(_METADATA[fmt]))
+    if isinstance(path, str | os.PathLike):
+        atomic_write(path if target is None else target, buffer.getvalue())
+    else:
+        path.write(buffer.getvalue())
+
+
+def check_resolution(fig: Figure, dpi: float) -> None:
+    """Refuse a resolution at which ``fig`` would be an unreasonably large PNG."""
+    if not dpi > 0 or dpi != dpi:
+        raise InputError(f"dpi is {dpi:g}; a resolution must be > 0", fix="use e.g. 300")
+    width, height = (float(v) for v in fig.get_size_inches())
+    pixels = width * height * dpi * dpi
+    if pixels > MAX_PIXELS or max(width, height) * dpi >= 2**16:
+        most = min((MAX_PIXELS / (width * height)) ** 0.5, (2**16 - 1) / max(width, height))
+        raise InputError(
+            f"at {dpi:g} dpi this {width:.1f} x {height:.1f} inch figure would be a "
+            f"{width * dpi:,.0f} x {height * dpi:,.0f} pixel PNG ({pixels / 1e6:,.0f} "
+            f"megapixels; the limit is {MAX_PIXELS // 1_000_000})",
+            fix=f"use --dpi {int(most)} or less, or write .svg or .pdf, which have no pixels",
+        )
 
 
 def format_of(path: str | os.PathLike[str] | IO[bytes], format: str | None = None) -> str:

@@ -15,7 +15,7 @@ from metaan.plots._inputs import (
     favours_text,
 )
 from metaan.plots._table import Column, Row, draw_table
-from metaan.plots._text import effect_header, fmt_ci, short_model_label
+from metaan.plots._text import effect_header, excluded_notes, fmt_ci, short_model_label
 from metaan.plots.forest import measure_scale, pooled_rows, scale_of
 from metaan.results import MetaResult
 from metaan.sensitivity import Cumulative, LeaveOneOut
@@ -119,6 +119,6 @@ def refit_forest(
         label_width=label_width,
         plot_width=plot_width,
         title=title,
-        footnotes=footnotes,
+        footnotes=[*footnotes, *(excluded_notes(full.excluded) if full is not None else [])],
         reference=full.estimate if full is not None else None,
     )

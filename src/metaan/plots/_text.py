@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
 
 from metaan._format import fmt_typeset
-from metaan.results import MetaResult
+from metaan.results import Exclusion, MetaResult
 
 __all__ = [
     "EQ",
     "LT",
     "MEASURE_NAMES",
     "effect_header",
+    "excluded_notes",
     "fmt_ci",
     "fmt_interval",
     "fmt_p",
@@ -114,3 +118,46 @@ def overall_test_text(result: MetaResult) -> str:
     """``Test for overall effect: z = −4.00, p < 0.001`` (t with its df under Knapp-Hartung)."""
     stat = f"t({result.df})" if result.df is not None else "z"
     return f"Test for overall effect: {stat}{EQ}{fmt_typeset(result.stat, 2)}, {fmt_p(result.pval)}"
+
+
+def excluded_notes(excluded: Sequence[Exclusion], result: MetaResult | None = None) -> list[str]:
+    """Footnotes for the studies a plot does not show: those left out of the fit
+    (``excluded``) and, of ``result``'s studies, those without a finite effect and
+    a positive variance (a double-zero table under Peto, a zero variance), which
+    no funnel or radial plot can place."""
+    notes = []
+    if excluded:
+        parts = [_who(e.study, e.row) + f": {e.reason}" for e in excluded]
+        notes.append(f"Not pooled ({len(parts)}): " + "; ".join(parts) + ".")
+    if result is not None:
+        undrawable = ~drawable(result)
+        if undrawable.any():
+            parts = [
+                _who(result.labels[i] if i < len(result.labels) else None, _row(result, i))
+                for i in (int(j) for j in np.flatnonzero(undrawable))
+            ]
+            notes.append(
+                f"Pooled but not drawn ({len(parts)}): "
+                + "; ".join(parts)
+                + " (no finite effect with a positive variance)."
+            )
+    return notes
+
+
+def drawable(result: MetaResult) -> np.ndarray[tuple[int], np.dtype[np.bool_]]:
+    """Which studies of ``result`` have a finite effect and a positive, finite variance."""
+    yi = np.asarray(result.yi, dtype=float)
+    vi = np.asarray(result.vi, dtype=float)
+    placed: np.ndarray[tuple[int], np.dtype[np.bool_]] = (
+        np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
+    )
+    return placed
+
+
+def _row(result: MetaResult, i: int) -> int | None:
+    return result.rows[i] if i < len(result.rows) else None
+
+
+def _who(study: str | None, row: int | None) -> str:
+    name = study or "a study"
+    return name + (f" (row {row})" if row is not None else "")

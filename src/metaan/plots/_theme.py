@@ -13,6 +13,7 @@ and presentations that are friendly to colorblind people. https://jfly.uni-koeln
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -122,10 +123,17 @@ def font(size: float = FONT_SIZE, *, weight: str = "normal") -> FontProperties:
 
 @lru_cache(maxsize=65536)
 def _piece_width(piece: str, weight: str) -> float:
-    """Width in points at 10 pt of one or two characters, as matplotlib lays them out."""
-    width, _, _ = text_to_path.get_text_width_height_descent(
-        piece, font(10.0, weight=weight), ismath=False
-    )
+    """Width in points at 10 pt of one or two characters, as matplotlib lays them out
+    (in the fallback font that will set them, for characters the theme's font lacks)."""
+    from metaan.plots._fonts import fallback_for
+
+    prop = font(10.0, weight=weight)
+    fallback = fallback_for(piece)
+    if fallback is not None:
+        prop.set_family([FONT_FAMILY, fallback])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        width, _, _ = text_to_path.get_text_width_height_descent(piece, prop, ismath=False)
     return float(width)
 
 

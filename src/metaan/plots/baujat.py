@@ -9,14 +9,18 @@ trials. *Statistics in Medicine*, 21, 2641-2652.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from metaan.errors import InputError
 from metaan.plots import _theme as th
-from metaan.plots._axes import axes_figure, place_labels, study_points, tick_text
+from metaan.plots._axes import add_footnotes, axes_figure, place_labels, study_points, tick_text
 from metaan.plots._table import nice_limits
+from metaan.plots._text import excluded_notes
+from metaan.results import Exclusion
 from metaan.sensitivity import Baujat
 
 __all__ = ["baujat"]
@@ -26,6 +30,7 @@ def baujat(
     result: Baujat,
     *,
     annotate: int | None = None,
+    excluded: Sequence[Exclusion] = (),
     title: str | None = None,
 ) -> Figure:
     """Draw a Baujat plot from the coordinates of :func:`metaan.sensitivity.baujat`.
@@ -43,6 +48,9 @@ def baujat(
         How many studies to label, the most extreme first (by the larger of
         their two coordinates relative to the axis maxima). By default every
         study is labelled when there are at most 30, else the 10 most extreme.
+    excluded
+        The rows left out of the fit (``MetaResult.excluded``), listed in a
+        footnote: a Baujat result holds only the studies that were fitted.
     title
         Text above the plot.
 
@@ -83,4 +91,5 @@ def baujat(
         axis.set_major_formatter(FuncFormatter(lambda v, _p: tick_text(v)))
     ax.set_xlabel("Contribution to overall heterogeneity", fontfamily=th.FONT_FAMILY)
     ax.set_ylabel("Influence on overall result", fontfamily=th.FONT_FAMILY)
+    add_footnotes(fig, excluded_notes(excluded))
     return fig

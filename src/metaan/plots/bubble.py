@@ -23,6 +23,7 @@ from metaan.errors import InputError
 from metaan.estimators import FloatArray
 from metaan.plots import _theme as th
 from metaan.plots._axes import (
+    add_footnotes,
     axes_figure,
     circle_key,
     figure_legend,
@@ -31,7 +32,7 @@ from metaan.plots._axes import (
     tick_text,
 )
 from metaan.plots._table import nice_limits
-from metaan.plots._text import EQ, MEASURE_NAMES, fmt_p
+from metaan.plots._text import EQ, MEASURE_NAMES, excluded_notes, fmt_p
 from metaan.regression import MetaRegressionResult
 
 __all__ = ["bubble"]
@@ -182,4 +183,5 @@ def bubble(
     if band:
         handles.append(Patch(facecolor=th.LIGHT_GREY, edgecolor=th.GREY, linewidth=0.5))
     figure_legend(fig, handles, names, ncol)
+    add_footnotes(fig, excluded_notes(result.excluded))
     return fig

@@ -10,7 +10,13 @@ from metaan._format import fmt_typeset
 from metaan.errors import InputError
 from metaan.plots._inputs import favours_text
 from metaan.plots._table import Column, Row, draw_table
-from metaan.plots._text import effect_header, fmt_ci, fmt_interval, short_model_label
+from metaan.plots._text import (
+    effect_header,
+    excluded_notes,
+    fmt_ci,
+    fmt_interval,
+    short_model_label,
+)
 from metaan.plots.forest import scale_of
 from metaan.results import MetaResult
 from metaan.subgroups import SubgroupResult
@@ -149,6 +155,10 @@ def compare(
     )
     if len(measures) > 1:
         footnotes.append("Measures: " + ", ".join(sorted(str(m) for m in measures)) + ".")
+    if isinstance(results, SubgroupResult):
+        footnotes += excluded_notes(results.excluded)
+    else:
+        footnotes += excluded_notes(list(dict.fromkeys(e for f in fits for e in f.excluded)))
     return draw_table(
         rows,
         label_header=label_header,

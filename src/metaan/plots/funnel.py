@@ -34,8 +34,9 @@ from metaan._dist import norm_isf
 from metaan.bias import RegressionTest, TrimAndFill
 from metaan.errors import InputError
 from metaan.plots import _theme as th
-from metaan.plots._axes import axes_figure, figure_legend, legend_rows, tick_text
+from metaan.plots._axes import add_footnotes, axes_figure, figure_legend, legend_rows, tick_text
 from metaan.plots._table import nice_limits
+from metaan.plots._text import drawable, excluded_notes
 from metaan.plots.forest import scale_of
 from metaan.results import MetaResult
 
@@ -107,7 +108,11 @@ def funnel(
     scale = scale_of(fit, xlabel)
     show = np.exp if scale.log else (lambda a: a)
 
-    se_obs = np.sqrt(observed.vi)
+    # A study without a finite effect and a positive variance (a double-zero
+    # table under Peto) has no place on the plot: it is named in a footnote.
+    placed = drawable(observed)
+    obs_yi = np.asarray(observed.yi, dtype=float)[placed]
+    se_obs = np.sqrt(np.asarray(observed.vi, dtype=float)[placed])
     se_fill = np.sqrt(filled_vi)
     se_all = np.concatenate([se_obs, se_fill])
     se_top = float(np.max(se_all)) if se_all.size else 1.0
@@ -118,7 +123,7 @@ def funnel(
     crit = norm_isf((1.0 - fit.level / 100.0) / 2.0)
     est = fit.estimate
     # The effect axis covers the studies and the pseudo-confidence region.
-    xs = np.concatenate([observed.yi, filled_yi, [est - crit * se_max, est + crit * se_max]])
+    xs = np.concatenate([obs_yi, filled_yi, [est - crit * se_max, est + crit * se_max]])
     if xlim is None:
         (lo, hi), x_ticks = nice_limits(float(show(xs.min())), float(show(xs.max())), scale.log)
     else:
@@ -195,7 +200,7 @@ def funnel(
         )
     ax.add_line(
         Line2D(
-            show(observed.yi),
+            show(obs_yi),
             se_obs,
             marker="o",
             markersize=5,
@@ -230,6 +235,7 @@ def funnel(
     ax.set_xlabel(scale.xlabel, fontfamily=th.FONT_FAMILY)
     ax.set_ylabel("Standard error", fontfamily=th.FONT_FAMILY)
     figure_legend(fig, handles, names, ncol)
+    add_footnotes(fig, excluded_notes(observed.excluded, observed))
     return fig
 
 

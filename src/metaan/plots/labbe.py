@@ -19,6 +19,7 @@ from metaan.errors import InputError
 from metaan.estimators import FloatArray
 from metaan.plots import _theme as th
 from metaan.plots._axes import (
+    add_footnotes,
     axes_figure,
     circle_key,
     figure_legend,
@@ -27,6 +28,7 @@ from metaan.plots._axes import (
     tick_text,
 )
 from metaan.plots._inputs import StudyColumns, as_columns, study_numbers
+from metaan.plots._text import excluded_notes
 from metaan.results import MetaResult
 
 __all__ = ["labbe"]
@@ -162,4 +164,5 @@ def labbe(
         Line2D([], [], color=th.VERMILLION, linewidth=1.2, linestyle=(0, (5, 3))),
     ]
     figure_legend(fig, handles, names, ncol)
+    add_footnotes(fig, excluded_notes(result.excluded))
     return fig

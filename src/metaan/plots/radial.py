@@ -22,8 +22,16 @@ from matplotlib.transforms import blended_transform_factory
 from metaan._dist import norm_isf
 from metaan.errors import InputError
 from metaan.plots import _theme as th
-from metaan.plots._axes import axes_figure, figure_legend, legend_rows, study_points, tick_text
+from metaan.plots._axes import (
+    add_footnotes,
+    axes_figure,
+    figure_legend,
+    legend_rows,
+    study_points,
+    tick_text,
+)
 from metaan.plots._table import nice_limits
+from metaan.plots._text import drawable, excluded_notes
 from metaan.plots.forest import scale_of
 from metaan.results import MetaResult
 
@@ -59,8 +67,10 @@ def radial(result: MetaResult, *, title: str | None = None) -> Figure:
     if not isinstance(result, MetaResult):
         raise InputError(f"radial draws a MetaResult, not a {type(result).__name__}")
     tau2 = result.tau2 if (result.model == "random" and result.tau2 is not None) else 0.0
-    s = np.sqrt(result.vi + tau2)
-    xs, zs = 1.0 / s, result.yi / s
+    # Studies without a finite effect and a positive variance are named in a footnote.
+    placed = drawable(result)
+    s = np.sqrt(np.asarray(result.vi, dtype=float)[placed] + tau2)
+    xs, zs = 1.0 / s, np.asarray(result.yi, dtype=float)[placed] / s
     crit = norm_isf((1.0 - result.level / 100.0) / 2.0)
     est = result.estimate
     names = [
@@ -159,4 +169,5 @@ def radial(result: MetaResult, *, title: str | None = None) -> Figure:
         Line2D([], [], color=th.BLACK, linewidth=0.8, linestyle=(0, (4, 3))),
     ]
     figure_legend(fig, handles, names, ncol)
+    add_footnotes(fig, excluded_notes(result.excluded, result))
     return fig

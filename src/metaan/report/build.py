@@ -13,7 +13,6 @@ import json
 import math
 import multiprocessing
 import multiprocessing.process
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from metaan._json import json_number
-from metaan.errors import SpecError
+from metaan._output import OutputFolder
 from metaan.report.analyses import ClassResults, ReportResults, is_blank, run_report_analyses
 from metaan.report.serialize import (
     library_versions,
@@ -192,16 +191,16 @@ def _figure_bytes(fig: Any, fmt_name: str) -> bytes:
     return buffer.getvalue()
 
 
-def _write_figures(figures: dict[str, Any], formats: list[str], out: Path) -> list[Path]:
+def _write_figures(figures: dict[str, Any], formats: list[str], out: OutputFolder) -> list[Path]:
     return [
-        _write(out / "figures" / f"{name}.{fmt_name}", _figure_bytes(fig, fmt_name), out)
+        out.write(f"figures/{name}.{fmt_name}", _figure_bytes(fig, fmt_name))
         for name, fig in figures.items()
         for fmt_name in formats
     ]
 
 
 def _start_figure_writer(
-    figures: dict[str, Any], formats: list[str], out: Path
+    figures: dict[str, Any], formats: list[str], out: OutputFolder
 ) -> multiprocessing.process.BaseProcess | None:
     """Write the figure files in a forked process; ``None`` where fork is unavailable."""
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -216,7 +215,7 @@ def _finish_figure_writer(
     worker: multiprocessing.process.BaseProcess | None,
     figures: dict[str, Any],
     formats: list[str],
-    out: Path,
+    out: OutputFolder,
 ) -> list[Path]:
     """Wait for the forked writer (or write the files here) and list them."""
     if worker is None:
@@ -225,11 +224,10 @@ def _finish_figure_writer(
     if worker.exitcode != 0:
         # The fork failed for a reason of its own: write the files here instead.
         return _write_figures(figures, formats, out)
-    return [
-        (out / "figures" / f"{name}.{fmt_name}").resolve()
-        for name in figures
-        for fmt_name in formats
-    ]
+    paths = [out.path(f"figures/{name}.{fmt_name}") for name in figures for fmt_name in formats]
+    for path in paths:
+        out.track(path)
+    return paths
 
 
 def _loo_summary(c: ClassResults) -> dict[str, Any]:
@@ -413,18 +411,6 @@ def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
     raise ValueError(f"the report renderer does not fetch anything ({url})")
 
 
-def _write(path: Path, data: str | bytes, output: Path) -> Path:
-    target = path.resolve()
-    if output.resolve() not in target.parents:
-        raise SpecError(f"refusing to write {target}: it is outside the output folder {output}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        target.write_text(data, encoding="utf-8", newline="\n")
-    else:
-        target.write_bytes(data)
-    return target
-
-
 def _csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, lineterminator="\n")
 
@@ -444,9 +430,10 @@ def build_report(
         The ``reports/<name>.toml`` file.
     output
         The output folder (default: the spec's ``output``, next to the spec).
-        Everything is written inside it; it is emptied of earlier report files
-        (``index.html``, ``report.pdf``, ``results.json``, ``tables/``,
-        ``figures/``) first.
+        Everything is written inside it, each file atomically. The folder's
+        manifest (``.metaan-manifest``) lists what the build wrote; the files an
+        earlier build listed there and this one no longer writes are removed,
+        and nothing else in the folder is touched.
     pdf
         Render ``report.pdf`` from the HTML with WeasyPrint.
     progress
@@ -455,21 +442,19 @@ def build_report(
     say = progress or _quiet
     start = time.perf_counter()
     spec: ReportSpec = load_spec(spec_path)
-    out = Path(output).resolve() if output is not None else spec.output
+    out_path = Path(output) if output is not None else spec.output
+    out = OutputFolder(out_path, inputs=[spec.path, *spec.files])
     say(f"reading {len(spec.files)} study files")
     studies = load_studies(spec.files)
     say("running the analyses")
     results = run_report_analyses(spec, studies)
     written: list[Path] = []
-    for stale in ("tables", "figures"):
-        if (out / stale).is_dir():
-            shutil.rmtree(out / stale)
     say("drawing the figures")
     figures = _figures(results, say)
     svg: dict[str, str] = {}
     for name, fig in figures.items():
         data_svg = _figure_bytes(fig, "svg")
-        written.append(_write(out / "figures" / f"{name}.svg", data_svg, out))
+        written.append(out.write(f"figures/{name}.svg", data_svg))
         svg[name] = data_svg.decode("utf-8")[data_svg.decode("utf-8").find("<svg") :]
     raster = [f for f in spec.figure_formats if f != "svg"]
     # The raster and PDF figure files are written by a forked copy of this process
@@ -477,19 +462,19 @@ def build_report(
     worker = _start_figure_writer(figures, raster, out) if raster else None
     say("writing tables and results.json")
     for name, frame in tables(results).items():
-        written.append(_write(out / "tables" / f"{name}.csv", _csv(frame), out))
+        written.append(out.write(f"tables/{name}.csv", _csv(frame)))
     data = results_data(results)
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-    written.append(_write(out / "results.json", text, out))
+    written.append(out.write("results.json", text))
     say("rendering index.html")
     html = render_html(results, svg)
-    written.append(_write(out / "index.html", html, out))
+    written.append(out.write("index.html", html))
     if pdf:
         say("rendering report.pdf")
         import weasyprint
 
-        document = weasyprint.HTML(string=html, base_url=str(out), url_fetcher=_no_fetch)
-        written.append(_write(out / "report.pdf", document.write_pdf(), out))
+        document = weasyprint.HTML(string=html, base_url=str(out.root), url_fetcher=_no_fetch)
+        written.append(out.write("report.pdf", document.write_pdf()))
     if raster:
         say("writing " + " and ".join(f.upper() for f in raster) + " figures")
         written.extend(_finish_figure_writer(worker, figures, raster, out))
@@ -497,6 +482,8 @@ def build_report(
 
     for fig in figures.values():
         plt.close(fig)
+    for stale in out.finish():
+        say(f"removed {stale.relative_to(out.root).as_posix()}, written by an earlier build")
     seconds = time.perf_counter() - start
-    say(f"done in {seconds:.1f} s: {out}")
-    return BuildResult(output=out, files=tuple(written), seconds=seconds)
+    say(f"done in {seconds:.1f} s: {out.root}")
+    return BuildResult(output=out.root, files=tuple(written), seconds=seconds)

@@ -281,11 +281,18 @@ def load_spec(path: str | Path) -> ReportSpec:
     """
     spec_path = Path(path)
     try:
-        text = spec_path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark, as some Windows editors write, is not TOML.
+        text = spec_path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise SpecError(
             f"{spec_path}: cannot read the report specification ({exc.strerror or exc}); "
             "give the path of a reports/<name>.toml file"
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = spec_path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            f"{spec_path}: line {line}: the specification is not UTF-8 text; "
+            "save it as UTF-8 in your editor"
         ) from None
     try:
         raw = tomllib.loads(text)

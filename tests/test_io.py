@@ -1,0 +1,237 @@
+"""The files users bring: CSV in its European and tab-separated forms, Excel
+workbooks and RevMan 5 reviews, read by one module with one error convention."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import metaan
+from metaan.errors import InputError
+from metaan.io import read_revman, read_table, spreadsheet_rows
+from tolerance import assert_close
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures" / "io"
+REVIEW = FIXTURES / "review.rm5"
+WORKBOOK = FIXTURES / "bcg.xlsx"
+
+
+def load_case(name: str) -> dict[str, Any]:
+    """A committed metafor reference file (the fixtures were built from these)."""
+    path = HERE / "reference" / "metafor" / f"{name}.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def write(tmp_path: Path, text: str, name: str = "studies.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------- CSV dialects
+
+
+def test_a_semicolon_file_with_decimal_commas_reads_as_numbers(tmp_path: Path) -> None:
+    table = read_table(write(tmp_path, "study;yi;vi\nA;0,5;0,1\nB;-,25;1,5e-2\nC;1;NA\n"))
+    assert list(table.columns) == ["study", "yi", "vi"]
+    np.testing.assert_array_equal(table["yi"], [0.5, -0.25, 1.0])
+    np.testing.assert_array_equal(table["vi"][:2], [0.1, 0.015])
+    assert np.isnan(table["vi"].iloc[2])
+
+
+def test_a_tab_separated_file_reads_as_the_comma_separated_one(tmp_path: Path) -> None:
+    tab = read_table(write(tmp_path, "study\tyi\tvi\nA\t0.5\t0.1\nB, Jr\t1\t0.2\n", "a.tsv"))
+    comma = read_table(write(tmp_path, 'study,yi,vi\nA,0.5,0.1\n"B, Jr",1,0.2\n', "b.csv"))
+    assert tab.equals(comma)
+
+
+def test_sep_and_decimal_choose_what_detection_would_not(tmp_path: Path) -> None:
+    path = write(tmp_path, "study;yi\nA;1.234\nB;2\n")
+    assert read_table(path)["yi"].tolist() == [1.234, 2.0]
+    with pytest.raises(InputError, match="thousands separator"):
+        read_table(path, decimal=",")
+    assert read_table(path, sep="semicolon")["yi"].tolist() == [1.234, 2.0]
+    assert list(read_table(path, sep=",").columns) == ["study;yi"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('study,n\nA,"1,234"\n', "1,234 is written with a thousands separator (,)"),
+        ("study;n\nA;1.234,5\nB;2,5\n", "1.234,5 is written with a thousands separator (.)"),
+        ('study,n\nA,"1 234"\n', "1 234 is written with a thousands separator (space)"),
+        ("study,n\nA,1'234\n", "1'234 is written with a thousands separator (')"),
+    ],
+)
+def test_thousands_separators_are_refused_with_the_row_and_column(
+    tmp_path: Path, text: str, shown: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: row 2: column n: {shown}")
+    assert "without separators" in message
+
+
+def test_an_ambiguous_separator_names_both_and_the_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, "a,b;c\n1,2;3\n")
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert "commas and semicolons" in str(caught.value)
+    assert "--sep , or --sep ;" in str(caught.value)
+
+
+def test_mixed_decimal_marks_are_refused_naming_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=re.escape("--decimal , or --decimal .")):
+        read_table(write(tmp_path, "study;yi\nA;0,5\nB;0.25\n"))
+
+
+def test_blank_rows_keep_their_spreadsheet_numbers_in_every_dialect(tmp_path: Path) -> None:
+    table = read_table(write(tmp_path, "study;yi\nA;0,5\n;\nB;1\n"))
+    assert list(spreadsheet_rows(table)) == [2, 4]
+
+
+def test_a_workbook_renamed_to_csv_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "studies.csv"
+    path.write_bytes(WORKBOOK.read_bytes())
+    with pytest.raises(InputError, match=re.escape("rename it to end in .xlsx")):
+        read_table(path)
+
+
+def test_an_old_excel_file_is_refused_with_what_to_save_instead(tmp_path: Path) -> None:
+    path = tmp_path / "studies.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(InputError, match=re.escape("save it as .xlsx")):
+        read_table(path)
+
+
+# ----------------------------------------------------------------------------- Excel
+
+
+def test_a_workbook_sheet_reads_as_its_csv_export() -> None:
+    table = read_table(WORKBOOK, sheet="trials")
+    case = load_case("bcg_RR")
+    assert list(table.columns) == ["author", "year", "tpos", "n1i", "cpos", "n2i", "alloc"]
+    assert table["tpos"].dtype == np.int64
+    assert table["author"].tolist() == [row["author"] for row in case["data"]]
+    assert list(spreadsheet_rows(table)) == list(range(2, 15))
+    assert read_table(WORKBOOK, sheet=1).equals(table)
+
+
+def test_a_workbook_with_several_sheets_needs_one_chosen() -> None:
+    with pytest.raises(InputError) as caught:
+        read_table(WORKBOOK)
+    assert "2 sheets (trials, notes)" in str(caught.value) and "--sheet" in str(caught.value)
+    with pytest.raises(InputError, match="no sheet results; its sheets are trials, notes"):
+        read_table(WORKBOOK, sheet="results")
+
+
+def test_a_broken_workbook_is_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\xff\xfe\xfa")
+    with pytest.raises(InputError, match=re.escape("not a valid .xlsx workbook")):
+        read_table(path)
+
+
+def test_a_fit_of_the_workbook_reproduces_metafor() -> None:
+    table = read_table(WORKBOOK, sheet="trials")
+    effects = metaan.escalc(table, "RR", ai="tpos", n1i="n1i", ci="cpos", n2i="n2i")
+    res = metaan.fit(effects, method="REML")
+    expected = load_case("bcg_RR")["results"]["rma_REML"]
+    assert_close(res.estimate, expected["estimate"], "estimate")
+    assert_close(res.tau2, expected["tau2"], "tau2")
+
+
+# ----------------------------------------------------------------------------- RevMan 5
+
+
+def test_a_review_reads_every_outcome_with_names_arms_and_subgroups() -> None:
+    review = read_revman(REVIEW)
+    assert review["outcome"].drop_duplicates().tolist() == ["1.1", "2.1"]
+    bcg = review[review["outcome"] == "1.1"]
+    assert len(bcg) == 13
+    assert set(bcg["subgroup"]) == {
+        "random allocation",
+        "alternate allocation",
+        "systematic allocation",
+    }
+    first = bcg.iloc[0]
+    assert (first["study"], first["year"], first["group1"], first["group2"]) == (
+        "Aronson 1948",
+        1948,
+        "BCG",
+        "No vaccine",
+    )
+    assert (first["ai"], first["n1i"], first["ci"], first["n2i"]) == (4, 123, 11, 139)
+    stroke = review[review["outcome"] == "2.1"]
+    assert stroke["data_type"].unique().tolist() == ["CONT"]
+    assert stroke[["m1i", "sd1i", "n1i"]].notna().all().all()
+
+
+def test_one_outcome_of_a_review_is_a_table_with_its_measure() -> None:
+    table = read_table(REVIEW, outcome="1.1")
+    assert table.attrs["measure"] == "RR"
+    assert list(spreadsheet_rows(table)) == list(range(2, 15))
+    assert "m1i" not in table.columns
+    with pytest.raises(InputError) as caught:
+        read_table(REVIEW)
+    message = str(caught.value)
+    assert "2 outcomes: 1.1 Tuberculosis (DICH, RR); 2.1 Length of hospital stay" in message
+    assert "--revman-outcome" in message
+    with pytest.raises(InputError, match=re.escape("no outcome 3.1; it has 1.1")):
+        read_table(REVIEW, outcome="3.1")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "case", "measure"), [("1.1", "bcg_RR", "RR"), ("2.1", "normand_SMD", "SMD")]
+)
+def test_a_fit_of_a_review_outcome_reproduces_metafor(
+    outcome: str, case: str, measure: str
+) -> None:
+    table = read_table(REVIEW, outcome=outcome)
+    columns = (
+        ("ai", "n1i", "ci", "n2i")
+        if measure == "RR"
+        else ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
+    )
+    effects = metaan.escalc(table, measure, **{c: c for c in columns})
+    res = metaan.fit(effects, method="REML")
+    expected = load_case(case)["results"]["rma_REML"]
+    assert_close(res.estimate, expected["estimate"], "estimate")
+    assert_close(res.se, expected["se"], "se")
+    assert_close(res.tau2, expected["tau2"], "tau2")
+
+
+def test_a_review_s_mantel_haenszel_fit_reproduces_metafor() -> None:
+    table = read_table(REVIEW, outcome="1.1")
+    cols = [table[c].to_numpy(dtype=float) for c in ("ai", "n1i", "ci", "n2i")]
+    res = metaan.fit_mh(*cols, measure="RR")
+    expected = load_case("bcg_RR")["results"]["mh_RR"]
+    assert_close(res.estimate, expected["estimate"], "estimate")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<COCHRANE_REVIEW><ANALYSES_AND_DATA/>", "not well-formed XML"),
+        ("<review/>", "not a RevMan 5 review (its root element is <review>)"),
+        ("<COCHRANE_REVIEW><ANALYSES_AND_DATA/></COCHRANE_REVIEW>", "no outcome data"),
+        (
+            '<!DOCTYPE r [<!ENTITY a "aaaa">]><COCHRANE_REVIEW/>',
+            "declares XML entities",
+        ),
+    ],
+)
+def test_a_file_that_is_no_review_is_one_error(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text, "review.rm5")
+    with pytest.raises(InputError, match=re.escape(message)) as caught:
+        read_revman(path)
+    assert str(caught.value).startswith(str(path))
