@@ -161,15 +161,24 @@ def likelihood_problem(c: Contrasts, reference: int) -> BasicContrasts:
     return basic_contrasts(c, reference, fallback="last", covariance=False)
 
 
-def likelihood_tau2(c: Contrasts, reference: int, *, reml: bool) -> float | None:
+def likelihood_tau2(
+    c: Contrasts, reference: int, *, reml: bool, start: float | None = None
+) -> float | None:
     """netmeta's REML (or ML) estimate of τ² (see the module docstring): the root of
     the score, or 0 when the score is not positive there; None when the network has
-    no residual degrees of freedom (as many basic contrasts as treatment effects)."""
+    no residual degrees of freedom (as many basic contrasts as treatment effects).
+
+    ``start`` (e.g. the DerSimonian-Laird estimate) only shortens the search: the
+    solver brackets the root from there."""
     problem = likelihood_problem(c, reference)
     if problem.y.size <= problem.X.shape[1]:
         return None
     scale = float(np.var(problem.y)) + float(np.mean(problem.S.diagonal_values()))
-    root = solve_root(lambda t: likelihood_score(problem, t, reml=reml), 0.0, scale)
+
+    def score(t: float) -> tuple[float, float]:
+        return likelihood_score(problem, t, reml=reml)
+
+    root = solve_root(score, 0.0, scale, start=start)
     if math.isnan(root):
         raise ConvergenceError(
             f"the {'REML' if reml else 'ML'} score equation of tau^2 has no root for this "

@@ -257,8 +257,12 @@ def _fits(
     elif method == "DL":
         estimate = dl_tau2(c, common)
     else:
-        ok = degrees_of_freedom(c) > 0
-        estimate = likelihood_tau2(c, reference, reml=method == "REML") if ok else None
+        start = dl_tau2(c, common)  # None without df, when there is nothing to estimate
+        estimate = (
+            None
+            if start is None
+            else likelihood_tau2(c, reference, reml=method == "REML", start=start or None)
+        )
     return common, graph_fit(c, 0.0 if estimate is None else estimate), estimate
 
 
