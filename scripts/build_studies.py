@@ -39,12 +39,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from metaan.studies import (
-    COLUMN_NAMES,
-    psilocybin_main_analysis,
-    schema_markdown,
-    validate_studies,
-)
+from metaan.report.selections import psilocybin_main_analysis
+from metaan.studies import COLUMN_NAMES, schema_markdown, validate_studies
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "data"
@@ -54,6 +50,7 @@ PSILOCYBIN_MAIN = "psilocybin_depression_metapsy_main.csv"
 SSRI_PAIRS = "ssri_vs_placebo_griselda_cipriani2018_pairs.csv"
 SSRI_ARMS = "ssri_vs_placebo_griselda_cipriani2018_arms.csv"
 CANNABINOID = "cannabinoid_depression_transcribed.csv"
+AWAITING = "cannabinoid_trials_awaiting_data.csv"
 
 # The inputs the committed studies/ files were built from.
 SHA256 = {
@@ -62,6 +59,7 @@ SHA256 = {
     SSRI_PAIRS: "4fb0aea4d6db475c1e32e4e1fe7e05129dd6c041895d8f77e5277ae005acf023",
     SSRI_ARMS: "1fb5db983eb347a54e5e246f9f40941048dae75277691367ca38adefd265d55f",
     CANNABINOID: "c49097ddc29508aed5ec6988468700acee6cb19db5e5812515075cfe07780f3b",
+    AWAITING: "9941d5b8276e94485072a03e4b29e9d3b65272d27dc69d1c42b88de1fe478f34",
 }
 
 Row = dict[str, str]
@@ -129,6 +127,62 @@ COMPARATOR_KINDS = {
 ROB = {"Low": "low", "Some concerns": "some_concerns", "High": "high", "": ""}
 
 
+# Documented errors in the source's text, corrected here with the trial report that
+# shows the correction. The source's own words stay in the record beside the reading
+# (``*_source`` columns) and the ``correction`` column cites the trial report.
+GRIFFITHS_REPORT = (
+    "Griffiths RR, Johnson MW, Carducci MA, et al. J Psychopharmacol 2016;30(12):1181-1197, "
+    "doi:10.1177/0269881116675513, abstract: the high dose was 22 or 30 mg/70 kg and the "
+    "very low (placebo-like) dose 1 or 3 mg/70 kg"
+)
+LUQUIENS_REPORT = (
+    "Luquiens A, Belahda D, Graux C, et al. Addiction 2025, doi:10.1111/add.70152, abstract: "
+    "two oral sessions of 25 mg (n = 20) or 1 mg (n = 10) of psilocybin"
+)
+#: (study, column, source text) -> (corrected text, why, citation).
+CORRECTIONS: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    ("Griffiths 2016", "intervention_dose", "22 mg/kg"): (
+        "22 mg/70 kg",
+        "the unit is mg per 70 kg of body weight, not mg/kg (22 mg/kg would be about 1.5 g)",
+        GRIFFITHS_REPORT,
+    ),
+    ("Griffiths 2016", "comparator_dose", "1 mg/kg"): (
+        "1 mg/70 kg",
+        "the unit is mg per 70 kg of body weight, not mg/kg",
+        GRIFFITHS_REPORT,
+    ),
+    ("Luquiens 2025", "arm2_label", "10 mg group"): (
+        "1 mg group",
+        "the control arm received 1 mg (its dose in the same record), not 10 mg",
+        LUQUIENS_REPORT,
+    ),
+}
+#: The columns whose source text a correction keeps beside it.
+SOURCE_TEXT_COLUMNS = {
+    "intervention_dose": "intervention_dose_source",
+    "comparator_dose": "comparator_dose_source",
+}
+
+
+def apply_corrections(record: Row, used: set[tuple[str, str, str]]) -> None:
+    """Correct the documented errors in one record, keeping the source's text beside them."""
+    notes: list[str] = []
+    citations: list[str] = []
+    for column in ("intervention_dose", "comparator_dose", "arm1_label", "arm2_label"):
+        key = (record["study_id"], column, record[column])
+        if key not in CORRECTIONS:
+            continue
+        corrected, why, citation = CORRECTIONS[key]
+        used.add(key)
+        if column in SOURCE_TEXT_COLUMNS:
+            record[SOURCE_TEXT_COLUMNS[column]] = record[column]
+        notes.append(f"{column}: the source reads {record[column]!r}, read as {corrected!r}; {why}")
+        record[column] = corrected
+        citations.append(citation)
+    if notes:
+        record["correction"] = "; ".join(notes) + f" ({'; '.join(dict.fromkeys(citations))})."
+
+
 def dose_number(dose: str) -> float:
     found = re.match(r"([0-9.]+)", dose)
     if found is None:
@@ -140,6 +194,7 @@ def psilocybin(source: Path) -> list[Row]:
     rows = read_csv(source / PSILOCYBIN)
     require(len(rows) == 220, f"{PSILOCYBIN}: expected 220 rows, found {len(rows)}")
     out: list[Row] = []
+    corrected: set[tuple[str, str, str]] = set()
     for position, src in enumerate(rows, start=2):
         kind = src["outcome_type"]
         require(kind in OUTCOME_TYPES, f"row {position}: unknown outcome_type {kind!r}")
@@ -208,33 +263,41 @@ def psilocybin(source: Path) -> list[Row]:
             source_url=METAPSY_URL,
             licence="ODC-BY-1.0",
         )
-        for k in ("1", "2"):
-            if kind in ("msd", "imsd"):
-                n, mean, sd = src["n_arm" + k], src["mean_arm" + k], src["sd_arm" + k]
-            elif kind == "change":
-                n = src["n_change_arm" + k]
-                mean, sd = src["mean_change_arm" + k], src["sd_change_arm" + k]
-            else:
-                n = mean = sd = ""
-                record["events" + k] = number(src["event_arm" + k])
-                record["total" + k] = number(src["totaln_arm" + k])
-            record["n" + k], record["mean" + k], record["sd" + k] = (
-                number(n),
-                number(mean),
-                number(sd),
-            )
-            record["baseline_mean" + k] = number(src["baseline_m_arm" + k])
-            record["baseline_sd" + k] = number(src["baseline_sd_arm" + k])
-            record["baseline_n" + k] = number(src["baseline_n_arm" + k])
-            record["imputed" + k] = "1" if kind == "imsd" else "0"
+        metapsy_arms(src, kind, record)
+        apply_corrections(record, corrected)
         if kind == "imsd":
             record["note"] = (
                 "Endpoint means and SDs imputed by the metapsy curators (metapsy outcome type "
                 "imsd)."
             )
         out.append(record)
+    unused = set(CORRECTIONS) - corrected
+    require(not unused, f"corrections that match no record (has the source changed?): {unused}")
     mark_shared_arms(out)
     return out
+
+
+def metapsy_arms(src: Row, kind: str, record: Row) -> None:
+    """The per-arm numbers of a metapsy row: endpoint or change data, or events."""
+    for k in ("1", "2"):
+        if kind in ("msd", "imsd"):
+            n, mean, sd = src["n_arm" + k], src["mean_arm" + k], src["sd_arm" + k]
+        elif kind == "change":
+            n = src["n_change_arm" + k]
+            mean, sd = src["mean_change_arm" + k], src["sd_change_arm" + k]
+        else:
+            n = mean = sd = ""
+            record["events" + k] = number(src["event_arm" + k])
+            record["total" + k] = number(src["totaln_arm" + k])
+        record["n" + k], record["mean" + k], record["sd" + k] = (
+            number(n),
+            number(mean),
+            number(sd),
+        )
+        record["baseline_mean" + k] = number(src["baseline_m_arm" + k])
+        record["baseline_sd" + k] = number(src["baseline_sd_arm" + k])
+        record["baseline_n" + k] = number(src["baseline_n_arm" + k])
+        record["imputed" + k] = "1" if kind == "imsd" else "0"
 
 
 def check_main_analysis(source: Path, records: list[Row]) -> None:
@@ -476,6 +539,11 @@ ZAJICEK_REFERENCE = (
     "symptoms related to multiple sclerosis (CAMS study): multicentre randomised "
     "placebo-controlled trial. Lancet 2003;362(9395):1517–1526."
 )
+BLACK_REFERENCE = (
+    "An RCT not named in its source, reported in Black N, Stockings E, Campbell G, et al. "
+    "Cannabinoids for the treatment of mental disorders and symptoms of mental disorders: a "
+    "systematic review and meta-analysis. Lancet Psychiatry 2019;6(12):995–1010 (Table 5)."
+)
 PINTO_SUBGROUP = "patients who were not early responders at week 2 (post-randomisation subgroup)"
 
 # What the CSV cells do not say, taken from its SOURCE.md (quoted there): per source row,
@@ -534,6 +602,9 @@ CANNABINOID_ROWS: dict[int, dict[str, str]] = {
     7: {**PINTO_EXPLORATORY, "scale": "phq-9"},
     8: {
         "study_id": "Black 2019 (unnamed RCT)",
+        # The review that reports the trial, cited as studies/SOURCES.md cites it; the
+        # trial itself is not named there.
+        "reference": BLACK_REFERENCE,
         "arm1_id": "cannabis",
         "arm2_id": "placebo",
         "comparator_kind": "placebo",
@@ -673,6 +744,49 @@ def cannabinoid(source: Path) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------
+# Cannabinoid trials awaiting data: citations and design, no outcome data
+
+AWAITING_COLUMNS = (
+    "study",
+    "doi",
+    "population",
+    "intervention",
+    "control",
+    "depression_measure",
+    "design_note",
+    "why_not_pooled",
+)
+AWAITING_SOURCE = (
+    "cannabinoid_trials_awaiting_data.csv: randomised trials found in a search of openly "
+    "reachable abstracts and trial pages (November 2026); citations and design only"
+)
+AWAITING_LICENCE = "bibliographic facts from the cited trial reports; cite them"
+
+
+def awaiting(source: Path) -> str:
+    """The awaiting-data list, cells unchanged, with its source, licence and row added."""
+    rows = read_csv(source / AWAITING)
+    require(len(rows) == 12, f"{AWAITING}: expected 12 rows, found {len(rows)}")
+    require(tuple(rows[0]) == AWAITING_COLUMNS, f"{AWAITING}: the columns have changed")
+    buffer = io.StringIO()
+    fields = ["drug_class", *AWAITING_COLUMNS, "source_dataset", "source_record", "licence"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for position, row in enumerate(rows, start=2):
+        require(all(row[c].strip() == row[c] for c in AWAITING_COLUMNS), f"row {position}")
+        writer.writerow(
+            {
+                "drug_class": "cannabinoid",
+                **row,
+                "source_dataset": AWAITING_SOURCE,
+                "source_record": f"{AWAITING} row {position}",
+                "licence": AWAITING_LICENCE,
+            }
+        )
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------
 # Writing
 
 
@@ -770,6 +884,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "psilocybin.csv":
             check_main_analysis(source, records)
         texts[name] = to_csv(records)
+    # Not study records (no outcome data): kept out of the folder that is loaded.
+    texts["awaiting/cannabinoid.csv"] = awaiting(source)
     readme = out / "README.md"
     texts["README.md"] = readme_with_schema(readme.read_text(encoding="utf-8"))
     if args.check:
@@ -783,6 +899,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if stale else 0
     out.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text, encoding="utf-8", newline="\n")
         print(f"wrote {out / name}")
     problems = validate_studies([out / name for name in builders])

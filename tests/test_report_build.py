@@ -8,6 +8,7 @@ import json
 import math
 import re
 import socket
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from metaan.cli import main
 from metaan.report.build import build_report
 from metaan.report.serialize import library_versions
+from metaan.studies import load_studies
 from tolerance import RTOL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +37,9 @@ def _copy_spec(tmp_path: Path, name: str = "depression") -> Path:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One full build (PDF and Word included) serves every test of this module.
     out = tmp_path_factory.mktemp("report") / "depression"
-    build_report(DEFAULT_SPEC, out, pdf=False)
+    build_report(DEFAULT_SPEC, out, pdf=True)
     return out
 
 
@@ -52,6 +55,8 @@ def test_the_default_report_has_every_part_the_reader_needs(built: Path) -> None
     html = (built / "index.html").read_text(encoding="utf-8")
     for heading in (
         "Summary by drug class",
+        "Summary of findings and certainty of evidence (GRADE)",
+        "Published results reproduced",
         "Psilocybin",
         "SSRIs",
         "Cannabinoids",
@@ -100,12 +105,13 @@ def test_the_html_is_self_contained(built: Path) -> None:
     html = (built / "index.html").read_text(encoding="utf-8")
     assert "<script" not in html.lower()
     assert "<link" not in html.lower()
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    # Links to DOIs, registries and licences are fine; nothing is loaded from outside.
+    assert not re.search(r"""src\s*=\s*["']?(https?:|//)""", html)
     assert "url(http" not in html
     assert html.count("<svg") >= 2
 
 
-def test_building_twice_gives_byte_identical_html_json_csv_and_svg(
+def test_building_twice_gives_byte_identical_html_json_csv_svg_and_word(
     built: Path, tmp_path: Path
 ) -> None:
     again = tmp_path / "depression"
@@ -114,6 +120,7 @@ def test_building_twice_gives_byte_identical_html_json_csv_and_svg(
     assert first.keys() == second.keys()
     different = [name for name in first if first[name] != second[name]]
     assert different == []
+    assert (built / "report.docx").read_bytes() == (again / "report.docx").read_bytes()
 
 
 def _numbers_equal(a: Any, b: Any, path: str) -> None:
@@ -233,3 +240,221 @@ def test_metaan_report_prints_progress_on_stderr_and_quiet_silences_it(tmp_path:
         main, ["report", str(spec), "--no-pdf", "--quiet", "-o", str(tmp_path / "b")]
     )
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def _json(built: Path) -> dict[str, Any]:
+    return json.loads((built / "results.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _analyses(data: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for c in data["classes"].values():
+        out += [a for a in [c["continuous"], *c["response"]] if a is not None]
+    comp = data["sections"]["comparison"]
+    out += [a for a in (comp["direct_analysis"], comp["indirect_a"]) if a is not None]
+    return out
+
+
+def test_every_trial_of_a_class_is_in_each_analysis_or_listed_with_its_reason(
+    built: Path,
+) -> None:
+    data = _json(built)
+    frame = load_studies(ROOT / "studies").frame
+    trials = {c: set(g["study_id"]) for c, g in frame.groupby("drug_class")}
+    analyses = _analyses(data)
+    assert len(analyses) >= 9
+    for a in analyses:
+        (cls,) = a["classes"]
+        used = {r["study_id"] for r in a["records"]}
+        out = [t["study"] for t in a["trials_out"]]
+        assert all(t["reason"] for t in a["trials_out"]), a["id"]
+        assert len(out) == len(set(out)) and not used & set(out), a["id"]
+        assert len(used) + len(out) == len(trials[cls]) == a["class_trials"], a["id"]
+        assert used | set(out) == trials[cls], a["id"]
+    ssri = data["classes"]["ssri"]["continuous"]
+    missing = {t["study"] for t in ssri["trials_out"]}
+    for study in ("Brown1986", "Frank2004", "NCT00822744(EudraCT Number2008-001718-26)",
+                  "SER 101 (FDA)", "SER 310 (FDA)", "Walczak1996"):  # fmt: skip
+        assert study in missing
+    assert len(missing) == 24
+
+
+def test_the_published_psilocybin_and_griselda_figures_are_reproduced_in_the_report(
+    built: Path,
+) -> None:
+    data = _json(built)
+    checks = data["sections"]["reproduction"]
+    assert checks and all(c["reproduced"] for c in checks)
+    by = {(c["analysis"], c["quantity"]): c for c in checks}
+    assert by[("psilocybin/continuous", "estimate")]["published"] == -0.9031
+    assert by[("ssri/response/OR", "estimate")]["published"] == 0.45178
+    psilocybin = data["classes"]["psilocybin"]["continuous"]["fit"]
+    assert (round(psilocybin["estimate"], 4), round(psilocybin["ci_lb"], 4)) == (-0.9031, -1.2561)
+    html = (built / "index.html").read_text(encoding="utf-8")
+    for text in ("-0.9031", "-1.2561", "-0.5501", "0.45178", "Difference"):
+        assert text in html, text
+
+
+def test_ssri_response_is_an_odds_ratio_over_112_trials_with_the_risk_ratio_beside_it(
+    built: Path,
+) -> None:
+    response = _json(built)["classes"]["ssri"]["response"]
+    assert [a["measure"] for a in response] == ["OR", "RR"]
+    assert [a["trials"] for a in response] == [112, 112]
+    assert response[0]["fit"]["estimate"] == pytest.approx(0.45178, abs=5e-6)
+
+
+def test_the_grade_table_rates_each_class_and_outcome_with_its_reasons(built: Path) -> None:
+    rows = _json(built)["sections"]["grade"]
+    rated = {(r["class"], r["analysis"]): r["rating"] for r in rows}
+    psilocybin = rated[("psilocybin", "psilocybin_smd")]
+    names = [d["name"] for d in psilocybin["domains"]]
+    assert names == ["risk of bias", "inconsistency", "indirectness", "imprecision",
+                     "publication bias"]  # fmt: skip
+    assert {d["basis"] for d in psilocybin["domains"]} <= {"computed", "declared", "not assessed"}
+    assert next(d for d in psilocybin["domains"] if d["name"] == "indirectness")["basis"] == (
+        "declared"
+    )
+    assert all(d["reason"] for d in psilocybin["domains"])
+    odds = rated[("ssri", "ssri_response_or")]
+    assert odds["absolute"]["control_per_1000"] > 0
+    assert rated[("cannabinoid", "cannabinoid_smd")] is None
+    table = (built / "tables" / "grade.csv").read_text(encoding="utf-8")
+    assert "certainty" in table and "risk of bias (basis)" in table
+    html = (built / "index.html").read_text(encoding="utf-8")
+    assert "Summary of findings" in html and "per 1,000" in html
+
+
+def test_the_data_licences_are_in_the_report_results_json_and_beside_the_tables(
+    built: Path,
+) -> None:
+    html = (built / "index.html").read_text(encoding="utf-8")
+    for url in ("https://opendatacommons.org/licenses/by/1-0/",
+                "https://creativecommons.org/licenses/by/4.0/"):  # fmt: skip
+        assert f'href="{url}"' in html
+        assert url in (built / "tables" / "LICENSE.md").read_text(encoding="utf-8")
+        assert url in {d["licence_url"] for d in _json(built)["licences"]["data"]}
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+
+
+def test_trials_are_cited_by_first_author_and_year_with_registry_links(built: Path) -> None:
+    refs = {r["study"]: r for r in _json(built)["sections"]["provenance"]["references"]}
+    assert refs["Amin1984"]["reference"] == "Amin 1984"
+    assert "unpublished" in refs["003-048"]["reference"]
+    assert refs["NCT01020799"]["nct"] == ["NCT01020799"]
+    assert "Lancet Psychiatry 2019" in refs["Black 2019 (unnamed RCT)"]["reference"]
+    html = (built / "index.html").read_text(encoding="utf-8")
+    assert 'href="https://clinicaltrials.gov/study/NCT01020799"' in html
+    assert "appendix of Cipriani et al., Lancet 2018" in html
+    assert not re.search(r"<li>[^<]*\d{4}:\s*</li>", html), "a bare code in the references"
+
+
+def test_the_dose_analysis_reads_the_corrected_doses(built: Path) -> None:
+    doses = _json(built)["sections"]["dose"]["doses"]
+    by_study = {d["study"]: d for d in doses}
+    assert by_study["Griffiths 2016"]["dose_as_published"] == "22 mg/kg"
+    assert by_study["Griffiths 2016"]["dose_mg"] == 22.0
+    assert by_study["Davis 2021"]["dose_mg"] == 25.0
+    text = _json(built)["sections"]["dose"]["very_low_doses"]
+    assert "1 mg/70 kg in Griffiths 2016" in text and "mg/kg" not in text
+    assert "Luquiens 2025" in text
+
+
+def test_the_cannabinoid_section_maps_the_trials_awaiting_data(built: Path) -> None:
+    awaiting = (ROOT / "studies" / "awaiting" / "cannabinoid.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(awaiting)))
+    html = (built / "index.html").read_text(encoding="utf-8")
+    assert "Evidence map" in html and len(rows) == 12
+    for row in rows:
+        assert f'href="https://doi.org/{row["doi"]}"' in html
+    assert "ask the authors" in html.lower()
+
+
+def test_a_forest_longer_than_a_page_continues_with_its_header_repeated(built: Path) -> None:
+    pages = sorted((built / "figures").glob("forest_ssri_*.svg"))
+    assert len(pages) >= 2
+    labels: list[str] = []
+    for i, page in enumerate(pages):
+        svg = page.read_text(encoding="utf-8")
+        for header in ("Study", "N drug", "Weight", "Standardised mean difference"):
+            assert header in svg, (page.name, header)
+        assert ("(continued)" in svg) == (i > 0)
+        labels += re.findall(r'id="label-(\d+)"', svg)
+    assert len(labels) == len(set(labels)) == _json(built)["classes"]["ssri"]["continuous"]["k"]
+
+
+def _pdf_text_sizes(path: Path) -> list[tuple[float, int, str]]:
+    """Every text run of a PDF with its size at print size (font size x text and user scale)."""
+    from pypdf import PdfReader
+
+    found: list[tuple[float, int, str]] = []
+    for number, page in enumerate(PdfReader(path).pages, start=1):
+
+        def visit(text: str, cm: Any, tm: Any, font: Any, size: float, n: int = number) -> None:
+            if not text.strip():
+                return
+            a = tm[0] * cm[0] + tm[1] * cm[2]
+            b = tm[0] * cm[1] + tm[1] * cm[3]
+            c = tm[2] * cm[0] + tm[3] * cm[2]
+            d = tm[2] * cm[1] + tm[3] * cm[3]
+            found.append((size * math.sqrt(abs(a * d - b * c)), n, text.strip()))
+
+        page.extract_text(visitor_text=visit)
+    return found
+
+
+def test_no_text_in_the_pdf_is_smaller_than_6_pt_at_print_size(built: Path) -> None:
+    sizes = _pdf_text_sizes(built / "report.pdf")
+    assert len(sizes) > 1000  # the figures' text is text, and is checked too
+    small = [s for s in sizes if s[0] < 6.0 - 1e-6]
+    assert small == [], small[:5]
+
+
+def test_the_word_report_has_the_sections_tables_and_figures(built: Path) -> None:
+    from docx import Document
+
+    document = Document(str(built / "report.docx"))
+    headings = [
+        p.text for p in document.paragraphs if p.style.name.startswith(("Heading", "Title"))
+    ]
+    html = (built / "index.html").read_text(encoding="utf-8")
+    in_html = [
+        re.sub(r"<[^>]+>", "", unescape(h))
+        for h in re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", html)
+    ]
+    assert headings == in_html
+    assert len(document.tables) == html.count("<table")
+    pictures = len(document.inline_shapes)
+    assert pictures == len(list((built / "figures").glob("*.png")))
+
+
+def test_no_pdf_removes_a_stale_pdf_and_says_so(tmp_path: Path) -> None:
+    _hostile_studies(tmp_path)
+    spec = tmp_path / "hostile.toml"
+    spec.write_text(HOSTILE_SPEC, encoding="utf-8")
+    out = tmp_path / "out"
+    # The command line renders the PDF in a process of its own, beside the rest.
+    first = CliRunner().invoke(main, ["report", str(spec), "--quiet", "-o", str(out)])
+    assert first.exit_code == 0, first.stderr
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    result = CliRunner().invoke(main, ["report", str(spec), "--no-pdf", "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert not (out / "report.pdf").exists()
+    assert "removed the earlier report.pdf" in result.stderr
+
+
+def test_the_build_starts_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+    import os
+    import subprocess
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the report build started a process")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.setattr(multiprocessing.Process, "start", refuse)
+    _hostile_studies(tmp_path)
+    spec = tmp_path / "hostile.toml"
+    spec.write_text(HOSTILE_SPEC, encoding="utf-8")
+    build_report(spec, pdf=False)

@@ -102,3 +102,54 @@ def test_the_default_spec_is_valid() -> None:
     spec = load_spec(ROOT / "reports" / "depression.toml")
     assert [c.id for c in spec.classes] == ["psilocybin", "ssri", "cannabinoid"]
     assert spec.output == (ROOT / "reports" / "depression").resolve()
+
+
+def test_every_field_of_the_model_is_a_key_and_its_choices_are_checked(tmp_path: Path) -> None:
+    import dataclasses
+
+    from metaan.report.spec import ModelSpec
+
+    names = [f.name for f in dataclasses.fields(ModelSpec)]
+    assert {"effect_sizes", "response_measures", "prediction"} <= set(names)
+    text = GOOD.replace('test = "knha"', 'test = "knha"\neffect_sizes = "published"')
+    with pytest.raises(SpecError, match=r"\[model\] effect_sizes: is 'published'; choose one of"):
+        load_spec(_spec(tmp_path, text))
+    text = GOOD.replace('test = "knha"', 'test = "knha"\nresponse_measures = ["OR", "HR"]')
+    with pytest.raises(SpecError, match="response_measures: is 'HR'"):
+        load_spec(_spec(tmp_path, text))
+
+
+def test_the_outcome_grade_and_reproduction_tables_are_read(tmp_path: Path) -> None:
+    text = (
+        GOOD
+        + '\n[outcome]\nunit = "HAM-D points"\n\n[grade]\nmid = 0.3\n'
+        + '\n[[reproduction]]\nlabel = "x"\nanalysis = "psilocybin/continuous"\nsource = "y"\n'
+        + 'published = { estimate = "-0.9031" }\n'
+    )
+    spec = load_spec(_spec(tmp_path, text))
+    assert spec.outcome.unit == "HAM-D points" and spec.grade.mid == 0.3
+    assert spec.reproductions[0].published == {"estimate": "-0.9031"}
+
+
+def test_a_published_figure_must_be_written_as_printed(tmp_path: Path) -> None:
+    text = (
+        GOOD
+        + '\n[[reproduction]]\nlabel = "x"\nanalysis = "psilocybin/continuous"\nsource = "y"\n'
+        + "published = { estimate = -0.9031 }\n"
+    )
+    with pytest.raises(
+        SpecError, match=r"published\.estimate: is float -0\.9031; it must be a str"
+    ):
+        load_spec(_spec(tmp_path, text))
+
+
+def test_a_grade_judgement_outside_the_grade_words_is_refused(tmp_path: Path) -> None:
+    text = GOOD + '[class.grade]\nindirectness = "bad"\n'
+    with pytest.raises(SpecError, match=r"\[class.grade\] indirectness: is 'bad'"):
+        load_spec(_spec(tmp_path, text))
+
+
+def test_the_second_shipped_spec_is_valid() -> None:
+    spec = load_spec(ROOT / "reports" / "ssri_response.toml")
+    assert spec.model.response_measures == ("OR", "RR")
+    assert spec.classes[0].continuous is None

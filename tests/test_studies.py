@@ -537,3 +537,44 @@ def test_a_problem_converts_to_an_input_error_with_the_same_place() -> None:
     error = problem.to_error()
     assert (error.file, error.row, error.column, error.study) == ("f.csv", 3, "sd1", "Smith 2004")
     assert str(problem) == "f.csv:3:sd1: Smith 2004: sd1 is -1; fix it"
+
+
+def test_griffiths_2016_doses_are_read_per_70_kg_beside_the_source_text(
+    frame: pd.DataFrame,
+) -> None:
+    griffiths = frame[frame["study_id"] == "Griffiths 2016"]
+    assert set(griffiths["intervention_dose"]) == {"22 mg/70 kg"}
+    assert set(griffiths["intervention_dose_source"]) == {"22 mg/kg"}
+    assert set(griffiths["comparator_dose"]) == {"1 mg/70 kg"}
+    assert set(griffiths["comparator_dose_source"]) == {"1 mg/kg"}
+    assert all("doi:10.1177/0269881116675513" in c for c in griffiths["correction"])
+
+
+def test_luquiens_2025_control_arm_is_labelled_with_its_1_mg_dose(frame: pd.DataFrame) -> None:
+    luquiens = frame[frame["study_id"] == "Luquiens 2025"]
+    assert set(luquiens["arm2_label"]) == {"1 mg group"}
+    assert set(luquiens["comparator_dose"]) == {"1 mg"}
+    assert all("'10 mg group'" in c and "10.1111/add.70152" in c for c in luquiens["correction"])
+    others = frame[~frame["study_id"].isin(["Griffiths 2016", "Luquiens 2025"])]
+    assert (others["correction"].fillna("") == "").all()
+
+
+def test_black_2019_is_cited_as_studies_sources_cites_it(frame: pd.DataFrame) -> None:
+    black = frame[frame["study_id"] == "Black 2019 (unnamed RCT)"]
+    (reference,) = set(black["reference"])
+    assert "Black N, Stockings E, Campbell G, et al." in reference
+    assert "Lancet Psychiatry 2019;6(12):995–1010" in reference
+    assert "Black N, Stockings E, Campbell G, et al." in (STUDIES / "SOURCES.md").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_the_cannabinoid_trials_awaiting_data_keep_their_provenance() -> None:
+    awaiting = pd.read_csv(STUDIES / "awaiting" / "cannabinoid.csv")
+    assert len(awaiting) == 12 and awaiting["doi"].notna().all()
+    assert (
+        awaiting["source_record"].str.startswith("cannabinoid_trials_awaiting_data.csv row").all()
+    )
+    assert awaiting["licence"].notna().all() and awaiting["why_not_pooled"].notna().all()
+    # No outcome numbers: citations and design only.
+    assert not {"mean1", "sd1", "n1", "smd", "md"} & set(awaiting.columns)

@@ -249,7 +249,16 @@ SCHEMA: tuple[Column, ...] = (
         required=True,
         not_blank=True,
     ),
-    Column("intervention_dose", "text", "Its dose, as the source writes it."),
+    Column(
+        "intervention_dose",
+        "text",
+        "Its dose, as the source writes it, or as corrected (then see `correction`).",
+    ),
+    Column(
+        "intervention_dose_source",
+        "text",
+        "The dose exactly as the source wrote it, where the conversion corrected it.",
+    ),
     Column(
         "arm2_id",
         "text",
@@ -266,7 +275,16 @@ SCHEMA: tuple[Column, ...] = (
         required=True,
         not_blank=True,
     ),
-    Column("comparator_dose", "text", "Its dose, as the source writes it."),
+    Column(
+        "comparator_dose",
+        "text",
+        "Its dose, as the source writes it, or as corrected (then see `correction`).",
+    ),
+    Column(
+        "comparator_dose_source",
+        "text",
+        "The comparator's dose exactly as the source wrote it, where the conversion corrected it.",
+    ),
     Column(
         "comparator_kind",
         "code",
@@ -441,6 +459,12 @@ SCHEMA: tuple[Column, ...] = (
         not_blank=True,
     ),
     Column("note", "text", "Caveats from the source, and how the record was converted."),
+    Column(
+        "correction",
+        "text",
+        "What the conversion corrected in the source's text (the source's words are kept "
+        "beside the reading), and the trial report that shows the correction is right.",
+    ),
     Column(
         "not_poolable_reason",
         "text",

@@ -59,18 +59,25 @@ def _options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
     return decorate
 
 
-def network_plot_options(func: F) -> F:
+def network_plot_options(*, study: bool = True) -> Callable[[F], F]:
     """The flags of a network that the effect-size flags do not have, shared by
-    ``metaan network`` and ``metaan plot``."""
-    return _options(
-        [
+    ``metaan network`` and ``metaan plot``. ``metaan plot`` has its own ``--study``
+    (passed as ``study_column``), so it asks for them without it."""
+    study_flag: list[Callable[[F], F]] = []
+    if study:
+        study_flag.append(
             click.option(
                 "--study",
+                "study_column",
                 metavar="COL",
                 default="study",
                 show_default=True,
                 help="Network: column of the study label.",
-            ),
+            )
+        )
+    return _options(
+        [
+            *study_flag,
             click.option(
                 "--treatment",
                 metavar="COL",
@@ -136,13 +143,13 @@ def network_plot_options(func: F) -> F:
                 help="Network: how direct and indirect evidence are separated.",
             ),
         ]
-    )(func)
+    )
 
 
 def fit_from_options(file: str, method: str, level: float, o: dict[str, Any]) -> NetworkResult:
     """Read FILE and fit the network the parsed options describe."""
     table = read_input(file, o)
-    columns: dict[str, Any] = {"study": o["study"]}
+    columns: dict[str, Any] = {"study": o.get("study_column") or "study"}
     if o.get("treatment") is not None:
         columns |= {"treatment": o["treatment"], "events": o.get("xi"), "n": o.get("ni")}
         columns |= {"mean": o.get("mean"), "sd": o.get("sd")}
@@ -195,7 +202,7 @@ def _render(res: NetworkResult, show: str, o: dict[str, Any], fmt: str) -> str:
 @main.command("network")
 @click.argument("file", metavar="FILE")
 @effect_options
-@network_plot_options
+@network_plot_options()
 @click.option(
     "--method",
     type=click.Choice(NETWORK_METHODS, case_sensitive=False),

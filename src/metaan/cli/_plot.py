@@ -49,6 +49,7 @@ KINDS = (
     "radial",
     "labbe",
     "compare",
+    "rob",
     *NETWORK_KINDS,
 )
 
@@ -464,14 +465,34 @@ def _save(fig: Figure, req: _Request, excluded: tuple[Exclusion, ...]) -> None:
     help="Names of group 1 and group 2 for the 'favours' labels.",
 )
 @click.option("--xlim", metavar="LO,HI", default=None, help="Limits of the effect axis.")
-@network_plot_options
+@click.option(
+    "--study",
+    "study_column",
+    metavar="COL",
+    default=None,
+    help="rob: the column naming the study (default: study_id, study or label); network "
+    "plots: the study column (default: study).",
+)
+@click.option(
+    "--weight",
+    "weight_column",
+    metavar="COL",
+    default=None,
+    help="rob: weigh each study's judgements by this column (robvis's weighted summary).",
+)
+@click.option(
+    "--traffic-light", is_flag=True, default=False, help="rob: one row per study, not the summary."
+)
+@network_plot_options(study=False)
 def plot_command(kind: str, file: str, **params: Any) -> None:
     """Draw a KIND plot of the studies in FILE and write it to --output.
 
     KIND is one of forest, funnel, baujat, bubble, cumulative, leave1out,
-    radial, labbe or compare, or a network plot: network, league, netsplit or
-    netforest (the flags of `metaan network`). The effect-size flags are those of
-    `metaan fit`.
+    radial, labbe, compare or rob, or a network plot: network, league, netsplit or
+    netforest (with the flags of `metaan network`). The effect-size flags are those
+    of `metaan fit`; rob reads the RoB 2 columns of FILE (D1 ... D5 and Overall, or
+    rob_d1 ... rob_overall) and draws robvis's summary, or with --traffic-light its
+    traffic-light plot.
     The format comes from the extension of --output (.svg, .png, .pdf); SVG
     and PDF are byte-identical from run to run. Studies left out of the fit
     are named in a footnote and on stderr.
@@ -487,6 +508,41 @@ def plot_command(kind: str, file: str, **params: Any) -> None:
         return
     with naming_file(file):
         table = read_input(file, options)
+        if kind == "rob":
+            rob_fig = _rob_figure(
+                table,
+                file,
+                params["study_column"],
+                params["weight_column"],
+                params["traffic_light"],
+                req.title,
+            )
+            _save(rob_fig, req, ())
+            return
         grouped = kind in ("bubble", "compare") or (kind == "forest" and req.subgroup is not None)
         fig, excluded = (_grouped_figure if grouped else _study_figure)(req, table)
         _save(fig, req, excluded)
+
+
+def _rob_figure(
+    table: pd.DataFrame,
+    file: str,
+    study: str | None,
+    weight: str | None,
+    traffic_light: bool,
+    title: str | None,
+) -> Any:
+    """robvis's summary or traffic-light plot of the RoB 2 columns of a file."""
+    from metaan import plots
+    from metaan.rob import rob_table, summarise_rob
+
+    if study is None:
+        study = next((c for c in ("study_id", "study", "label") if c in table.columns), None)
+        if study is None:
+            raise InputError(
+                "rob needs a column naming the study", file=file, fix="name it with --study COL"
+            )
+    rob = rob_table(table, study=study, weight=weight)
+    if traffic_light:
+        return plots.rob_traffic_light(rob, title=title)
+    return plots.rob_summary(summarise_rob(rob), title=title)

@@ -11,12 +11,13 @@ from metaan.plots.baujat import baujat
 from metaan.plots.bubble import bubble
 from metaan.plots.compare import compare
 from metaan.plots.cumulative import cumulative
-from metaan.plots.forest import forest
+from metaan.plots.forest import forest, forest_pages
 from metaan.plots.funnel import funnel
 from metaan.plots.labbe import labbe
 from metaan.plots.leave1out import leave1out
 from metaan.plots.network import league_heatmap, netsplit_forest, network_forest, network_graph
 from metaan.plots.radial import radial
+from metaan.plots.rob import rob_summary, rob_traffic_light
 
 __all__ = [
     "FORMATS",
@@ -25,6 +26,7 @@ __all__ = [
     "compare",
     "cumulative",
     "forest",
+    "forest_pages",
     "funnel",
     "labbe",
     "league_heatmap",
@@ -33,5 +35,7 @@ __all__ = [
     "network_forest",
     "network_graph",
     "radial",
+    "rob_summary",
+    "rob_traffic_light",
     "save",
 ]

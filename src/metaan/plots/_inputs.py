@@ -11,7 +11,8 @@ import pandas as pd
 
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
-from metaan.plots._table import Column, rob_level
+from metaan.plots._table import Column
+from metaan.rob import DOMAINS, rob_level
 
 __all__ = [
     "ROB_DOMAINS",
@@ -28,14 +29,7 @@ __all__ = [
 StudyColumns = pd.DataFrame | Mapping[str, Sequence[Any]]
 
 #: RoB 2 domains in the order they are drawn, and the column names that mean them.
-ROB_DOMAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("D1", ("d1", "rob_d1")),
-    ("D2", ("d2", "rob_d2")),
-    ("D3", ("d3", "rob_d3")),
-    ("D4", ("d4", "rob_d4")),
-    ("D5", ("d5", "rob_d5")),
-    ("Overall", ("overall", "rob_overall", "o")),
-)
+ROB_DOMAINS = DOMAINS
 
 
 def as_columns(values: StudyColumns, k: int, what: str) -> dict[str, list[Any]]:

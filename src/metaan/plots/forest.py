@@ -20,6 +20,7 @@ e010247.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -37,7 +38,7 @@ from metaan.plots._inputs import (
     rob_columns,
     study_numbers,
 )
-from metaan.plots._table import ROB_LEVELS, Column, Row, Scale, draw_table
+from metaan.plots._table import ROB_LEVELS, Column, Row, Scale, draw_table, draw_table_pages
 from metaan.plots._text import (
     EQ,
     MEASURE_NAMES,
@@ -53,7 +54,16 @@ from metaan.plots._text import (
 from metaan.results import Exclusion, MetaResult
 from metaan.subgroups import SubgroupResult
 
-__all__ = ["RATIO_MEASURES", "SortKey", "forest", "measure_scale", "scale_of"]
+__all__ = [
+    "RATIO_MEASURES",
+    "ForestTable",
+    "SortKey",
+    "forest",
+    "forest_pages",
+    "forest_table",
+    "measure_scale",
+    "scale_of",
+]
 
 #: Measures whose effects are log ratios.
 RATIO_MEASURES = frozenset({"OR", "RR", "PETO"})
@@ -256,6 +266,20 @@ def _split(values: Mapping[str, Sequence[Any]], sizes: Sequence[int]) -> list[di
     return out
 
 
+@dataclass(frozen=True)
+class ForestTable:
+    """A forest plot before it is drawn: its rows, columns, axis and notes (the layout step)."""
+
+    rows: tuple[Row, ...]
+    columns: tuple[Column, ...]
+    scale: Scale
+    rob_domains: tuple[str, ...]
+    rob_legend: tuple[str, ...]
+    favours: tuple[str, str] | None
+    footnotes: tuple[str, ...]
+    reference: float | None
+
+
 def forest(
     result: MetaResult | SubgroupResult,
     *,
@@ -359,6 +383,95 @@ def forest(
         RoB judgement that is not one of the RoB 2 levels, or ``sort="year"``
         without years.
     """
+    table = forest_table(
+        result,
+        columns=columns,
+        rob=rob,
+        sort=sort,
+        year=year,
+        overall=overall,
+        groups=groups,
+        lower_is_better=lower_is_better,
+        favours=favours,
+        prediction=prediction,
+        show_weights=show_weights,
+        xlabel=xlabel,
+        digits=digits,
+    )
+    return draw_table(
+        table.rows,
+        **_draw_options(table, xlim, label_header, label_width, plot_width, title),
+    )
+
+
+def forest_pages(
+    result: MetaResult | SubgroupResult,
+    *,
+    page_size: tuple[float, float],
+    xlim: tuple[float, float] | None = None,
+    label_header: str = "Study",
+    label_width: int = 40,
+    plot_width: float = 3.0,
+    title: str | None = None,
+    **options: Any,
+) -> list[Figure]:
+    """A forest plot as pages that each fit ``page_size`` (width, height in inches).
+
+    The same plot as :func:`forest` (``options`` are its other parameters), cut
+    between rows into figures that each fit the page once shrunk to its width:
+    every page repeats the title (marked as continued), the column headers and
+    the axis, with the same axis limits and column widths; the last page holds
+    the pooled rows' notes and the footnotes. A plot that fits is one page.
+    """
+    table = forest_table(result, **options)
+    return draw_table_pages(
+        table.rows,
+        page_size=page_size,
+        **_draw_options(table, xlim, label_header, label_width, plot_width, title),
+    )
+
+
+def _draw_options(
+    table: ForestTable,
+    xlim: tuple[float, float] | None,
+    label_header: str,
+    label_width: int,
+    plot_width: float,
+    title: str | None,
+) -> dict[str, Any]:
+    return {
+        "label_header": label_header,
+        "columns": table.columns,
+        "scale": table.scale,
+        "rob_domains": table.rob_domains,
+        "rob_legend": table.rob_legend,
+        "favours": table.favours,
+        "xlim": xlim,
+        "label_width": label_width,
+        "plot_width": plot_width,
+        "title": title,
+        "footnotes": table.footnotes,
+        "reference": table.reference,
+    }
+
+
+def forest_table(
+    result: MetaResult | SubgroupResult,
+    *,
+    columns: StudyColumns | None = None,
+    rob: StudyColumns | None = None,
+    sort: SortKey | None = None,
+    year: Sequence[Any] | None = None,
+    overall: MetaResult | None = None,
+    groups: tuple[str, str] = ("treatment", "control"),
+    lower_is_better: bool | None = True,
+    favours: tuple[str, str] | None = None,
+    prediction: bool = True,
+    show_weights: bool = True,
+    xlabel: str | None = None,
+    digits: int = 2,
+) -> ForestTable:
+    """The rows, columns, axis and notes of a forest plot (see :func:`forest`); draws nothing."""
     if isinstance(result, SubgroupResult):
         fits = [lev.fit for lev in result.levels]
     elif isinstance(result, MetaResult):
@@ -375,94 +488,22 @@ def forest(
     if rob is not None:
         labels = tuple(label for f in fits for label in f.labels)
         rob_domains, rob_all = rob_columns(rob, k, labels)
-    years: npt.NDArray[np.float64] | None = None
-    if year is not None:
-        years = study_numbers(year, k, "year")
-    elif sort == "year":
-        key = next((name for name in extra if name.strip().lower() == "year"), None)
-        if key is not None:
-            years = study_numbers(extra[key], k, "year")
-    extra_parts = _split(extra, sizes)
-    bounds = np.cumsum([0, *sizes])
-
-    rows: list[Row] = []
-    notes: list[str] = []
+    years = _years(year, sort, extra, k)
     if isinstance(result, SubgroupResult):
-        for j, lev in enumerate(result.levels):
-            fit = lev.fit
-            a, b = int(bounds[j]), int(bounds[j + 1])
-            rows.append(Row(kind="heading", label=f"{result.by}: {lev.name}", gid=f"g{j}"))
-            rows.extend(
-                study_rows(
-                    fit,
-                    columns=extra_parts[j],
-                    rob=rob_all[a:b] if rob_all is not None else None,
-                    order=_order(fit, sort, years[a:b] if years is not None else None),
-                    digits=digits,
-                    prefix=f"g{j}-",
-                )
-            )
-            if lev.pooled:
-                rows.extend(
-                    pooled_rows(
-                        fit,
-                        label=f"Subtotal ({short_model_label(fit)})",
-                        prediction=prediction,
-                        digits=digits,
-                        gid=f"g{j}",
-                        bold=False,
-                    )
-                )
-            else:
-                rows.append(
-                    Row(kind="note", label=lev.note or "A single study: not pooled.", gid=f"g{j}")
-                )
-            rows.append(Row(kind="space"))
-        for j, name in enumerate(result.empty_levels):
-            rows.append(
-                Row(
-                    kind="note",
-                    label=f"{result.by}: {name}: no study with an effect size.",
-                    gid=f"empty{j}",
-                )
-            )
-        if result.excluded:
-            rows.append(Row(kind="heading", label="Not pooled", gid="excluded"))
-            rows.extend(
-                Row(
-                    kind="excluded",
-                    label=exc.study or (f"Row {exc.row}" if exc.row is not None else "Study"),
-                    cells={"est": "not pooled\u2020"},
-                    gid=f"x{j}",
-                )
-                for j, exc in enumerate(result.excluded)
-            )
-            rows.append(Row(kind="space"))
-        if overall is not None:
-            rows.extend(pooled_rows(overall, prediction=prediction, digits=digits))
-        for note in _subgroup_test_notes(result):
-            rows.append(Row(kind="note", label=note, gid="subgroup-test"))
-        if show_weights:
-            notes.append("Weights are those within each subgroup.")
-        excluded_from = [*fits, *([overall] if overall is not None else [])]
-        footnotes = _excluded_footnote(
-            [e for f in excluded_from for e in f.excluded] + list(result.excluded)
+        rows, footnotes = _subgroup_rows(
+            result, overall, extra, sizes, rob_all, sort, years, prediction, digits, show_weights
         )
         measure_fit = fits[0]
+        reference = overall.estimate if overall is not None else None
     else:
         rows = study_rows(
-            result,
-            columns=extra,
-            rob=rob_all,
-            order=_order(result, sort, years),
-            digits=digits,
+            result, columns=extra, rob=rob_all, order=_order(result, sort, years), digits=digits
         )
         rows.append(Row(kind="space"))
         rows.extend(pooled_rows(result, prediction=prediction, digits=digits))
         footnotes = _excluded_footnote(list(result.excluded))
         measure_fit = result
-    footnotes.extend(notes)
-
+        reference = result.estimate
     cols = extra_columns(extra)
     cols.append(
         Column("est", effect_header(measure_fit.measure, measure_fit.level), "right", "right")
@@ -474,21 +515,100 @@ def forest(
         footnotes.append("Risk of bias (RoB 2): " + _ROB_NAMES)
         used = {lvl for r in rob_all or [] for lvl in r.values() if lvl is not None}
         legend = [lvl for lvl in ROB_LEVELS if lvl in used or lvl != "none"]
-    reference = overall.estimate if overall is not None else None
-    if isinstance(result, MetaResult):
-        reference = result.estimate
-    return draw_table(
-        rows,
-        label_header=label_header,
-        columns=cols,
+    return ForestTable(
+        rows=tuple(rows),
+        columns=tuple(cols),
         scale=scale_of(measure_fit, xlabel),
-        rob_domains=rob_domains,
-        rob_legend=legend,
+        rob_domains=tuple(rob_domains),
+        rob_legend=tuple(legend),
         favours=favours_text(favours, groups, lower_is_better),
-        xlim=xlim,
-        label_width=label_width,
-        plot_width=plot_width,
-        title=title,
-        footnotes=footnotes,
+        footnotes=tuple(footnotes),
         reference=reference,
     )
+
+
+def _years(
+    year: Sequence[Any] | None, sort: SortKey | None, extra: dict[str, list[Any]], k: int
+) -> npt.NDArray[np.float64] | None:
+    if year is not None:
+        return study_numbers(year, k, "year")
+    if sort == "year":
+        key = next((name for name in extra if name.strip().lower() == "year"), None)
+        if key is not None:
+            return study_numbers(extra[key], k, "year")
+    return None
+
+
+def _subgroup_rows(
+    result: SubgroupResult,
+    overall: MetaResult | None,
+    extra: dict[str, list[Any]],
+    sizes: list[int],
+    rob_all: list[dict[str, str | None]] | None,
+    sort: SortKey | None,
+    years: npt.NDArray[np.float64] | None,
+    prediction: bool,
+    digits: int,
+    show_weights: bool,
+) -> tuple[list[Row], list[str]]:
+    """One block per level, the levels without studies, the excluded, overall and tests."""
+    extra_parts = _split(extra, sizes)
+    bounds = np.cumsum([0, *sizes])
+    rows: list[Row] = []
+    for j, lev in enumerate(result.levels):
+        fit = lev.fit
+        a, b = int(bounds[j]), int(bounds[j + 1])
+        rows.append(Row(kind="heading", label=f"{result.by}: {lev.name}", gid=f"g{j}"))
+        rows.extend(
+            study_rows(
+                fit,
+                columns=extra_parts[j],
+                rob=rob_all[a:b] if rob_all is not None else None,
+                order=_order(fit, sort, years[a:b] if years is not None else None),
+                digits=digits,
+                prefix=f"g{j}-",
+            )
+        )
+        if lev.pooled:
+            rows.extend(
+                pooled_rows(
+                    fit,
+                    label=f"Subtotal ({short_model_label(fit)})",
+                    prediction=prediction,
+                    digits=digits,
+                    gid=f"g{j}",
+                    bold=False,
+                )
+            )
+        else:
+            rows.append(
+                Row(kind="note", label=lev.note or "A single study: not pooled.", gid=f"g{j}")
+            )
+        rows.append(Row(kind="space"))
+    for j, name in enumerate(result.empty_levels):
+        label = f"{result.by}: {name}: no study with an effect size."
+        rows.append(Row(kind="note", label=label, gid=f"empty{j}"))
+    if result.excluded:
+        rows.append(Row(kind="heading", label="Not pooled", gid="excluded"))
+        rows.extend(
+            Row(
+                kind="excluded",
+                label=exc.study or (f"Row {exc.row}" if exc.row is not None else "Study"),
+                cells={"est": "not pooled\u2020"},
+                gid=f"x{j}",
+            )
+            for j, exc in enumerate(result.excluded)
+        )
+        rows.append(Row(kind="space"))
+    if overall is not None:
+        rows.extend(pooled_rows(overall, prediction=prediction, digits=digits))
+    for note in _subgroup_test_notes(result):
+        rows.append(Row(kind="note", label=note, gid="subgroup-test"))
+    fits = [lev.fit for lev in result.levels]
+    excluded_from = [*fits, *([overall] if overall is not None else [])]
+    footnotes = _excluded_footnote(
+        [e for f in excluded_from for e in f.excluded] + list(result.excluded)
+    )
+    if show_weights:
+        footnotes.append("Weights are those within each subgroup.")
+    return rows, footnotes

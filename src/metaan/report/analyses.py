@@ -1,16 +1,19 @@
 """The analyses a report runs, from validated study records to result objects.
 
 Everything here computes; nothing draws or writes. Each analysis keeps the
-records it used (with their file and row, so every number can be traced back)
-and the records it left out, each with its reason.
+records it used (with their file and row, so every number can be traced back),
+the records it left out, each with its reason, and every trial of its class that
+does not enter it, each with its reason: nothing is missing silently.
+
+The per-class analyses are the core every section reads; the sections
+(:mod:`metaan.report.sections`) add what they compute on top.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,21 +22,22 @@ import pandas as pd
 from metaan._dist import norm_isf, norm_sf
 from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.effects import escalc
-from metaan.errors import MetaanError, SpecError
+from metaan.errors import SpecError
 from metaan.models import fit
-from metaan.regression import MetaRegressionResult, fit_regression
 from metaan.report.selections import psilocybin_main_analysis
-from metaan.report.spec import ModelSpec, ReportSpec, Selection
+from metaan.report.spec import ClassSpec, ModelSpec, ReportSpec, Selection
 from metaan.results import MetaResult
 from metaan.sensitivity import Influence, LeaveOneOut, influence, leave_one_out
 from metaan.studies import StudyTable
-from metaan.subgroups import SubgroupResult, fit_subgroups
 
 __all__ = [
     "Analysis",
     "ClassResults",
+    "Contrast",
     "Excluded",
     "ReportResults",
+    "TrialOut",
+    "effect_analysis",
     "is_blank",
     "run_report_analyses",
     "select",
@@ -46,6 +50,12 @@ NAMED_SELECTIONS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
 
 _CONTINUOUS = ("n1", "mean1", "sd1", "n2", "mean2", "sd2")
 _BINARY = ("events1", "total1", "events2", "total2")
+#: The records' own (reported) estimate of each measure: estimate, SE, CI bounds.
+_REPORTED: dict[str, tuple[str, str, str | None, str | None]] = {
+    "SMD": ("smd", "smd_se", "smd_ci_lb", "smd_ci_ub"),
+    "MD": ("md", "md_se", "md_ci_lb", "md_ci_ub"),
+    "RR": ("log_rr", "log_rr_se", None, None),
+}
 
 
 @dataclass(frozen=True)
@@ -70,9 +80,21 @@ class Excluded:
         }
 
 
+@dataclass(frozen=True)
+class TrialOut:
+    """A trial of an analysis's class that does not enter it, and why."""
+
+    analysis: str
+    study: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"analysis": self.analysis, "study": self.study, "reason": self.reason}
+
+
 @dataclass(frozen=True, eq=False)
 class Analysis:
-    """One pooled analysis: the records used, the fit (if any) and the exclusions."""
+    """One pooled analysis: the records used, the fit (if any) and what was left out."""
 
     id: str
     label: str
@@ -82,6 +104,12 @@ class Analysis:
     fit: MetaResult | None
     excluded: tuple[Excluded, ...]
     note: str
+    #: The drug classes whose trials this analysis accounts for.
+    classes: tuple[str, ...] = ()
+    #: Every trial of those classes that does not enter the analysis, with its reason.
+    trials_out: tuple[TrialOut, ...] = ()
+    #: How the effects were obtained: ``reported`` and/or ``recomputed`` counts.
+    effect_sources: dict[str, int] = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -92,10 +120,18 @@ class Analysis:
         return int(self.records["study_id"].nunique()) if len(self.records) else 0
 
     @property
+    def class_trials(self) -> int:
+        return self.trials + len(self.trials_out)
+
+    @property
+    def continuous(self) -> bool:
+        return self.measure in ("SMD", "MD")
+
+    @property
     def participants(self) -> float:
         if not len(self.records):
             return 0.0
-        if self.measure in ("SMD", "MD"):
+        if self.continuous:
             return float(self.records["n1"].sum() + self.records["n2_used"].sum())
         return float(self.records["total1"].sum() + self.records["total2_used"].sum())
 
@@ -117,8 +153,10 @@ class ClassResults:
 
     id: str
     label: str
-    continuous: Analysis
-    response: Analysis | None
+    spec: ClassSpec
+    continuous: Analysis | None
+    #: One analysis per response measure; the first is the primary one.
+    response: tuple[Analysis, ...]
     leave1out: LeaveOneOut | None
     influence: Influence | None
     subsets: tuple[SubsetFit, ...]
@@ -126,6 +164,17 @@ class ClassResults:
     bias_note: str
     reported: pd.DataFrame
     note: str
+
+    @property
+    def primary(self) -> Analysis:
+        """The analysis the class's figures and sensitivity analyses are about."""
+        if self.continuous is not None:
+            return self.continuous
+        return self.response[0]
+
+    @property
+    def analyses(self) -> tuple[Analysis, ...]:
+        return (*([self.continuous] if self.continuous is not None else []), *self.response)
 
 
 @dataclass(frozen=True)
@@ -169,39 +218,12 @@ class Contrast:
 
 
 @dataclass(frozen=True, eq=False)
-class ComparisonResults:
-    classes: tuple[str, ...]
-    between: MetaResult | None
-    between_note: str
-    direct: Contrast | None
-    direct_analysis: Analysis | None
-    indirect: Contrast | None
-    indirect_a: Analysis | None
-    inconsistency: Contrast | None
-    caveats: tuple[str, ...]
-
-
-@dataclass(frozen=True, eq=False)
-class DoseResults:
-    class_id: str
-    by_comparator: SubgroupResult | None
-    by_comparator_note: str
-    within_trial: Analysis | None
-    within_trial_label: str
-    within_trial_contrasts: tuple[Contrast, ...]
-    regression: MetaRegressionResult | None
-    regression_note: str
-    doses: pd.DataFrame
-    statement: str
-
-
-@dataclass(frozen=True, eq=False)
 class ReportResults:
     spec: ReportSpec
     studies: StudyTable
     classes: tuple[ClassResults, ...]
-    comparison: ComparisonResults | None
-    dose: DoseResults | None
+    #: What each section computed, by section id (absent: the section does not apply).
+    sections: dict[str, Any] = field(default_factory=dict)
 
     def class_by_id(self, cid: str) -> ClassResults:
         for c in self.classes:
@@ -209,14 +231,20 @@ class ReportResults:
                 return c
         raise KeyError(cid)
 
+    def analyses(self) -> list[Analysis]:
+        """Every analysis of the report: the classes', then the sections'."""
+        out = [a for c in self.classes for a in c.analyses]
+        for result in self.sections.values():
+            out.extend(getattr(result, "analyses", ()))
+        return out
+
     @property
     def excluded(self) -> list[Excluded]:
-        seen: list[Excluded] = []
-        for c in self.classes:
-            seen.extend(c.continuous.excluded)
-            if c.response is not None:
-                seen.extend(c.response.excluded)
-        return seen
+        return [e for a in self.analyses() for e in a.excluded]
+
+    @property
+    def trials_out(self) -> list[TrialOut]:
+        return [t for a in self.analyses() for t in a.trials_out]
 
 
 # ----------------------------------------------------------------------------- selection
@@ -232,17 +260,24 @@ def _matches(frame: pd.DataFrame, column: str, values: Sequence[Any]) -> pd.Seri
     # A value matches as text (true = 1 for flags) or, for numbers, numerically.
     as_text = col.astype("string")
     text_values = [str(int(v)) if isinstance(v, bool) else str(v) for v in values]
-    numeric = pd.to_numeric(col, errors="coerce")
     numbers = [float(v) for v in values if isinstance(v, int | float)]
     hit = as_text.isin(text_values).fillna(False)
     if numbers:
-        hit = hit | numeric.isin(numbers).fillna(False)
+        hit = hit | pd.to_numeric(col, errors="coerce").isin(numbers).fillna(False)
     return hit.astype(bool)
 
 
-def select(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
-    """The records a selection picks: the named selection, then ``where``, then ``exclude``."""
-    out = frame
+def _values_text(values: Sequence[Any]) -> str:
+    shown = [str(int(v)) if isinstance(v, bool) else str(v) for v in values]
+    return f"= {shown[0]}" if len(shown) == 1 else f"in {{{', '.join(shown)}}}"
+
+
+Step = tuple[str, Callable[[pd.DataFrame], Any]]
+
+
+def _steps(selection: Selection) -> list[Step]:
+    """The steps of a selection as masks, each with the reason it gives a trial it removes."""
+    steps: list[Step] = []
     if selection.named is not None:
         try:
             chooser = NAMED_SELECTIONS[selection.named]
@@ -251,12 +286,71 @@ def select(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
                 f"select = {selection.named!r} is not a named selection; "
                 f"use one of {', '.join(sorted(NAMED_SELECTIONS))}"
             ) from None
-        out = chooser(out)
+        steps.append(
+            (
+                f"not in the named selection {selection.named!r}",
+                lambda f: f.index.isin(chooser(f).index),
+            )
+        )
     for column, values in selection.where.items():
-        out = out[_matches(out, column, values)]
+        why = f"no record with {column} {_values_text(values)}"
+        steps.append((selection.reasons.get(column, why), _mask(column, values, keep=True)))
     for column, values in selection.exclude.items():
-        out = out[~_matches(out, column, values)]
-    return out
+        why = f"left out by the selection: {column} {_values_text(values)}"
+        steps.append((selection.reasons.get(column, why), _mask(column, values, keep=False)))
+    return steps
+
+
+def _mask(column: str, values: Sequence[Any], *, keep: bool) -> Callable[[pd.DataFrame], Any]:
+    def mask(frame: pd.DataFrame) -> Any:
+        hit = _matches(frame, column, values)
+        return hit if keep else ~hit
+
+    return mask
+
+
+def select(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
+    """The records a selection picks: the named selection, then ``where``, then ``exclude``."""
+    keep = np.ones(len(frame), dtype=bool)
+    for _, step in _steps(selection):
+        keep &= np.asarray(step(frame), dtype=bool)
+    return frame[keep]
+
+
+def account_trials(
+    frame: pd.DataFrame,
+    selection: Selection,
+    *,
+    analysis_id: str,
+    classes: Sequence[str],
+    used: set[str],
+    excluded: Sequence[Excluded],
+) -> tuple[TrialOut, ...]:
+    """Every trial of ``classes`` not in ``used``, with the step that removed it.
+
+    A trial leaves an analysis at the selection step that removes its last
+    record, or, when records were selected but none could be pooled, for the
+    reasons its records were left out.
+    """
+    studies = frame["study_id"].astype(str).to_numpy()
+    keep = frame["drug_class"].isin(list(classes)).to_numpy()
+    universe = list(dict.fromkeys(studies[keep]))
+    reason: dict[str, str] = {}
+    for why, step in _steps(selection):
+        before = set(studies[keep])
+        keep = keep & np.asarray(step(frame), dtype=bool)
+        for study in before - set(studies[keep]):
+            reason.setdefault(study, why)
+    by_study: dict[str, list[str]] = {}
+    for e in excluded:
+        by_study.setdefault(e.study, []).append(e.reason)
+    out = []
+    for study in universe:
+        if study in used:
+            continue
+        why = reason.get(study) or "; ".join(dict.fromkeys(by_study.get(study, [])))
+        out.append(TrialOut(analysis_id, study, why or "no record the measure can use"))
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- effect sizes
@@ -265,14 +359,10 @@ def select(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame:
 def _record_label(rows: pd.DataFrame) -> list[str]:
     """Study labels; a trial with several records gets its arms added."""
     counts = rows["study_id"].value_counts()
-    labels = []
-    for _, r in rows.iterrows():
-        sid = str(r["study_id"])
-        if counts[sid] > 1:
-            labels.append(f"{sid} ({r['arm1_id']} vs {r['arm2_id']})")
-        else:
-            labels.append(sid)
-    return labels
+    return [
+        f"{sid} ({a1} vs {a2})" if counts[sid] > 1 else str(sid)
+        for sid, a1, a2 in zip(rows["study_id"], rows["arm1_id"], rows["arm2_id"], strict=True)
+    ]
 
 
 def is_blank(value: Any) -> bool:
@@ -284,35 +374,34 @@ def is_blank(value: Any) -> bool:
     return bool(value is pd.NA or (isinstance(value, str) and not value.strip()))
 
 
-def effect_analysis(
-    frame: pd.DataFrame,
-    selection: Selection,
-    *,
-    analysis_id: str,
-    label: str,
-    kind: str,
-    model: ModelSpec,
-) -> Analysis:
-    """Compute the effect sizes of the selected records and fit the model.
+def _reported(r: pd.Series, measure: str) -> tuple[float, float] | None:
+    """A record's own estimate and variance of ``measure``, if it reports them."""
+    cols = _REPORTED.get(measure)
+    if cols is None or is_blank(r.get(cols[0])):
+        return None
+    est, se_col, lb, ub = cols
+    if not is_blank(r.get(se_col)):
+        return float(r[est]), float(r[se_col]) ** 2
+    if lb is not None and ub is not None and not is_blank(r.get(lb)) and not is_blank(r.get(ub)):
+        # A 95% CI (the schema's convention) gives the SE as its half-width / z(0.975).
+        return float(r[est]), ((float(r[ub]) - float(r[lb])) / (2 * norm_isf(0.025))) ** 2
+    return None
 
-    ``kind`` is ``continuous`` (the model's SMD or MD from n, mean and SD per
-    arm) or ``response`` (the model's response measure from events and totals).
-    Records without the data, flagged not poolable, or ruled out by the model
-    settings (change scores, imputed values) are excluded with their reason.
-    A control arm shared by several records of one trial is split between them
-    (its n, and its events for binary data, divided by the number of records) or
-    used once, as ``model.shared_control`` says.
-    """
-    chosen = select(frame, selection).copy()
-    measure = model.measure if kind == "continuous" else model.response_measure
+
+def _screen(
+    chosen: pd.DataFrame, kind: str, measure: str, model: ModelSpec
+) -> tuple[dict[Any, str], set[Any]]:
+    """Reasons to leave records out, and the records whose reported effect is used."""
     needed = _CONTINUOUS if kind == "continuous" else _BINARY
     reasons: dict[Any, str] = {}
+    reported: set[Any] = set()
     for idx, r in chosen.iterrows():
         if not is_blank(r.get("not_poolable_reason")):
             reasons[idx] = f"not poolable: {r['not_poolable_reason']}"
             continue
+        own = _reported(r, measure) if model.effect_sizes == "reported" else None
         missing = [c for c in needed if is_blank(r.get(c))]
-        if missing:
+        if own is None and missing:
             if kind == "continuous" and not is_blank(r.get("md")):
                 reasons[idx] = (
                     f"no {measure}: the record gives a mean difference with its CI but not "
@@ -323,14 +412,20 @@ def effect_analysis(
             continue
         is_change = str(r.get("outcome_type")) == "change" or r.get("change_certain") == 1
         if kind == "continuous" and model.change_scores == "exclude" and is_change:
-            reasons[idx] = "change score, left out of the SMD (change_scores = exclude)"
+            reasons[idx] = f"change score, left out of the {measure} (change_scores = exclude)"
             continue
         if model.imputed == "exclude" and (r.get("imputed1") == 1 or r.get("imputed2") == 1):
             reasons[idx] = "imputed values, left out (imputed = exclude)"
             continue
-    usable = chosen.drop(index=list(reasons))
+        if own is not None:
+            reported.add(idx)
+    return reasons, reported
 
-    # Shared control arms among the usable records of a trial.
+
+def _share_controls(
+    usable: pd.DataFrame, kind: str, model: ModelSpec, reasons: dict[Any, str]
+) -> pd.DataFrame:
+    """Split (or use once) a control arm shared by several records of one trial."""
     size_col, event_col = ("n2", None) if kind == "continuous" else ("total2", "events2")
     group_keys = ["study_id", "arm2_id", "outcome_type", "time_weeks", "scale"]
     keys = usable[group_keys].astype("string").fillna("")
@@ -339,10 +434,9 @@ def effect_analysis(
     if model.shared_control == "first":
         first = ~keys.duplicated()
         for idx in usable.index[~first.to_numpy()]:
-            r = usable.loc[idx]
             reasons[idx] = (
-                f"shares its control arm ({r['arm2_id']}) with another comparison of the trial; "
-                "one comparison per trial is used (shared_control = first)"
+                f"shares its control arm ({usable.loc[idx, 'arm2_id']}) with another comparison "
+                "of the trial; one comparison per trial is used (shared_control = first)"
             )
         usable = usable[first.to_numpy()].assign(_sharing=1)
     size_used = pd.to_numeric(usable[size_col], errors="coerce") / usable["_sharing"]
@@ -351,23 +445,81 @@ def effect_analysis(
         usable = usable.assign(
             events2_used=pd.to_numeric(usable[event_col], errors="coerce") / usable["_sharing"]
         )
+    if kind == "continuous" and "total2_used" not in usable:
+        usable = usable.assign(total2_used=np.nan)
+    if kind != "continuous":
+        usable = usable.assign(n2_used=pd.to_numeric(usable["n2"], errors="coerce"))
+    return usable
 
-    if kind == "continuous":
-        cols = {"m1i": "mean1", "sd1i": "sd1", "n1i": "n1", "m2i": "mean2", "sd2i": "sd2",
-                "n2i": "n2_used"}  # fmt: skip
-    else:
-        cols = {"ai": "events1", "n1i": "total1", "ci": "events2_used", "n2i": "total2_used"}
-    effects = usable.copy()
-    if len(effects):
-        effects = escalc(effects, measure, **cols, source="selected records")  # type: ignore[arg-type]
-        for idx, why in effects["exclusion_reason"].items():
+
+def _effects(
+    usable: pd.DataFrame, kind: str, measure: str, reported: set[Any], reasons: dict[Any, str]
+) -> pd.DataFrame:
+    """yi and vi of the usable records: reported where used, else computed from arm data."""
+    own = usable[usable.index.isin(list(reported))]
+    calc = usable[~usable.index.isin(list(reported))]
+    parts = []
+    if len(own):
+        values = [_reported(r, measure) for _, r in own.iterrows()]
+        parts.append(
+            own.assign(
+                yi=[v[0] for v in values if v is not None],
+                vi=[v[1] for v in values if v is not None],
+                effect_source="reported",
+            )
+        )
+    if len(calc):
+        if kind == "continuous":
+            cols = {"m1i": "mean1", "sd1i": "sd1", "n1i": "n1", "m2i": "mean2", "sd2i": "sd2",
+                    "n2i": "n2_used"}  # fmt: skip
+        else:
+            cols = {"ai": "events1", "n1i": "total1", "ci": "events2_used", "n2i": "total2_used"}
+        done = escalc(calc, measure, **cols, source="selected records")  # type: ignore[arg-type]
+        for idx, why in done["exclusion_reason"].items():
             if isinstance(why, str) and why:
                 reasons[idx] = why
-        effects = effects[effects["exclusion_reason"].isna()]
-    else:
-        effects = effects.assign(yi=pd.Series(dtype=float), vi=pd.Series(dtype=float))
-    effects = effects.assign(label=_record_label(effects) if len(effects) else [])
+        parts.append(done[done["exclusion_reason"].isna()].assign(effect_source="recomputed"))
+    if not parts:
+        return usable.assign(yi=pd.Series(dtype=float), vi=pd.Series(dtype=float), label=[])
+    effects = pd.concat(parts).loc[lambda f: f.index.isin(usable.index)]
+    effects = effects.loc[[i for i in usable.index if i in effects.index]]
+    return effects.assign(label=_record_label(effects) if len(effects) else [])
 
+
+def effect_analysis(
+    frame: pd.DataFrame,
+    selection: Selection,
+    *,
+    analysis_id: str,
+    label: str,
+    kind: str,
+    model: ModelSpec,
+    measure: str | None = None,
+    classes: Sequence[str] | None = None,
+    account: bool = True,
+) -> Analysis:
+    """Compute the effect sizes of the selected records and fit the model.
+
+    ``kind`` is ``continuous`` (the model's SMD or MD) or ``response`` (``measure``,
+    by default the first response measure, from events and totals). With
+    ``model.effect_sizes = "reported"`` a record's own estimate and SE are used
+    where it reports them for the measure (the source review's numbers, as
+    published); otherwise, and for records without them, the effect is computed
+    from the arm data. Records without the data, flagged not poolable, or ruled
+    out by the model settings (change scores, imputed values) are excluded with
+    their reason. A control arm shared by several records of one trial is split
+    between them (its n, and its events for binary data, divided by the number of
+    records) or used once, as ``model.shared_control`` says; reported effects are
+    used as published. Every trial of ``classes`` (by default the drug classes of
+    the selected records) that does not enter the analysis is listed with its reason
+    (``account=False`` skips that, for a single comparison shown on its own).
+    """
+    chosen = select(frame, selection).copy()
+    if measure is None:
+        measure = model.measure if kind == "continuous" else model.response_measures[0]
+    reasons, reported = _screen(chosen, kind, measure, model)
+    usable = _share_controls(chosen.drop(index=list(reasons)), kind, model, reasons)
+    effects = _effects(usable, kind, measure, reported, reasons)
     excluded = tuple(
         Excluded(
             analysis=analysis_id,
@@ -380,23 +532,17 @@ def effect_analysis(
         for idx in chosen.index
         if idx in reasons
     )
+    if classes is None:
+        classes = tuple(dict.fromkeys(str(c) for c in chosen["drug_class"]))
     k = len(effects)
-    res: MetaResult | None = None
-    if k >= 2:
-        res = fit(
-            effects["yi"].to_numpy(dtype=float),
-            effects["vi"].to_numpy(dtype=float),
-            method=model.method,
-            test=model.test,
-            level=model.level,
-            measure=measure,
-            labels=list(effects["label"]),
-        )
-        note = ""
-    elif k == 1:
-        note = "insufficient evidence to pool: one comparison"
-    else:
-        note = "insufficient evidence to pool: no comparison with the data this measure needs"
+    res = _fit(effects, model, measure) if k >= 2 else None
+    note = (
+        ""
+        if k >= 2
+        else "insufficient evidence to pool: one comparison"
+        if k == 1
+        else "insufficient evidence to pool: no comparison with the data this measure needs"
+    )
     return Analysis(
         id=analysis_id,
         label=label,
@@ -406,6 +552,34 @@ def effect_analysis(
         fit=res,
         excluded=excluded,
         note=note,
+        classes=tuple(classes),
+        trials_out=account_trials(
+            frame,
+            selection,
+            analysis_id=analysis_id,
+            classes=classes,
+            used={str(s) for s in effects["study_id"]},
+            excluded=excluded,
+        )
+        if account
+        else (),
+        effect_sources={
+            str(k): int(v)
+            for k, v in effects.get("effect_source", pd.Series()).value_counts().items()
+        },
+    )
+
+
+def _fit(records: pd.DataFrame, model: ModelSpec, measure: str) -> MetaResult:
+    return fit(
+        records["yi"].to_numpy(dtype=float),
+        records["vi"].to_numpy(dtype=float),
+        method=model.method,
+        test=model.test,
+        level=model.level,
+        measure=measure,
+        labels=list(records["label"]),
+        prediction=model.prediction,
     )
 
 
@@ -421,109 +595,73 @@ def _subset_fit(
         return SubsetFit(name, description, (), analysis.fit, "no record removed")
     if len(kept) < 2:
         return SubsetFit(name, description, removed, None, "fewer than 2 comparisons remain")
-    res = fit(
-        kept["yi"].to_numpy(dtype=float),
-        kept["vi"].to_numpy(dtype=float),
-        method=model.method,
-        test=model.test,
-        level=model.level,
-        measure=analysis.measure,
-        labels=list(kept["label"]),
-    )
-    return SubsetFit(name, description, removed, res, "")
+    return SubsetFit(name, description, removed, _fit(kept, model, analysis.measure), "")
+
+
+def _flag(recs: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(recs[column], errors="coerce") == 1
 
 
 def _subsets(analysis: Analysis, spec: ReportSpec) -> tuple[SubsetFit, ...]:
     recs = analysis.records
-    out: list[SubsetFit] = []
-    sens = spec.sensitivity
     if analysis.fit is None:
         return ()
-    if sens.without_high_rob:
-        rob = recs["rob_overall"].astype("string").fillna("")
-        if (rob == "").all():
-            out.append(
-                SubsetFit(
-                    "without_high_rob",
-                    "without trials at high overall risk of bias",
-                    (),
-                    None,
-                    "not available: the source gives no risk-of-bias assessment",
-                )
-            )
+    sens = spec.sensitivity
+    out: list[SubsetFit] = []
+    checks = [
+        (
+            sens.without_high_rob,
+            "without_high_rob",
+            "rob_overall",
+            "high",
+            "without trials at high overall risk of bias (RoB 2)",
+            "not available: the source gives no risk-of-bias assessment",
+        ),
+        (
+            sens.without_open_label,
+            "without_open_label",
+            "blinding",
+            "open-label",
+            "without open-label trials",
+            "not available: the records give no blinding per trial",
+        ),
+    ]
+    for wanted, name, column, value, description, missing in checks:
+        if not wanted:
+            continue
+        text = recs[column].astype("string").fillna("")
+        if (text == "").all():
+            out.append(SubsetFit(name, description, (), None, missing))
         else:
-            out.append(
-                _subset_fit(
-                    analysis,
-                    spec.model,
-                    "without_high_rob",
-                    "without trials at high overall risk of bias (RoB 2)",
-                    rob == "high",
-                )
-            )
-    if sens.without_open_label:
-        blinding = recs["blinding"].astype("string").fillna("")
-        if (blinding == "").all():
-            out.append(
-                SubsetFit(
-                    "without_open_label",
-                    "without open-label trials",
-                    (),
-                    None,
-                    "not available: the records give no blinding per trial",
-                )
-            )
-        else:
-            out.append(
-                _subset_fit(
-                    analysis,
-                    spec.model,
-                    "without_open_label",
-                    "without open-label trials",
-                    blinding == "open-label",
-                )
-            )
+            out.append(_subset_fit(analysis, spec.model, name, description, text == value))
     if sens.depression_diagnoses:
-        diagnosis = recs["diagnosis"].astype("string").fillna("")
         allowed = set(sens.depression_diagnoses)
+        diagnosis = recs["diagnosis"].astype("string").fillna("")
+        description = (
+            "without non-depression populations (diagnosis not in "
+            + ", ".join(sorted(allowed))
+            + ")"
+        )
         out.append(
             _subset_fit(
                 analysis,
                 spec.model,
                 "depression_populations_only",
-                "without non-depression populations (diagnosis not in "
-                + ", ".join(sorted(allowed))
-                + ")",
+                description,
                 ~diagnosis.isin(allowed),
             )
         )
     # The choices about the data themselves, where the records make them.
-    change = (recs["outcome_type"].astype("string") == "change").fillna(False) | (
-        pd.to_numeric(recs["change_certain"], errors="coerce") == 1
+    change = (recs["outcome_type"].astype("string") == "change").fillna(False) | _flag(
+        recs, "change_certain"
     )
-    if change.any():
-        out.append(
-            _subset_fit(
-                analysis,
-                spec.model,
-                "without_change_scores",
-                "without records that are certainly change-from-baseline scores",
-                change,
-            )
-        )
-    imputed = (pd.to_numeric(recs["imputed1"], errors="coerce") == 1) | (
-        pd.to_numeric(recs["imputed2"], errors="coerce") == 1
-    )
+    if analysis.continuous and change.any():
+        description = "without records that are certainly change-from-baseline scores"
+        out.append(_subset_fit(analysis, spec.model, "without_change_scores", description, change))
+    imputed = _flag(recs, "imputed1") | _flag(recs, "imputed2")
     if imputed.any():
-        out.append(
-            _subset_fit(
-                analysis,
-                spec.model,
-                "without_imputed",
-                "without records with values imputed by the source review",
-                imputed,
-            )
-        )
+        description = "without records with values imputed by the source review"
+        out.append(_subset_fit(analysis, spec.model, "without_imputed", description, imputed))
     return tuple(out)
 
 
@@ -551,326 +689,93 @@ def _reported_effects(frame: pd.DataFrame, selection: Selection) -> pd.DataFrame
     return chosen[[c for c in cols if c in chosen.columns]].reset_index(drop=True)
 
 
-def class_results(frame: pd.DataFrame, spec: ReportSpec, index: int) -> ClassResults:
-    cls = spec.classes[index]
-    cont = effect_analysis(
-        frame,
-        cls.continuous,
-        analysis_id=f"{cls.id}_{spec.model.measure.lower()}",
-        label=cls.label,
-        kind="continuous",
-        model=spec.model,
-    )
-    resp = None
-    if cls.response is not None:
-        resp = effect_analysis(
+def _class_analyses(
+    frame: pd.DataFrame, spec: ReportSpec, cls: ClassSpec
+) -> tuple[Analysis | None, tuple[Analysis, ...]]:
+    universe = (cls.drug_class,)
+    cont = None
+    if cls.continuous is not None:
+        cont = effect_analysis(
+            frame,
+            cls.continuous,
+            analysis_id=f"{cls.id}_{spec.model.measure.lower()}",
+            label=cls.label,
+            kind="continuous",
+            model=spec.model,
+            classes=universe,
+        )
+    resp = tuple(
+        effect_analysis(
             frame,
             cls.response,
-            analysis_id=f"{cls.id}_response_{spec.model.response_measure.lower()}",
+            analysis_id=f"{cls.id}_response_{measure.lower()}",
             label=cls.label,
             kind="response",
             model=spec.model,
+            measure=measure,
+            classes=universe,
         )
+        for measure in (spec.model.response_measures if cls.response is not None else ())
+        if cls.response is not None
+    )
+    if cont is None and not resp:
+        raise SpecError(
+            f"{spec.path}: [[class]] {cls.id!r} declares no analysis; "
+            "add a [class.continuous] or [class.response] selection"
+        )
+    return cont, resp
+
+
+def class_results(frame: pd.DataFrame, spec: ReportSpec, index: int) -> ClassResults:
+    cls = spec.classes[index]
+    cont, resp = _class_analyses(frame, spec, cls)
+    main = cont if cont is not None else resp[0]
     loo = infl = None
-    if cont.fit is not None and cont.k >= 3:
+    if main.fit is not None and main.k >= 3:
         if spec.sensitivity.leave_one_out:
-            loo = leave_one_out(cont.fit)
+            loo = leave_one_out(main.fit)
         if spec.sensitivity.influence:
-            infl = influence(cont.fit)
+            infl = influence(main.fit)
     bias: SmallStudyEffects | None = None
-    if cont.fit is not None and cont.k >= spec.bias.min_k:
-        bias = small_study_effects(cont.fit)
-        bias_note = ""
+    bias_note = ""
+    if main.fit is not None and main.k >= spec.bias.min_k:
+        bias = small_study_effects(main.fit)
     else:
         bias_note = (
-            f"not run: {cont.k} comparison{'s' if cont.k != 1 else ''}, fewer than "
+            f"not run: {main.k} comparison{'s' if main.k != 1 else ''}, fewer than "
             f"{spec.bias.min_k}; tests of funnel-plot asymmetry have too little power to "
             "tell small-study effects from chance with so few studies (Cochrane Handbook 13.3.5.4)"
         )
+    selection = cls.continuous if cls.continuous is not None else cls.response
     return ClassResults(
         id=cls.id,
         label=cls.label,
+        spec=cls,
         continuous=cont,
         response=resp,
         leave1out=loo,
         influence=infl,
-        subsets=_subsets(cont, spec),
+        subsets=_subsets(main, spec),
         bias=bias,
         bias_note=bias_note,
-        reported=_reported_effects(frame, cls.continuous) if cont.fit is None else pd.DataFrame(),
+        reported=(
+            _reported_effects(frame, selection)
+            if main.fit is None and selection is not None
+            else pd.DataFrame()
+        ),
         note=cls.note,
     )
 
 
-# ----------------------------------------------------------------------------- comparison
-
-
-def comparison_results(
-    frame: pd.DataFrame, spec: ReportSpec, classes: Sequence[ClassResults]
-) -> ComparisonResults | None:
-    comp = spec.comparison
-    if comp is None:
-        return None
-    by_id = {c.id: c for c in classes}
-    pooled = [by_id[c] for c in comp.classes if by_id[c].continuous.fit is not None]
-    between = None
-    between_note = ""
-    if len(pooled) >= 2:
-        fits = [c.continuous.fit for c in pooled]
-        between = fit(
-            [f.estimate for f in fits if f is not None],
-            sei=[f.se for f in fits if f is not None],
-            method="EE",
-            level=spec.model.level,
-            labels=[c.label for c in pooled],
-            measure=spec.model.measure,
-        )
-        left = [by_id[c].label for c in comp.classes if by_id[c].continuous.fit is None]
-        if left:
-            between_note = f"{', '.join(left)}: no pooled estimate, not part of the test"
-    else:
-        between_note = "fewer than two classes have a pooled estimate"
-
-    direct = None
-    direct_analysis = None
-    level = spec.model.level
-    if comp.direct is not None:
-        direct_analysis = effect_analysis(
-            frame,
-            comp.direct,
-            analysis_id="direct",
-            label=comp.direct_label,
-            kind="continuous",
-            model=spec.model,
-        )
-        if direct_analysis.k == 1:
-            r = direct_analysis.records.iloc[0]
-            direct = Contrast.from_estimate(
-                comp.direct_label,
-                float(r["yi"]),
-                math.sqrt(float(r["vi"])),
-                level,
-                f"{r['study_id']}: {r['intervention']} vs {r['comparator']}, {r['scale']}, "
-                f"{r['time_label']}; n = {int(r['n1'])} + {int(r['n2'])}",
-            )
-        elif direct_analysis.fit is not None:
-            f = direct_analysis.fit
-            direct = Contrast.from_estimate(
-                comp.direct_label, f.estimate, f.se, level, f"pooled over {f.k} comparisons"
-            )
-
-    indirect = indirect_a = inconsistency = None
-    if comp.indirect_a is not None and comp.indirect_b is not None:
-        indirect_a = effect_analysis(
-            frame,
-            comp.indirect_a,
-            analysis_id="indirect_a",
-            label="psilocybin vs placebo-type controls",
-            kind="continuous",
-            model=spec.model,
-        )
-        b = by_id[comp.indirect_b].continuous.fit
-        a = indirect_a.fit
-        if a is not None and b is not None:
-            # Bucher et al. (1997): the indirect estimate of A vs B through their
-            # common comparator is d_AC - d_BC with variance var_AC + var_BC.
-            indirect = Contrast.from_estimate(
-                comp.indirect_label,
-                a.estimate - b.estimate,
-                math.sqrt(a.se**2 + b.se**2),
-                level,
-                f"({a.estimate:.3f}) − ({b.estimate:.3f}); k = {a.k} and {b.k}",
-            )
-            if direct is not None:
-                inconsistency = Contrast.from_estimate(
-                    "direct − indirect",
-                    direct.estimate - indirect.estimate,
-                    math.sqrt(direct.se**2 + indirect.se**2),
-                    level,
-                    "z-test of the difference between direct and indirect evidence",
-                )
-    return ComparisonResults(
-        classes=comp.classes,
-        between=between,
-        between_note=between_note,
-        direct=direct,
-        direct_analysis=direct_analysis,
-        indirect=indirect,
-        indirect_a=indirect_a,
-        inconsistency=inconsistency,
-        caveats=comp.caveats,
-    )
-
-
-# ----------------------------------------------------------------------------- dose
-
-_DOSE_MG = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*mg\s*$")
-_DOSE_PER_KG = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*mg\s*/\s*kg\s*$")
-_DOSE_PER_70KG = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*mg\s*/\s*70\s*kg\s*$")
-#: Largest per-kilogram psilocybin dose read as such (0.6 mg/kg = 42 mg at 70 kg).
-_MAX_MG_PER_KG = 0.6
-
-
-def dose_in_mg(text: Any) -> tuple[float | None, str]:
-    """A psilocybin dose as mg for a 70 kg adult, and how it was read.
-
-    ``"25 mg"`` is 25; ``"0.3 mg/kg"`` is 0.3 x 70 = 21; ``"20 mg/70 kg"`` is 20.
-    Anything else (two doses, an implausible per-kg value) is not read, and the
-    reason is returned instead.
-    """
-    if is_blank(text):
-        return None, "no dose recorded"
-    s = str(text)
-    m = _DOSE_MG.match(s)
-    if m:
-        return float(m.group(1)), "as given"
-    m = _DOSE_PER_70KG.match(s)
-    if m:
-        return float(m.group(1)), "per 70 kg"
-    m = _DOSE_PER_KG.match(s)
-    if m:
-        per_kg = float(m.group(1))
-        if per_kg <= _MAX_MG_PER_KG:
-            return per_kg * 70.0, "per kg, at 70 kg"
-        return None, f"{s!r} is not a plausible per-kilogram psilocybin dose as written"
-    return None, f"{s!r} is not a single dose in mg"
-
-
-def dose_results(
-    frame: pd.DataFrame, spec: ReportSpec, classes: Sequence[ClassResults]
-) -> DoseResults | None:
-    d = spec.dose
-    if d is None:
-        return None
-    cls = next(c for c in classes if c.id == d.class_id)
-    analysis = cls.continuous
-    level = spec.model.level
-    by_comparator = None
-    note = ""
-    if analysis.fit is not None:
-        recs = analysis.records
-        try:
-            by_comparator = fit_subgroups(
-                pd.DataFrame(
-                    {
-                        "yi": recs["yi"].to_numpy(dtype=float),
-                        "vi": recs["vi"].to_numpy(dtype=float),
-                        "study": list(recs["label"]),
-                        d.subgroup: list(recs[d.subgroup].astype(str)),
-                    }
-                ),
-                d.subgroup,
-                method=spec.model.method,
-                test=spec.model.test,
-                level=level,
-                label="study",
-                measure=analysis.measure,
-            )
-        except MetaanError as exc:
-            note = str(exc)
-
-    within = None
-    contrasts: list[Contrast] = []
-    if d.within_trial is not None:
-        within = effect_analysis(
-            frame,
-            d.within_trial,
-            analysis_id="within_trial",
-            label=d.within_trial_label,
-            kind="continuous",
-            model=ModelSpec(**{**spec.model.__dict__, "shared_control": "split"}),
-        )
-        # Each comparison on its own: the arms are shared, so they are shown, not pooled.
-        chosen = select(frame, d.within_trial)
-        for _, r in chosen.iterrows():
-            if any(is_blank(r.get(c)) for c in _CONTINUOUS):
-                continue
-            one = escalc(
-                pd.DataFrame([r]),
-                spec.model.measure,
-                m1i="mean1",
-                sd1i="sd1",
-                n1i="n1",
-                m2i="mean2",
-                sd2i="sd2",
-                n2i="n2",
-            )
-            yi, vi = float(one["yi"].iloc[0]), float(one["vi"].iloc[0])
-            contrasts.append(
-                Contrast.from_estimate(
-                    f"{r['arm1_id']} vs {r['arm2_id']}",
-                    yi,
-                    math.sqrt(vi),
-                    level,
-                    f"{r['scale']}, {r['time_label']}; n = {int(r['n1'])} vs {int(r['n2'])}"
-                    + ("; imputed endpoint values" if r.get("imputed1") == 1 else ""),
-                )
-            )
-
-    regression = None
-    reg_note = ""
-    doses = pd.DataFrame()
-    if analysis.fit is not None:
-        recs = analysis.records
-        read = [dose_in_mg(v) for v in recs["intervention_dose"]]
-        doses = pd.DataFrame(
-            {
-                "study": list(recs["label"]),
-                "intervention_dose": list(recs["intervention_dose"]),
-                "dose_mg": [v for v, _ in read],
-                "how_read": [why for _, why in read],
-            }
-        )
-        table = pd.DataFrame(
-            {
-                "yi": recs["yi"].to_numpy(dtype=float),
-                "vi": recs["vi"].to_numpy(dtype=float),
-                "study": list(recs["label"]),
-                "dose_mg": [np.nan if v is None else v for v, _ in read],
-            }
-        )
-        usable = table["dose_mg"].notna()
-        distinct = table.loc[usable, "dose_mg"].nunique()
-        if usable.sum() >= 3 and distinct >= 2:
-            try:
-                regression = fit_regression(
-                    table,
-                    mods=["dose_mg"],
-                    method=spec.model.method,
-                    test=spec.model.test,
-                    level=level,
-                    label="study",
-                    measure=analysis.measure,
-                )
-            except MetaanError as exc:
-                reg_note = str(exc)
-        else:
-            reg_note = (
-                f"a dose moderator does not apply: {int(usable.sum())} comparisons with a "
-                f"readable dose, {distinct} distinct dose(s)"
-            )
-    return DoseResults(
-        class_id=d.class_id,
-        by_comparator=by_comparator,
-        by_comparator_note=note,
-        within_trial=within,
-        within_trial_label=d.within_trial_label,
-        within_trial_contrasts=tuple(contrasts),
-        regression=regression,
-        regression_note=reg_note,
-        doses=doses,
-        statement=d.statement,
-    )
-
-
 def run_report_analyses(spec: ReportSpec, studies: StudyTable) -> ReportResults:
-    """Run every analysis the specification declares."""
+    """Run every analysis the specification declares: the classes', then each section's."""
+    from metaan.report.sections import SECTIONS
+
     frame = studies.frame
     classes = tuple(class_results(frame, spec, i) for i in range(len(spec.classes)))
-    return ReportResults(
-        spec=spec,
-        studies=studies,
-        classes=classes,
-        comparison=comparison_results(frame, spec, classes),
-        dose=dose_results(frame, spec, classes),
-    )
+    results = ReportResults(spec=spec, studies=studies, classes=classes)
+    for section in SECTIONS:
+        computed = section.run(results)
+        if computed is not None:
+            results.sections[section.id] = computed
+    return results

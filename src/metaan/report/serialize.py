@@ -1,13 +1,16 @@
 """Turning report results into JSON-ready data and CSV tables.
 
 Every number of the report is in ``results.json``, keyed so it can be reused;
-every study-level number carries the file and row it came from.
+every study-level number carries the file and row it came from. The data's
+licences, with their addresses, are in ``results.json`` and in the
+``tables/LICENSE.md`` beside the CSV tables.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,19 @@ import numpy as np
 import pandas as pd
 
 from metaan._json import jsonable
-from metaan.report.analyses import Analysis, ClassResults, Contrast, ReportResults, SubsetFit
+from metaan.report.analyses import Analysis, ClassResults, ReportResults, SubsetFit
 from metaan.results import MetaResult
 
-__all__ = ["LIBRARIES", "jsonable", "provenance", "results_data", "tables"]
+__all__ = [
+    "LIBRARIES",
+    "analysis_data",
+    "jsonable",
+    "licence_notice",
+    "provenance",
+    "relative",
+    "results_data",
+    "tables",
+]
 
 #: Libraries whose versions a report records.
 LIBRARIES = (
@@ -32,6 +44,7 @@ LIBRARIES = (
     "seaborn",
     "jinja2",
     "weasyprint",
+    "python-docx",
     "click",
 )
 
@@ -41,8 +54,6 @@ def relative(path: str | Path, base: Path) -> str:
     try:
         return Path(path).resolve().relative_to(base).as_posix()
     except ValueError:
-        import os
-
         return Path(os.path.relpath(Path(path).resolve(), base)).as_posix()
 
 
@@ -51,24 +62,25 @@ def _records(analysis: Analysis, base: Path) -> list[dict[str, Any]]:
     if not len(recs):
         return []
     weights = analysis.fit.weights if analysis.fit is not None else np.full(len(recs), np.nan)
-    out = []
-    for (_, r), w in zip(recs.iterrows(), weights, strict=True):
-        out.append(
-            {
-                "label": r["label"],
-                "study_id": r["study_id"],
-                "record_id": r["record_id"],
-                "file": relative(r["file"], base),
-                "row": int(r["row"]),
-                "yi": float(r["yi"]),
-                "vi": float(r["vi"]),
-                "weight": float(w),
-            }
-        )
-    return out
+    sources = recs.get("effect_source", pd.Series(["recomputed"] * len(recs), index=recs.index))
+    return [
+        {
+            "label": r["label"],
+            "study_id": r["study_id"],
+            "record_id": r["record_id"],
+            "file": relative(r["file"], base),
+            "row": int(r["row"]),
+            "yi": float(r["yi"]),
+            "vi": float(r["vi"]),
+            "weight": float(w),
+            "effect_source": str(src),
+        }
+        for (_, r), w, src in zip(recs.iterrows(), weights, sources, strict=True)
+    ]
 
 
-def _analysis(analysis: Analysis | None, base: Path) -> dict[str, Any] | None:
+def analysis_data(analysis: Analysis | None, base: Path) -> dict[str, Any] | None:
+    """One analysis: its fit, its records with file and row, what it left out and why."""
     if analysis is None:
         return None
     return {
@@ -78,11 +90,15 @@ def _analysis(analysis: Analysis | None, base: Path) -> dict[str, Any] | None:
         "selection": analysis.selection,
         "k": analysis.k,
         "trials": analysis.trials,
+        "classes": list(analysis.classes),
+        "class_trials": analysis.class_trials,
         "participants": analysis.participants,
+        "effect_sources": dict(sorted(analysis.effect_sources.items())),
         "fit": analysis.fit.to_dict() if analysis.fit is not None else None,
         "note": analysis.note,
         "records": _records(analysis, base),
         "excluded": [{**e.to_dict(), "file": relative(e.file, base)} for e in analysis.excluded],
+        "trials_out": [t.to_dict() for t in analysis.trials_out],
     }
 
 
@@ -101,8 +117,8 @@ def _class(c: ClassResults, base: Path) -> dict[str, Any]:
         "id": c.id,
         "label": c.label,
         "note": c.note,
-        "continuous": _analysis(c.continuous, base),
-        "response": _analysis(c.response, base),
+        "continuous": analysis_data(c.continuous, base),
+        "response": [analysis_data(a, base) for a in c.response],
         "sensitivity": {
             "leave1out": jsonable(c.leave1out) if c.leave1out is not None else None,
             "influence": jsonable(c.influence) if c.influence is not None else None,
@@ -116,14 +132,6 @@ def _class(c: ClassResults, base: Path) -> dict[str, Any]:
             else []
         ),
     }
-
-
-def _contrast(c: Contrast | None) -> dict[str, Any] | None:
-    return None if c is None else c.to_dict()
-
-
-def _fit(f: MetaResult | None) -> dict[str, Any] | None:
-    return None if f is None else f.to_dict()
 
 
 def sha256(path: Path) -> str:
@@ -145,53 +153,59 @@ def provenance(results: ReportResults) -> dict[str, Any]:
     base = spec.path.parent
     inputs = [{"path": relative(spec.path, base), "sha256": sha256(spec.path)}]
     inputs += [{"path": relative(p, base), "sha256": sha256(p)} for p in spec.files]
-    return {
-        "inputs": inputs,
-        "versions": library_versions(),
-        "spec": spec.text,
-    }
+    inputs += [
+        {"path": relative(c.awaiting, base), "sha256": sha256(c.awaiting)}
+        for c in spec.classes
+        if c.awaiting is not None
+    ]
+    return {"inputs": inputs, "versions": library_versions(), "spec": spec.text}
 
 
-def results_data(results: ReportResults) -> dict[str, Any]:
-    """Every number of the report, keyed for reuse."""
+def licence_notice(results: ReportResults) -> str:
+    """The licences of the data behind the tables, for ``tables/LICENSE.md``."""
+    from metaan.report.sections.provenance import CODE_LICENCE, data_licences
+
+    lines = [
+        "# Licences of the data in these tables",
+        "",
+        "These tables were computed by metaan from the study records listed below; "
+        "`../results.json` holds the same numbers. The records' licences require "
+        "the attribution given here and in the report's provenance section.",
+        "",
+    ]
+    for item in data_licences(results):
+        where = f", {item['licence_url']}" if item["licence_url"] else ""
+        doi = f" (doi:{item['source_doi']})" if item["source_doi"] else ""
+        lines.append(
+            f"- {item['source_dataset']}{doi}: {item['records']} records, "
+            f"{item['licence_name']}{where}."
+        )
+    lines += ["", *(f"- {a}" for a in results.spec.attribution)] if results.spec.attribution else []
+    lines += ["", f"metaan itself: {CODE_LICENCE[0]}, {CODE_LICENCE[1]}.", ""]
+    return "\n".join(lines)
+
+
+def results_data(results: ReportResults, sections: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every number of the report, keyed for reuse; ``sections`` adds each section's data."""
+    from metaan.report.sections.provenance import CODE_LICENCE, data_licences
+
     spec = results.spec
     base = spec.path.parent
-    comp = results.comparison
-    dose = results.dose
     data: dict[str, Any] = {
         "report": {"title": spec.title, "subtitle": spec.subtitle, "name": spec.name},
         "settings": dataclasses.asdict(spec.model),
+        "outcome": dataclasses.asdict(spec.outcome),
         "classes": {c.id: _class(c, base) for c in results.classes},
-        "comparison": None
-        if comp is None
-        else {
-            "classes": list(comp.classes),
-            "between": _fit(comp.between),
-            "between_note": comp.between_note,
-            "direct": _contrast(comp.direct),
-            "direct_analysis": _analysis(comp.direct_analysis, base),
-            "indirect": _contrast(comp.indirect),
-            "indirect_a": _analysis(comp.indirect_a, base),
-            "inconsistency": _contrast(comp.inconsistency),
-            "caveats": list(comp.caveats),
-        },
-        "dose": None
-        if dose is None
-        else {
-            "class": dose.class_id,
-            "by_comparator": jsonable(dose.by_comparator),
-            "by_comparator_note": dose.by_comparator_note,
-            "within_trial_label": dose.within_trial_label,
-            "within_trial": [c.to_dict() for c in dose.within_trial_contrasts],
-            "regression": jsonable(dose.regression),
-            "regression_note": dose.regression_note,
-            "doses": jsonable(dose.doses),
-            "statement": dose.statement,
-        },
+        "sections": sections or {},
         "exclusions": [{**e.to_dict(), "file": relative(e.file, base)} for e in results.excluded],
         "not_poolable": [
             {**jsonable(r), "file": relative(r.file, base)} for r in results.studies.not_poolable
         ],
+        "licences": {
+            "data": data_licences(results),
+            "attribution": list(spec.attribution),
+            "code": {"name": CODE_LICENCE[0], "url": CODE_LICENCE[1]},
+        },
         "provenance": provenance(results),
     }
     return jsonable(data)  # type: ignore[no-any-return]
@@ -209,41 +223,26 @@ def _fit_row(label: str, f: MetaResult | None, extra: dict[str, Any]) -> dict[st
 
 
 def tables(results: ReportResults) -> dict[str, pd.DataFrame]:
-    """The report's tables, one CSV each, named by file stem."""
+    """The tables of the classes' analyses, one CSV each, named by file stem."""
     base = results.spec.path.parent
     out: dict[str, pd.DataFrame] = {}
-    summary = []
-    for c in results.classes:
-        a = c.continuous
-        summary.append(
-            _fit_row(
-                c.label,
-                a.fit,
-                {
-                    "measure": a.measure,
-                    "trials": a.trials,
-                    "participants": a.participants,
-                    "note": a.note,
-                },
-            )
+    summary = [
+        _fit_row(
+            f"{c.label} ({a.measure})",
+            a.fit,
+            {
+                "measure": a.measure,
+                "trials": a.trials,
+                "participants": a.participants,
+                "note": a.note,
+            },
         )
-        if c.response is not None:
-            r = c.response
-            summary.append(
-                _fit_row(
-                    f"{c.label} (response)",
-                    r.fit,
-                    {
-                        "measure": r.measure,
-                        "trials": r.trials,
-                        "participants": r.participants,
-                        "note": r.note,
-                    },
-                )
-            )
+        for c in results.classes
+        for a in c.analyses
+    ]
     out["summary"] = pd.DataFrame(summary)
     for c in results.classes:
-        recs = _records(c.continuous, base)
+        recs = _records(c.primary, base)
         if recs:
             out[f"studies_{c.id}"] = pd.DataFrame(recs)
         if c.leave1out is not None:
@@ -259,18 +258,6 @@ def tables(results: ReportResults) -> dict[str, pd.DataFrame]:
                     for s in c.subsets
                 ]
             )
-    comp = results.comparison
-    if comp is not None:
-        rows = [
-            c.to_dict() for c in (comp.direct, comp.indirect, comp.inconsistency) if c is not None
-        ]
-        if rows:
-            out["comparison"] = pd.DataFrame(rows)
-    dose = results.dose
-    if dose is not None and dose.within_trial_contrasts:
-        out["dose_within_trial"] = pd.DataFrame([c.to_dict() for c in dose.within_trial_contrasts])
-    if dose is not None and len(dose.doses):
-        out["dose_read"] = dose.doses
     out["exclusions"] = pd.DataFrame(
         [{**e.to_dict(), "file": relative(e.file, base)} for e in results.excluded],
         columns=["analysis", "file", "row", "study", "record_id", "reason"],

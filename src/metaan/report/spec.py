@@ -1,23 +1,32 @@
 """Report specifications: ``reports/<name>.toml``, read with :mod:`tomllib` and checked.
 
 A specification declares everything a report does: the study files and the
-filters on them, the effect measure and model settings, the analyses and
-comparisons, and the plots. Every key is checked against the schema below; an
-unknown key or a wrong type is a :class:`~metaan.errors.SpecError` that names
-the key and its line. Paths are resolved relative to the specification's folder,
-and the output folder must stay inside that folder.
+filters on them, the effect measure and model settings, the words the report
+uses for its outcomes and units, the analyses and comparisons, the judgements
+behind the GRADE ratings, the published figures it reproduces, and the plots.
+
+The tables of the file are read into the frozen dataclasses below by one
+loader driven by their fields: a field's type says what the key holds, its
+default makes the key optional, and its ``metadata`` gives the allowed
+choices. An unknown key or a wrong type is a :class:`~metaan.errors.SpecError`
+that names the key and its line. Paths are resolved relative to the
+specification's folder, and the output folder must stay inside that folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from metaan.errors import SpecError
+from metaan.grade import GradeRules
 
 __all__ = [
     "BiasSpec",
@@ -25,8 +34,11 @@ __all__ = [
     "ComparisonSpec",
     "DoseSpec",
     "Filter",
+    "GradeSpec",
     "ModelSpec",
+    "OutcomeSpec",
     "ReportSpec",
+    "ReproductionSpec",
     "SensitivitySpec",
     "load_spec",
 ]
@@ -36,13 +48,27 @@ Scalar = str | int | float | bool
 Filter = dict[str, tuple[Scalar, ...]]
 
 
+def _choices(*values: str, key: str | None = None) -> dict[str, Any]:
+    return {"choices": values, **({"key": key} if key else {})}
+
+
+def _key(name: str) -> dict[str, Any]:
+    return {"key": name}
+
+
+def _required() -> Any:
+    return field(metadata={"required": True})
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which records an analysis uses: a named selection, then ``where`` and ``exclude``."""
 
-    named: str | None = None
+    named: str | None = field(default=None, metadata=_key("select"))
     where: Filter = field(default_factory=dict)
     exclude: Filter = field(default_factory=dict)
+    #: Why a filter leaves a trial out, in words, by column (else the filter is quoted).
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         parts = []
@@ -57,14 +83,40 @@ class Selection:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    measure: str = "SMD"
-    method: str = "REML"
-    test: str = "knha"
+    #: The measure of continuous outcomes: standardised or raw mean difference.
+    measure: str = field(default="SMD", metadata=_choices("SMD", "MD"))
+    #: ``reported``: the source review's own estimate and SE where a record has one
+    #: for the measure (else recomputed); ``recomputed``: always from the arm data.
+    effect_sizes: str = field(default="recomputed", metadata=_choices("reported", "recomputed"))
+    method: str = field(default="REML", metadata={"choices": "METHODS"})
+    test: str = field(default="knha", metadata=_choices("z", "knha"))
     level: float = 95.0
-    shared_control: str = "split"
-    change_scores: str = "include"
-    imputed: str = "include"
-    response_measure: str = "RR"
+    #: The convention of the prediction interval: metafor 3.8's or R meta's.
+    prediction: str = field(default="metafor", metadata=_choices("metafor", "meta"))
+    shared_control: str = field(default="split", metadata=_choices("split", "first"))
+    change_scores: str = field(default="include", metadata=_choices("include", "exclude"))
+    imputed: str = field(default="include", metadata=_choices("include", "exclude"))
+    #: Measures of the response analyses; the first is the primary one.
+    response_measures: tuple[str, ...] = field(default=("RR",), metadata=_choices("OR", "RR", "RD"))
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """The words the report uses for its outcomes and units."""
+
+    #: What the continuous outcome measures, e.g. "depression scores".
+    continuous: str = "scores"
+    #: The unit of a raw mean difference, e.g. "HAM-D-17 points".
+    unit: str = "points"
+    #: What the binary outcome counts, e.g. "response".
+    response: str = "response"
+    #: How the binary outcome is counted, e.g. "responders over randomised".
+    response_definition: str = "participants with the event over those randomised"
+    #: Whether lower values of the continuous outcome are better (symptom scores).
+    lower_is_better: bool = True
+    #: Thresholds of |effect| for the words negligible / small / moderate / large.
+    #: Empty: Cohen's 0.2, 0.5, 0.8 for SMD, and no size words for other measures.
+    size_thresholds: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,33 +131,62 @@ class SensitivitySpec:
 
 
 @dataclass(frozen=True)
+class ClassGradeSpec:
+    """GRADE judgements for one class that the records cannot compute (declared)."""
+
+    indirectness: str = field(
+        default="", metadata=_choices("", "not serious", "serious", "very serious")
+    )
+    indirectness_reason: str = ""
+    #: Used only where the records carry no RoB 2 judgements.
+    risk_of_bias: str = field(
+        default="", metadata=_choices("", "not serious", "serious", "very serious")
+    )
+    risk_of_bias_reason: str = ""
+
+
+@dataclass(frozen=True)
 class ClassSpec:
-    id: str
-    label: str
-    continuous: Selection
-    response: Selection | None
+    id: str = _required()
+    label: str = ""
+    #: The records' drug_class this class stands for (default: the id).
+    drug_class: str = ""
+    continuous: Selection | None = None
+    response: Selection | None = None
     note: str = ""
+    #: A list of trials that exist but cannot be pooled (citations, no outcome data).
+    awaiting: Path | None = None
+    #: Where the full references of the class's trials are, for trials cited by code.
+    references_note: str = ""
+    grade: ClassGradeSpec = field(default_factory=ClassGradeSpec)
 
 
 @dataclass(frozen=True)
 class ComparisonSpec:
-    classes: tuple[str, ...]
-    direct_label: str
-    direct: Selection | None
-    indirect_label: str
+    classes: tuple[str, ...] = ()
+    direct_label: str = ""
+    direct: Selection | None = None
+    indirect_label: str = ""
     #: The first class of the indirect comparison, restricted to placebo-type controls.
-    indirect_a: Selection | None
-    indirect_b: str | None
+    indirect_a: Selection | None = None
+    indirect_b: str | None = None
     caveats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class DoseSpec:
-    class_id: str
-    subgroup: str
-    within_trial_label: str
-    within_trial: Selection | None
-    moderator_label: str
+    class_id: str = field(default="", metadata={"key": "class", "required": True})
+    subgroup: str = "comparator_kind"
+    within_trial_label: str = ""
+    within_trial: Selection | None = None
+    moderator_label: str = "dose (mg)"
+    #: The drug whose dose is read, and the unit doses are read in (per session).
+    drug: str = "the drug"
+    unit: str = "mg"
+    #: Doses at or below this are "very low" (placebo-like) in the microdosing text.
+    very_low: float = 3.0
+    #: What each kind of control is, in the report's words (shown under the subgroups).
+    controls_note: str = ""
     statement: str = ""
 
 
@@ -113,6 +194,33 @@ class DoseSpec:
 class BiasSpec:
     min_k: int = 10
     contours: tuple[float, ...] = (0.10, 0.05, 0.01)
+
+
+@dataclass(frozen=True)
+class GradeSpec(GradeRules):
+    """The rules of the GRADE ratings (:class:`metaan.grade.GradeRules`, each a
+    judgement declared here), whether to rate at all, and the control risk of the
+    absolute effects (none: the median in the data)."""
+
+    enabled: bool = True
+    control_risk: float | None = None
+
+
+@dataclass(frozen=True)
+class ReproductionSpec:
+    """A published figure the report recomputes, and where it was published."""
+
+    label: str = _required()
+    #: ``<class>/continuous`` or ``<class>/response/<measure>``.
+    analysis: str = _required()
+    source: str = _required()
+    #: Published numbers by name (estimate, se, ci_lb, ci_ub, tau2, QE, I2, pi_lb, pi_ub,
+    #: k), as printed: text, so that each is compared at its own number of decimals.
+    published: dict[str, str] = field(default_factory=dict)
+    #: The convention of a published prediction interval (metafor or meta).
+    prediction: str = field(default="metafor", metadata=_choices("metafor", "meta"))
+    #: The published analysis's test, where it differs from the report's.
+    test: str = field(default="", metadata=_choices("", "z", "knha"))
 
 
 @dataclass(frozen=True)
@@ -126,19 +234,27 @@ class ReportSpec:
     output: Path
     files: tuple[Path, ...]
     model: ModelSpec
+    outcome: OutcomeSpec
     classes: tuple[ClassSpec, ...]
     sensitivity: SensitivitySpec
     comparison: ComparisonSpec | None
     dose: DoseSpec | None
     bias: BiasSpec
+    grade: GradeSpec
+    reproductions: tuple[ReproductionSpec, ...] = ()
+    #: Attributions the data licences require, as the report prints them.
+    attribution: tuple[str, ...] = ()
     figure_formats: tuple[str, ...] = ("svg", "png")
 
     @property
     def name(self) -> str:
         return self.output.name
 
+    def class_ids(self) -> list[str]:
+        return [c.id for c in self.classes]
 
-# ----------------------------------------------------------------------------- schema checks
+
+# ----------------------------------------------------------------------------- errors
 
 
 class _Locator:
@@ -179,6 +295,7 @@ class _Locator:
 class _Checker:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
+        self.base = path.resolve().parent
         self.locator = _Locator(text)
 
     def fail(self, table: str, key: str | None, problem: str, fix: str) -> SpecError:
@@ -187,31 +304,14 @@ class _Checker:
         what = f"[{table}] {key}" if key and table else (key or f"[{table}]")
         return SpecError(f"{where}: {what}: {problem}; {fix}")
 
-    def keys(self, data: Mapping[str, Any], table: str, allowed: Mapping[str, str]) -> None:
+    def keys(self, data: Mapping[str, Any], table: str, allowed: Mapping[str, Any]) -> None:
         for key in data:
             if key not in allowed:
                 raise self.fail(
-                    table,
-                    key,
-                    "unknown key",
-                    f"use one of {', '.join(sorted(allowed))}",
+                    table, key, "unknown key", f"use one of {', '.join(sorted(allowed))}"
                 )
 
-    def get(
-        self,
-        data: Mapping[str, Any],
-        table: str,
-        key: str,
-        kind: type | tuple[type, ...],
-        default: Any = ...,
-        choices: tuple[str, ...] | None = None,
-    ) -> Any:
-        if key not in data:
-            if default is ...:
-                raise self.fail(table, None, f"the key {key!r} is required", f"add {key} = ...")
-            return default
-        value = data[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
+    def value(self, value: Any, table: str, key: str, kinds: tuple[type, ...]) -> Any:
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
@@ -219,18 +319,15 @@ class _Checker:
             raise self.fail(
                 table, key, f"is {type(value).__name__} {value!r}", f"it must be a {names}"
             )
-        if choices is not None and value not in choices:
-            raise self.fail(table, key, f"is {value!r}", f"choose one of {', '.join(choices)}")
         return value
 
-    def strings(self, data: Mapping[str, Any], table: str, key: str) -> tuple[str, ...]:
-        value = self.get(data, table, key, list, default=[])
-        if not all(isinstance(v, str) for v in value):
-            raise self.fail(table, key, "must be a list of strings", 'write e.g. ["a", "b"]')
-        return tuple(value)
+    def choice(self, value: Any, table: str, key: str, choices: tuple[str, ...]) -> None:
+        if value not in choices:
+            shown = ", ".join(repr(c) if c == "" else c for c in choices)
+            raise self.fail(table, key, f"is {value!r}", f"choose one of {shown}")
 
-    def filter(self, data: Mapping[str, Any], table: str, key: str) -> Filter:
-        raw = self.get(data, table, key, dict, default={})
+    def filter(self, raw: Any, table: str, key: str) -> Filter:
+        raw = self.value(raw, table, key, (dict,))
         out: Filter = {}
         for column, value in raw.items():
             values = value if isinstance(value, list) else [value]
@@ -244,42 +341,88 @@ class _Checker:
             out[str(column)] = tuple(values)
         return out
 
-    def selection(self, data: Mapping[str, Any], table: str) -> Selection:
-        self.keys(data, table, {"select": "", "where": "", "exclude": ""})
-        return Selection(
-            named=self.get(data, table, "select", str, default=None),
-            where=self.filter(data, table, "where"),
-            exclude=self.filter(data, table, "exclude"),
-        )
-
-    def table(self, data: Mapping[str, Any], table: str, key: str) -> dict[str, Any]:
-        value = self.get(data, table, key, dict, default={})
-        return dict(value)
+    def file(self, raw: Any, table: str, key: str) -> Path:
+        name = str(self.value(raw, table, key, (str,)))
+        file = (self.base / name).resolve()
+        if not file.is_file():
+            raise self.fail(table, key, f"{name!r} does not exist", "check the path")
+        return file
 
 
-_TOP = {
-    "report": "title, subtitle, output",
-    "data": "files",
-    "model": "measure and model settings",
-    "class": "one per drug class",
-    "sensitivity": "sensitivity analyses",
-    "comparison": "the comparison of classes",
-    "dose": "dose and comparator",
-    "bias": "small-study effects",
-    "figures": "figure formats",
-}
+# ----------------------------------------------------------------------------- the loader
 
 
-def load_spec(path: str | Path) -> ReportSpec:
-    """Read and check a report specification.
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
-    Raises
-    ------
-    SpecError
-        For a file that cannot be read or parsed, an unknown key, a wrong type, a
-        study file that does not exist, or an output folder outside the spec's folder.
-    """
-    spec_path = Path(path)
+
+def _optional(kind: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None``, else ``(kind, False)``."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(kind)) == 2:
+            return args[0], True
+    return kind, False
+
+
+def _read_field(c: _Checker, kind: Any, raw: Any, table: str, key: str, meta: Any) -> Any:
+    """One value of a field's type, checked."""
+    kind, optional = _optional(kind)
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        return _read_dataclass(c, typing.cast(type, kind), raw, f"{table}.{key}".strip("."))
+    if kind == Filter:
+        return c.filter(raw, table, key)
+    if origin is dict:
+        raw = c.value(raw, table, key, (dict,))
+        inner = typing.get_args(kind)[1]
+        return {str(k): c.value(v, table, f"{key}.{k}", (inner,)) for k, v in raw.items()}
+    if origin is tuple:
+        inner = typing.get_args(kind)[0]
+        items = c.value(raw, table, key, (list,))
+        values = tuple(c.value(v, table, key, (inner,)) for v in items)
+        for v in values:
+            if "choices" in meta:
+                c.choice(v, table, key, _choice_values(meta["choices"]))
+        return values
+    if kind is Path:
+        return c.file(raw, table, key)
+    if raw is None and optional:
+        return None
+    value = c.value(raw, table, key, (kind,))
+    if "choices" in meta:
+        c.choice(value, table, key, _choice_values(meta["choices"]))
+    return value
+
+
+def _choice_values(choices: tuple[str, ...] | str) -> tuple[str, ...]:
+    if choices == "METHODS":  # the model's estimators, from the library
+        from metaan.models import METHODS
+
+        return tuple(METHODS)
+    return typing.cast(tuple[str, ...], choices)
+
+
+def _read_dataclass(c: _Checker, cls: type, raw: Any, table: str) -> Any:
+    """A dataclass from its TOML table: every key checked against the fields."""
+    raw = c.value(raw if raw is not None else {}, table, table.rpartition(".")[2], (dict,))
+    hints = _hints(cls)
+    names = {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)}
+    c.keys(raw, table, names)
+    values: dict[str, Any] = {}
+    for key, f in names.items():
+        if key not in raw:
+            if f.metadata.get("required"):
+                raise c.fail(table, None, f"the key {key!r} is required", f"add {key} = ...")
+            continue
+        values[f.name] = _read_field(c, hints[f.name], raw[key], table, key, f.metadata)
+    return cls(**values)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _parse(spec_path: Path) -> tuple[str, dict[str, Any]]:
     try:
         # utf-8-sig: a byte-order mark, as some Windows editors write, is not TOML.
         text = spec_path.read_bytes().decode("utf-8-sig")
@@ -295,202 +438,149 @@ def load_spec(path: str | Path) -> ReportSpec:
             "save it as UTF-8 in your editor"
         ) from None
     try:
-        raw = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{spec_path}: not valid TOML ({exc}); fix the syntax there") from None
-    c = _Checker(spec_path, text)
-    c.keys(raw, "", _TOP)
-    base = spec_path.resolve().parent
 
-    report = c.table(raw, "", "report")
-    c.keys(report, "report", {"title": "", "subtitle": "", "output": ""})
-    title = c.get(report, "report", "title", str)
-    subtitle = c.get(report, "report", "subtitle", str, default="")
-    output_name = c.get(report, "report", "output", str, default=spec_path.stem)
-    output = (base / output_name).resolve()
-    if output == base or base not in output.parents:
+
+@dataclass(frozen=True)
+class _Report:
+    title: str = _required()
+    subtitle: str = ""
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class _Data:
+    files: tuple[str, ...] = ()
+    attribution: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Figures:
+    formats: tuple[str, ...] = field(default=("svg", "png"), metadata=_choices("svg", "png", "pdf"))
+
+
+#: The top-level tables: key -> (dataclass, a list of tables?).
+_TOP: dict[str, tuple[type, bool]] = {
+    "report": (_Report, False),
+    "data": (_Data, False),
+    "model": (ModelSpec, False),
+    "outcome": (OutcomeSpec, False),
+    "class": (ClassSpec, True),
+    "sensitivity": (SensitivitySpec, False),
+    "comparison": (ComparisonSpec, False),
+    "dose": (DoseSpec, False),
+    "bias": (BiasSpec, False),
+    "grade": (GradeSpec, False),
+    "reproduction": (ReproductionSpec, True),
+    "figures": (_Figures, False),
+}
+
+
+def _output(c: _Checker, report: _Report, spec_path: Path) -> Path:
+    name = report.output or spec_path.stem
+    output = (c.base / name).resolve()
+    if output == c.base or c.base not in output.parents:
         raise c.fail(
             "report",
             "output",
-            f"{output_name!r} leaves the specification's folder",
+            f"{name!r} leaves the specification's folder",
             'give a folder name inside it, e.g. output = "depression"',
         )
+    return output
 
-    data = c.table(raw, "", "data")
-    c.keys(data, "data", {"files": ""})
-    files = []
-    for name in c.strings(data, "data", "files"):
-        file = (base / name).resolve()
-        if not file.is_file():
-            raise c.fail("data", "files", f"{name!r} does not exist", "check the path")
-        files.append(file)
+
+def _files(c: _Checker, data: _Data) -> tuple[Path, ...]:
+    files = tuple(c.file(name, "data", "files") for name in data.files)
     if not files:
         raise c.fail(
             "data", "files", "no study files", 'list them, e.g. files = ["../studies/x.csv"]'
         )
+    return files
 
-    model_raw = c.table(raw, "", "model")
-    c.keys(
-        model_raw,
-        "model",
-        {k: "" for k in ModelSpec.__dataclass_fields__},
-    )
-    from metaan.models import METHODS
 
-    model = ModelSpec(
-        measure=c.get(model_raw, "model", "measure", str, "SMD", ("SMD", "MD")),
-        method=c.get(model_raw, "model", "method", str, "REML", METHODS),
-        test=c.get(model_raw, "model", "test", str, "knha", ("z", "knha")),
-        level=c.get(model_raw, "model", "level", float, 95.0),
-        shared_control=c.get(
-            model_raw, "model", "shared_control", str, "split", ("split", "first")
-        ),
-        change_scores=c.get(
-            model_raw, "model", "change_scores", str, "include", ("include", "exclude")
-        ),
-        imputed=c.get(model_raw, "model", "imputed", str, "include", ("include", "exclude")),
-        response_measure=c.get(
-            model_raw, "model", "response_measure", str, "RR", ("RR", "OR", "RD")
-        ),
-    )
-    if not 0 < model.level < 100:
-        raise c.fail("model", "level", f"is {model.level}", "give a percentage, e.g. 95")
-
-    classes_raw = c.get(raw, "", "class", list, default=[])
-    classes = []
-    for entry in classes_raw:
-        c.keys(
-            entry, "class", {"id": "", "label": "", "continuous": "", "response": "", "note": ""}
-        )
-        cid = c.get(entry, "class", "id", str)
-        classes.append(
-            ClassSpec(
-                id=cid,
-                label=c.get(entry, "class", "label", str, default=cid),
-                continuous=c.selection(c.table(entry, "class", "continuous"), "class.continuous"),
-                response=(
-                    c.selection(entry["response"], "class.response")
-                    if "response" in entry
-                    else None
-                ),
-                note=c.get(entry, "class", "note", str, default=""),
-            )
-        )
+def _check_references(c: _Checker, parts: dict[str, Any]) -> None:
+    """Class ids that other tables name must exist; numbers must be in range."""
+    classes: list[ClassSpec] = parts["class"]
     ids = [k.id for k in classes]
     if len(set(ids)) != len(ids):
         raise c.fail("class", "id", f"ids repeat: {ids}", "give each class its own id")
-
-    sens_raw = c.table(raw, "", "sensitivity")
-    c.keys(sens_raw, "sensitivity", {k: "" for k in SensitivitySpec.__dataclass_fields__})
-    sensitivity = SensitivitySpec(
-        leave_one_out=c.get(sens_raw, "sensitivity", "leave_one_out", bool, True),
-        influence=c.get(sens_raw, "sensitivity", "influence", bool, True),
-        without_high_rob=c.get(sens_raw, "sensitivity", "without_high_rob", bool, True),
-        without_open_label=c.get(sens_raw, "sensitivity", "without_open_label", bool, True),
-        depression_diagnoses=c.strings(sens_raw, "sensitivity", "depression_diagnoses"),
-    )
-
-    comparison = None
-    if "comparison" in raw:
-        comp = c.table(raw, "", "comparison")
-        c.keys(
-            comp,
-            "comparison",
-            {
-                "classes": "",
-                "direct_label": "",
-                "direct": "",
-                "indirect_label": "",
-                "indirect_a": "",
-                "indirect_b": "",
-                "caveats": "",
-            },
-        )
-        comp_classes = c.strings(comp, "comparison", "classes") or tuple(ids)
-        for cid in comp_classes:
+    comp: ComparisonSpec | None = parts["comparison"]
+    if comp is not None:
+        for cid in (*comp.classes, *([comp.indirect_b] if comp.indirect_b else [])):
             if cid not in ids:
                 raise c.fail("comparison", "classes", f"{cid!r} is not a class id", f"use {ids}")
-        indirect_b = c.get(comp, "comparison", "indirect_b", str, default=None)
-        if indirect_b is not None and indirect_b not in ids:
-            raise c.fail(
-                "comparison", "indirect_b", f"{indirect_b!r} is not a class id", f"use {ids}"
-            )
-        comparison = ComparisonSpec(
-            classes=comp_classes,
-            direct_label=c.get(comp, "comparison", "direct_label", str, default=""),
-            direct=(c.selection(comp["direct"], "comparison.direct") if "direct" in comp else None),
-            indirect_label=c.get(comp, "comparison", "indirect_label", str, default=""),
-            indirect_a=(
-                c.selection(comp["indirect_a"], "comparison.indirect_a")
-                if "indirect_a" in comp
-                else None
-            ),
-            indirect_b=indirect_b,
-            caveats=c.strings(comp, "comparison", "caveats"),
-        )
-
-    dose = None
-    if "dose" in raw:
-        d = c.table(raw, "", "dose")
-        c.keys(
-            d,
-            "dose",
-            {
-                "class": "",
-                "subgroup": "",
-                "within_trial_label": "",
-                "within_trial": "",
-                "moderator_label": "",
-                "statement": "",
-            },
-        )
-        dose_class = c.get(d, "dose", "class", str)
-        if dose_class not in ids:
-            raise c.fail("dose", "class", f"{dose_class!r} is not a class id", f"use {ids}")
-        dose = DoseSpec(
-            class_id=dose_class,
-            subgroup=c.get(d, "dose", "subgroup", str, default="comparator_kind"),
-            within_trial_label=c.get(d, "dose", "within_trial_label", str, default=""),
-            within_trial=(
-                c.selection(d["within_trial"], "dose.within_trial") if "within_trial" in d else None
-            ),
-            moderator_label=c.get(d, "dose", "moderator_label", str, default="dose (mg)"),
-            statement=c.get(d, "dose", "statement", str, default=""),
-        )
-
-    bias_raw = c.table(raw, "", "bias")
-    c.keys(bias_raw, "bias", {"min_k": "", "contours": ""})
-    contours = c.get(bias_raw, "bias", "contours", list, default=[0.10, 0.05, 0.01])
-    if not all(isinstance(x, int | float) and 0 < x < 1 for x in contours):
+    dose: DoseSpec | None = parts["dose"]
+    if dose is not None and dose.class_id not in ids:
+        raise c.fail("dose", "class", f"{dose.class_id!r} is not a class id", f"use {ids}")
+    for r in parts["reproduction"]:
+        if r.analysis.split("/")[0] not in ids:
+            raise c.fail("reproduction", "analysis", f"{r.analysis!r}", f"start with one of {ids}")
+        for name, text in r.published.items():
+            if not re.fullmatch(r"[-+]?\d+(\.\d+)?", text.strip()):
+                raise c.fail(
+                    "reproduction",
+                    "published",
+                    f"{name} = {text!r} is not a number as printed",
+                    'write it as text, e.g. estimate = "-0.9031"',
+                )
+    model: ModelSpec = parts["model"]
+    if not 0 < model.level < 100:
+        raise c.fail("model", "level", f"is {model.level}", "give a percentage, e.g. 95")
+    if not all(0 < x < 1 for x in parts["bias"].contours):
         raise c.fail("bias", "contours", "must be p-values between 0 and 1", "e.g. [0.10, 0.05]")
-    bias = BiasSpec(
-        min_k=c.get(bias_raw, "bias", "min_k", int, default=10),
-        contours=tuple(float(x) for x in contours),
-    )
-
-    figures = c.table(raw, "", "figures")
-    c.keys(figures, "figures", {"formats": ""})
-    formats = c.strings(figures, "figures", "formats") or ("svg", "png")
-    for fmt in formats:
-        if fmt not in ("svg", "png", "pdf"):
-            raise c.fail(
-                "figures", "formats", f"{fmt!r} is not a figure format", "use svg, png, pdf"
-            )
-    if "svg" not in formats:
+    if "svg" not in parts["figures"].formats:
         raise c.fail("figures", "formats", "svg is missing", "the HTML report embeds SVG; add it")
 
+
+def load_spec(path: str | Path) -> ReportSpec:
+    """Read and check a report specification.
+
+    Raises
+    ------
+    SpecError
+        For a file that cannot be read or parsed, an unknown key, a wrong type, a
+        study file that does not exist, a class id that is not declared, or an
+        output folder outside the spec's folder.
+    """
+    spec_path = Path(path)
+    text, raw = _parse(spec_path)
+    c = _Checker(spec_path, text)
+    c.keys(raw, "", _TOP)
+    parts: dict[str, Any] = {}
+    for key, (cls, many) in _TOP.items():
+        if many:
+            entries = c.value(raw.get(key, []), "", key, (list,))
+            parts[key] = [_read_dataclass(c, cls, e, key) for e in entries]
+        elif key in raw or key in ("report", "data") or cls not in (ComparisonSpec, DoseSpec):
+            parts[key] = _read_dataclass(c, cls, raw.get(key), key)
+        else:
+            parts[key] = None
+    parts["class"] = [
+        dataclasses.replace(k, label=k.label or k.id, drug_class=k.drug_class or k.id)
+        for k in parts["class"]
+    ]
+    if parts["comparison"] is not None and not parts["comparison"].classes:
+        ids = tuple(k.id for k in parts["class"])
+        parts["comparison"] = dataclasses.replace(parts["comparison"], classes=ids)
+    _check_references(c, parts)
     return ReportSpec(
         path=spec_path.resolve(),
         text=text,
-        title=title,
-        subtitle=subtitle,
-        output=output,
-        files=tuple(files),
-        model=model,
-        classes=tuple(classes),
-        sensitivity=sensitivity,
-        comparison=comparison,
-        dose=dose,
-        bias=bias,
-        figure_formats=tuple(formats),
+        title=parts["report"].title,
+        subtitle=parts["report"].subtitle,
+        output=_output(c, parts["report"], spec_path),
+        files=_files(c, parts["data"]),
+        model=parts["model"],
+        outcome=parts["outcome"],
+        classes=tuple(parts["class"]),
+        sensitivity=parts["sensitivity"],
+        comparison=parts["comparison"],
+        dose=parts["dose"],
+        bias=parts["bias"],
+        grade=parts["grade"],
+        reproductions=tuple(parts["reproduction"]),
+        attribution=parts["data"].attribution,
+        figure_formats=parts["figures"].formats,
     )
