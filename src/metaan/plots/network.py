@@ -18,7 +18,7 @@ Graphical tools for network meta-analysis in STATA. *PLoS ONE*, 8(10), e76654.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -303,6 +303,7 @@ def netsplit_forest(
     *,
     model: str = "random",
     only_both: bool = True,
+    comparisons: Sequence[str] | None = None,
     xlim: tuple[float, float] | None = None,
     title: str | None = None,
 ) -> Figure:
@@ -318,16 +319,18 @@ def netsplit_forest(
     only_both
         Only the comparisons with both direct and indirect evidence (netmeta's
         ``show = "both"``); otherwise every comparison.
+    comparisons
+        Draw only these comparisons (``"A:B"``, either way round), in this order.
     """
     if not isinstance(split, NetSplit):
         raise InputError(f"netsplit_forest draws a NetSplit, not a {type(split).__name__}")
     e = split.estimates(model)
     scale = measure_scale(split.measure)
     rows: list[Row] = []
-    for c in range(len(split.comparisons)):
+    for c, sign in _chosen(split, comparisons):
         both = math.isfinite(e.direct[c]) and math.isfinite(e.indirect[c])
         if both or not only_both:
-            rows += _split_rows(split, e, c, scale.show)
+            rows += _split_rows(split, e, c, sign, scale.show)
     if not rows:
         raise InputError(
             "no comparison has both direct and indirect evidence",
@@ -335,14 +338,14 @@ def netsplit_forest(
         )
     columns = [
         Column("k", "k", "left", "right"),
-        Column("prop", "Direct share", "left", "right"),
+        Column("prop", "Share", "left", "right"),
         Column("est", effect_header(split.measure, split.level), "right", "right"),
-        Column("test", "", "right", "left"),
+        Column("test", "", "right", "right"),
     ]
     notes = [
         f"Direct and indirect evidence ({split.method}), {model} effects. k: studies "
-        "comparing the pair; direct share: the proportion of the network estimate's "
-        "information that is direct."
+        "comparing the pair; share: the proportion of the network estimate's information "
+        "that is direct; p: the test of direct against indirect evidence."
     ]
     return draw_table(
         rows,
@@ -355,51 +358,75 @@ def netsplit_forest(
     )
 
 
+def _chosen(split: NetSplit, comparisons: Sequence[str] | None) -> list[tuple[int, float]]:
+    """Positions of the comparisons to draw (all by default), each with the sign that
+    turns it the way it was asked for (``B:A`` asked as ``A:B`` is drawn as ``A:B``)."""
+    if comparisons is None:
+        return [(c, 1.0) for c in range(len(split.comparisons))]
+    out = []
+    for name in comparisons:
+        a, _, b = name.partition(":")
+        for candidate, sign in ((f"{a}:{b}", 1.0), (f"{b}:{a}", -1.0)):
+            if candidate in split.comparisons:
+                out.append((split.comparisons.index(candidate), sign))
+                break
+        else:
+            raise InputError(
+                f"{name!r} is not a comparison of the network",
+                fix="name two treatments of the network as 'A:B'",
+            )
+    return out
+
+
 def _split_rows(
-    split: NetSplit, e: SplitEstimates, c: int, show: Callable[[float], float]
+    split: NetSplit, e: SplitEstimates, c: int, sign: float, show: Callable[[float], float]
 ) -> list[Row]:
-    """The rows of comparison ``c``: a heading with the test, then its direct, indirect
-    and network estimates."""
+    """The rows of comparison ``c`` (turned round when ``sign`` is -1): a heading with the
+    test, then its direct, indirect and network estimates."""
     both = math.isfinite(e.direct[c]) and math.isfinite(e.indirect[c])
-    test = f"direct − indirect: {fmt_p(float(e.pval[c]))}" if both else ""
-    name = split.comparisons[c].replace(":", " vs ")
+    test = fmt_p(float(e.pval[c])) if both else ""
+    first, second = split.treat1[c], split.treat2[c]
+    name = f"{first} vs {second}" if sign > 0 else f"{second} vs {first}"
     rows = [Row(kind="heading", label=name, cells={"test": test}, gid=f"comparison-{c}")]
     z = _z(split.level)
-    for kind, est, se in (
+    parts = (
         ("Direct", e.direct, e.direct_se),
         ("Indirect", e.indirect, e.indirect_se),
-    ):
+        ("Network", e.network, e.network_se),
+    )
+    for kind, est, se in parts:
         if not math.isfinite(est[c]):
             continue
-        lo, hi = float(est[c] - z * se[c]), float(est[c] + z * se[c])
-        cells = {"est": fmt_ci(show(est[c]), show(lo), show(hi))}
+        mid = float(sign * est[c])
+        lo, hi = mid - z * float(se[c]), mid + z * float(se[c])
+        cells = {"est": fmt_ci(show(mid), show(lo), show(hi))}
         if kind == "Direct":
             cells |= {"k": str(int(split.k[c])), "prop": f"{e.proportion[c]:.2f}"}
-        rows.append(
-            Row(
-                kind="study",
-                label=f"  {kind}",
-                cells=cells,
-                est=float(est[c]),
-                lb=lo,
-                ub=hi,
-                marker="o",
-                gid=f"{kind.lower()}-{c}",
+        if kind == "Network":
+            rows.append(
+                Row(
+                    kind="pooled",
+                    label="  Network",
+                    gid=f"network-{c}",
+                    cells=cells,
+                    est=mid,
+                    lb=lo,
+                    ub=hi,
+                )
             )
-        )
-    lo, hi = float(e.network[c] - z * e.network_se[c]), float(e.network[c] + z * e.network_se[c])
-    cells = {"est": fmt_ci(show(e.network[c]), show(lo), show(hi))}
-    rows.append(
-        Row(
-            kind="pooled",
-            label="  Network",
-            gid=f"network-{c}",
-            cells=cells,
-            est=float(e.network[c]),
-            lb=lo,
-            ub=hi,
-        )
-    )
+        else:
+            rows.append(
+                Row(
+                    kind="study",
+                    label=f"  {kind}",
+                    cells=cells,
+                    est=mid,
+                    lb=lo,
+                    ub=hi,
+                    marker="o",
+                    gid=f"{kind.lower()}-{c}",
+                )
+            )
     return rows
 
 
@@ -407,6 +434,12 @@ def _z(level: float) -> float:
     from metaan._dist import norm_isf
 
     return norm_isf((1.0 - level / 100.0) / 2.0)
+
+
+# The widest a league table is drawn when it can be helped: 8-pt text in a figure
+# this wide still prints at 6 pt or more on a page 7.09 inches wide.
+_LEAGUE_WIDTH = 9.3
+_LEAGUE_NAMES = 1.5  # the widest a treatment's name may be, in inches, before it wraps
 
 
 def league_heatmap(
@@ -421,7 +454,11 @@ def league_heatmap(
     Each cell holds the estimate and CI (ratios for OR and RR); its colour shows the
     size and direction of the effect, blue where the row treatment is better, vermilion
     where it is worse, white near no difference; a bold border marks a CI that
-    excludes no difference. The diagonal names the treatments.
+    excludes no difference. The rows are named on the left, the columns on top.
+
+    A cell holds the estimate over its interval on two lines when the table fits
+    9.3 inches that way (so its 8-pt text prints at 6 pt or more on an A4 page), and
+    on three otherwise (estimate, lower limit, upper limit), which keeps cells narrower.
 
     Returns
     -------
@@ -431,20 +468,41 @@ def league_heatmap(
     res = _check(result, "league_heatmap")
     est = res.estimates(model)
     n = res.n
-    cell_w, cell_h = 1.25, 0.55
-    head = 0.5 if title else 0.15
+    size = th.SMALL_SIZE
+    show = measure_scale(res.measure).show
+    cells = {
+        (i, j): (
+            fmt_typeset(show(est.TE[i, j]), digits),
+            fmt_typeset(show(est.lower[i, j]), digits),
+            fmt_typeset(show(est.upper[i, j]), digits),
+        )
+        for i in range(n)
+        for j in range(n)
+        if i != j
+    }
+    names = [th.wrap_to_width(t, _LEAGUE_NAMES, size, weight="bold") for t in res.treatments]
+    label_w = max(th.text_width(ln, size, weight="bold") for lines in names for ln in lines)
+    layout = _two_lines
+    cell_w = _widest(cells, layout) + 0.12
+    if 0.4 + label_w + n * cell_w > _LEAGUE_WIDTH:
+        layout = _three_lines
+        cell_w = _widest(cells, layout) + 0.12
+    leading = size * 1.2 / 72
+    cell_h = 0.2 + len(layout(("", "", ""))) * leading
+    left = 0.25 + label_w
+    width = left + n * cell_w + 0.15
     what = {"OR": "odds ratios", "RR": "risk ratios"}.get(res.measure or "", "effects")
-    notes = [
+    note = (
         f"Row versus column, {_model_name(res, model)}; {what} with {res.level:g}% CIs. "
         "Blue: the row treatment is better; vermilion: worse; bold border: the CI excludes "
         "no difference."
-    ]
-    width = 0.3 + n * cell_w
-    lines = [ln for note in notes for ln in th.wrap_to_width(note, width - 0.3, th.SMALL_SIZE)]
-    foot = 0.15 + len(lines) * th.SMALL_SIZE * 1.3 / 72
+    )
+    lines = th.wrap_to_width(note, width - 0.3, size)
+    foot = 0.15 + len(lines) * size * 1.3 / 72
+    head = (0.5 if title else 0.15) + label_w + 0.1  # the column names stand upright
     height = head + n * cell_h + foot
     fig = th.new_figure(width, height)
-    ax = fig.add_axes((0.15 / width, foot / height, n * cell_w / width, n * cell_h / height))
+    ax = fig.add_axes((left / width, foot / height, n * cell_w / width, n * cell_h / height))
     ax.set_xlim(0, n)
     ax.set_ylim(n, 0)
     ax.set_axis_off()
@@ -453,36 +511,34 @@ def league_heatmap(
     cmap = LinearSegmentedColormap.from_list(
         "league", [to_rgb(th.VERMILLION), (1.0, 1.0, 1.0), to_rgb(th.BLUE)]
     )
-    show = measure_scale(res.measure).show
     for i in range(n):
+        _league_names(ax, i, "\n".join(names[i]), (0.1 / cell_w, 0.08 / cell_h))
         for j in range(n):
-            if i == j:
-                _league_name(ax, i, res.treatments[i], cell_w)
-                continue
-            excludes = bool(est.lower[i, j] > 0 or est.upper[i, j] < 0)
+            diagonal = i == j
+            excludes = not diagonal and bool(est.lower[i, j] > 0 or est.upper[i, j] < 0)
+            shade = cmap(0.5 + 0.5 * float(better[i, j]) / scale)
+            face = th.LIGHT_GREY if diagonal else shade
             ax.add_patch(
                 Rectangle(
                     (j, i),
                     1,
                     1,
-                    facecolor=cmap(0.5 + 0.5 * float(better[i, j]) / scale),
+                    facecolor=face,
                     edgecolor=th.BLACK if excludes else "white",
                     linewidth=1.4 if excludes else 0.8,
                     gid=f"cell-{i}-{j}",
                 )
             )
-            text = (
-                f"{fmt_typeset(show(est.TE[i, j]), digits)}\n"
-                f"[{fmt_typeset(show(est.lower[i, j]), digits)}, "
-                f"{fmt_typeset(show(est.upper[i, j]), digits)}]"
-            )
+            if diagonal:
+                continue
             ax.text(
                 j + 0.5,
                 i + 0.5,
-                text,
+                "\n".join(layout(cells[i, j])),
                 ha="center",
                 va="center",
-                fontsize=th.SMALL_SIZE - 0.5,
+                linespacing=1.2,
+                fontsize=size,
                 fontweight="bold" if excludes else "normal",
                 fontfamily=th.FONT_FAMILY,
                 parse_math=False,
@@ -491,20 +547,41 @@ def league_heatmap(
     return fig
 
 
-def _league_name(ax: Axes, i: int, name: str, cell_w: float) -> None:
-    """A diagonal cell of the league table: the treatment's name."""
-    ax.add_patch(
-        Rectangle((i, i), 1, 1, facecolor=th.LIGHT_GREY, edgecolor="white", gid=f"cell-{i}-{i}")
-    )
-    lines = th.wrap_to_width(name, cell_w - 0.1, th.SMALL_SIZE, weight="bold")
+def _two_lines(cell: tuple[str, str, str]) -> list[str]:
+    return [cell[0], f"[{cell[1]}, {cell[2]}]"]
+
+
+def _three_lines(cell: tuple[str, str, str]) -> list[str]:
+    return [cell[0], f"[{cell[1]},", f"{cell[2]}]"]
+
+
+def _widest(
+    cells: dict[tuple[int, int], tuple[str, str, str]],
+    layout: Callable[[tuple[str, str, str]], list[str]],
+) -> float:
+    """The widest line of any cell laid out so (in bold, as a cell may be), in inches."""
+    lines = (ln for cell in cells.values() for ln in layout(cell))
+    return max([0.45] + [th.text_width(ln, th.SMALL_SIZE, weight="bold") for ln in lines])
+
+
+def _league_names(ax: Axes, i: int, name: str, gap: tuple[float, float]) -> None:
+    """Treatment ``i``'s name left of its row and, standing upright, above its column;
+    ``gap`` is the space between name and table in the axes' units (x, y)."""
+    style = {
+        "fontsize": th.SMALL_SIZE,
+        "fontweight": "bold",
+        "fontfamily": th.FONT_FAMILY,
+        "parse_math": False,
+        "linespacing": 1.1,
+    }
+    ax.text(-gap[0], i + 0.5, name, ha="right", va="center", multialignment="right", **style)
     ax.text(
         i + 0.5,
-        i + 0.5,
-        "\n".join(lines),
+        -gap[1],
+        name,
         ha="center",
-        va="center",
-        fontsize=th.SMALL_SIZE,
-        fontweight="bold",
-        fontfamily=th.FONT_FAMILY,
-        parse_math=False,
+        va="bottom",
+        rotation=90,
+        multialignment="left",
+        **style,
     )

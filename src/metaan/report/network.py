@@ -31,9 +31,10 @@ generation evidence synthesis tool. *Research Synthesis Methods*, 3(2), 80-97.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,13 +43,12 @@ import pandas as pd
 from metaan._format import fmt_typeset
 from metaan.errors import MetaanError
 from metaan.network import NetworkResult, fit_network
-from metaan.report.spec import Selection
+from metaan.report.spec import NetworkSpec, Selection
 
 __all__ = [
     "ArmOut",
     "NetworkClass",
     "NetworkReport",
-    "NetworkSpec",
     "OutcomeNetwork",
     "network_arms",
     "run_networks",
@@ -59,40 +59,6 @@ _ARM_COLUMNS = {
     "continuous": (("n", "n{}"), ("mean", "mean{}"), ("sd", "sd{}")),
     "response": (("events", "events{}"), ("total", "total{}")),
 }
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """The ``[network]`` table of a report specification."""
-
-    #: The classes whose trials form the network (their continuous and response
-    #: selections), in order.
-    classes: tuple[str, ...] = ()
-    #: The node of a class's drug arms: a name (all doses of psilocybin are
-    #: "psilocybin"), or "" for the drug the record names (one node per SSRI).
-    drug_nodes: dict[str, str] = field(default_factory=dict)
-    #: The node of each kind of control (the records' ``comparator_kind``), or "" for
-    #: the drug the record names as comparator (an active drug).
-    control_nodes: dict[str, str] = field(default_factory=dict)
-    #: ``nodes``: each kind of control is its own treatment; ``lumped``: the kinds in
-    #: ``lump`` are the reference treatment.
-    controls: str = field(default="nodes", metadata={"choices": ("nodes", "lumped")})
-    #: Kinds of control lumped into the reference (in the main network with
-    #: ``controls = "lumped"``, else in a sensitivity analysis).
-    lump: tuple[str, ...] = ()
-    reference: str = "placebo"
-    method: str = field(default="REML", metadata={"choices": ("DL", "REML", "ML")})
-    response_measure: str = field(default="OR", metadata={"choices": ("OR", "RR", "RD")})
-    #: The trial that compares two classes directly, for each outcome.
-    link_label: str = ""
-    link_continuous: Selection | None = None
-    link_response: Selection | None = None
-    #: The comparison the section reports in detail (treatments a and b).
-    focus: tuple[str, ...] = ()
-    #: Classes left out of the network, with the reason.
-    left_out: dict[str, str] = field(default_factory=dict)
-    #: Plain-language notes on transitivity, printed under the network.
-    caveats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,39 +108,62 @@ class NetworkReport:
     networks: tuple[OutcomeNetwork, ...]
     #: Each class left out of the network, with the reason.
     left_out: tuple[tuple[str, str], ...]
+    #: Sentences for the report's key findings.
+    findings: tuple[str, ...] = ()
 
 
-def _combine(group: pd.DataFrame) -> pd.Series:
-    # Cochrane Handbook 6.5.2.10: the size, mean and SD of groups taken together.
-    n = float(group["n"].sum())
-    mean = float((group["n"] * group["mean"]).sum()) / n
-    within = float(((group["n"] - 1) * group["sd"] ** 2).sum())
-    between = float((group["n"] * (group["mean"] - mean) ** 2).sum())
-    return pd.Series({"n": n, "mean": mean, "sd": math.sqrt((within + between) / (n - 1))})
+def _combine(arms: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The arms of one treatment in a trial taken together (several doses): their
+    size, mean and SD as the Cochrane Handbook (section 6.5.2.10) combines groups."""
+    groups = arms.groupby(keys, sort=False)
+    n = groups["n"].sum()
+    mean = (arms["n"] * arms["mean"]).groupby([arms[k] for k in keys], sort=False).sum() / n
+    centre = pd.MultiIndex.from_frame(arms[keys]).map(mean.to_dict())
+    within = ((arms["n"] - 1) * arms["sd"] ** 2).groupby([arms[k] for k in keys], sort=False).sum()
+    between = (
+        (arms["n"] * (arms["mean"] - np.asarray(centre, dtype=float)) ** 2)
+        .groupby([arms[k] for k in keys], sort=False)
+        .sum()
+    )
+    sd = np.sqrt((within + between) / (n - 1))
+    return pd.DataFrame({"n": n, "mean": mean, "sd": sd}).reset_index()
 
 
-def _arm_rows(
-    records: pd.DataFrame, outcome: str, node: Callable[[pd.Series, int], str]
-) -> pd.DataFrame:
-    rows = []
-    for _, r in records.iterrows():
-        for side in (1, 2):
-            row: dict[str, Any] = {"study": r["study_id"], "arm": r[f"arm{side}_id"]}
-            row |= {"treatment": node(r, side), "file": r["file"], "row": int(r["row"])}
-            for name, column in _ARM_COLUMNS[outcome]:
-                row[name] = r[column.format(side)]
-            rows.append(row)
-    return pd.DataFrame(rows).drop_duplicates(["study", "arm"])
+#: Names the treatment of arm 1 or 2 of every record (a Series, or one name for all).
+NodeNames = Callable[[pd.DataFrame, int], "pd.Series[str] | str"]
+
+
+def _arm_rows(records: pd.DataFrame, outcome: str, node: NodeNames) -> pd.DataFrame:
+    """Both arms of every record, in the records' order (arm 1, then arm 2); an arm
+    shared by several records is kept once."""
+    sides = []
+    for side in (1, 2):
+        part = pd.DataFrame(
+            {
+                "study": records["study_id"].to_numpy(),
+                "arm": records[f"arm{side}_id"].to_numpy(),
+                "treatment": node(records, side),
+                "file": records["file"].to_numpy(),
+                "row": records["row"].to_numpy(dtype=np.int64),
+                "order": 2 * np.arange(len(records)) + side,
+            }
+        )
+        for name, column in _ARM_COLUMNS[outcome]:
+            part[name] = records[column.format(side)].to_numpy(dtype=np.float64)
+        sides.append(part)
+    arms = pd.concat(sides, ignore_index=True).sort_values("order", kind="stable")
+    return arms.drop(columns="order").drop_duplicates(["study", "arm"]).reset_index(drop=True)
 
 
 def network_arms(
-    records: pd.DataFrame, outcome: str, node: Callable[[pd.Series, int], str]
+    records: pd.DataFrame, outcome: str, node: NodeNames
 ) -> tuple[pd.DataFrame, tuple[ArmOut, ...]]:
     """One row per arm of each trial in ``records`` (see the module docstring):
     ``study``, ``treatment``, the numbers (``n``, ``mean``, ``sd`` or ``events``,
-    ``total``), and the arms and trials left out with their reasons.
+    ``total``), ``file`` and ``rows`` (the records the arm's numbers come from), and
+    the arms and trials left out with their reasons.
 
-    ``node(record, side)`` names the treatment of the record's arm 1 or 2.
+    ``node(records, side)`` names the treatment of every record's arm 1 or 2.
     """
     arms = _arm_rows(records, outcome, node)
     needed = [name for name, _ in _ARM_COLUMNS[outcome]]
@@ -196,10 +185,14 @@ def network_arms(
         )
     arms = arms[~(missing | fraction)]
     keys = ["study", "treatment"]
+    groups = arms.groupby(keys, sort=False)
     if outcome == "response":
-        merged = arms.groupby(keys, sort=False)[["events", "total"]].sum().reset_index()
+        merged = groups[["events", "total"]].sum().reset_index()
     else:
-        merged = arms.groupby(keys, sort=False)[["n", "mean", "sd"]].apply(_combine).reset_index()
+        merged = _combine(arms, keys)
+    # Where each arm's numbers came from: the file and the rows of its records.
+    merged["file"] = groups["file"].first().to_numpy()
+    merged["rows"] = groups["row"].agg(lambda r: " ".join(str(int(x)) for x in r)).to_numpy()
     size = merged.groupby("study")["treatment"].transform("size")
     for study in merged.loc[size < 2, "study"].unique():
         first = arms[arms["study"] == study].iloc[0]
@@ -214,23 +207,34 @@ def network_arms(
     return merged[size >= 2].reset_index(drop=True), tuple(out)
 
 
-def _node(
-    spec: NetworkSpec, classes: Sequence[NetworkClass], lumped: bool
-) -> Callable[[pd.Series, int], str]:
-    """The node of a record's arm: its class's drug node (or the drug it names), or the
-    node of its kind of control (or the comparator it names)."""
-    by_drug_class = {c.drug_class: c.id for c in classes}
+def _node(spec: NetworkSpec, classes: Sequence[NetworkClass], lumped: bool) -> NodeNames:
+    """The node of each record's arm: its class's drug node (or the drug it names), or
+    the node of its kind of control (or the comparator it names)."""
+    by_drug_class = {c.drug_class: spec.drug_nodes.get(c.id, "") for c in classes}
 
-    def node(r: pd.Series, side: int) -> str:
+    def node(records: pd.DataFrame, side: int) -> pd.Series[str]:
         if side == 1:
-            cid = by_drug_class.get(str(r["drug_class"]), "")
-            return spec.drug_nodes.get(cid, "") or str(r["intervention"])
-        kind = str(r["comparator_kind"])
-        if lumped and kind in spec.lump:
-            return spec.reference
-        return spec.control_nodes.get(kind, "") or str(r["comparator"])
+            fixed = records["drug_class"].astype(str).map(by_drug_class).fillna("")
+            return fixed.where(fixed != "", records["intervention"].astype(str))
+        kind = records["comparator_kind"].astype(str)
+        names = kind.map(spec.control_nodes).fillna("")
+        names = names.where(names != "", records["comparator"].astype(str))
+        if lumped:
+            names = names.where(~kind.isin(spec.lump), spec.reference)
+        return names
 
     return node
+
+
+def _whole_trials(selection: Selection) -> Selection:
+    """A class's selection without its filter on shared arms: a pairwise analysis keeps
+    one comparison of a multi-arm trial so as not to count a shared arm twice, but the
+    network keeps the trial whole and counts each arm once."""
+    return dataclasses.replace(
+        selection,
+        where={k: v for k, v in selection.where.items() if k != "shared_arm"},
+        exclude={k: v for k, v in selection.exclude.items() if k != "shared_arm"},
+    )
 
 
 def _records(
@@ -244,7 +248,7 @@ def _records(
     for cls in classes:
         chosen = cls.continuous if outcome == "continuous" else cls.response
         if chosen is not None:
-            parts.append(select(frame, chosen))
+            parts.append(select(frame, _whole_trials(chosen)))
     link = spec.link_continuous if outcome == "continuous" else spec.link_response
     if link is not None:
         parts.append(select(frame, link))
@@ -379,8 +383,7 @@ def summary_text(net: OutcomeNetwork, what: str) -> str:
     return (
         f"The network of {what} has {fit.k} trials ({multi} with three or more arms, kept "
         f"whole) comparing {fit.n} treatments in {fit.d} designs, measured as "
-        f"{fit.measure}. One between-trial variance is assumed for every comparison: "
-        f"τ² = {_tau2(fit)} ({fit.method}){i2}; Q = {fmt_typeset(fit.Q, 1)} on "
+        f"{fit.measure}: τ² = {_tau2(fit)} ({fit.method}){i2}; Q = {fmt_typeset(fit.Q, 1)} on "
         f"{fit.df_Q} df ({_p(fit.pval_Q)})."
     )
 
@@ -411,7 +414,7 @@ def link_text(net: OutcomeNetwork, a: str, b: str, label: str) -> str:
     if found is None:
         return ""
     text = (
-        f"{a} versus {b}: {fit.measure} = "
+        f"{a[:1].upper()}{a[1:]} versus {b}: {fit.measure} = "
         f"{effect_text(fit, found['estimate'], found['ci_lb'], found['ci_ub'])} "
         f"in the network ({_p(found['pval'])})."
     )
@@ -439,17 +442,56 @@ def link_text(net: OutcomeNetwork, a: str, b: str, label: str) -> str:
     return text + "."
 
 
+#: Treatments in at most this many trials are named as thinly evidenced next to the ranks.
+THIN = 5
+
+
 def ranking_text(net: OutcomeNetwork) -> str:
     """The P-scores, with the caveat that ranks mislead when evidence is thin."""
     fit = net.fit
     order = np.argsort(-fit.random.pscore, kind="stable")
     listed = "; ".join(f"{fit.treatments[i]} {fmt_typeset(fit.random.pscore[i], 2)}" for i in order)
+    trials = _trials_per_treatment(net)
+    thin = [f"{t} ({trials[t]})" for t in fit.treatments if trials[t] <= THIN]
+    few = f" Here {'; '.join(thin)} rest on {THIN} trials or fewer (in brackets)." if thin else ""
     return (
         f"P-scores (random effects; 1 = certainly better than every other treatment): "
-        f"{listed}. A rank says nothing about how large the differences are or how "
-        "certain: treatments tested in a handful of small trials (psilocybin, its kinds "
-        "of control) get extreme ranks from wide intervals, and a rank can change with "
-        "one trial. Read the ranking with the estimates and their intervals beside it."
+        f"{listed}. A rank says nothing about how large the differences are, or how "
+        "certain: a treatment tested in a few small trials can get an extreme rank from a "
+        f"wide interval, and one trial can change it.{few} Read the ranking with the "
+        "estimates and their intervals beside it."
+    )
+
+
+def _trials_per_treatment(net: OutcomeNetwork) -> dict[str, int]:
+    """The trials in which each treatment has an arm."""
+    counts = net.arms.groupby("treatment")["study"].nunique()
+    return {t: int(counts.get(t, 0)) for t in net.fit.treatments}
+
+
+def heterogeneity_text(net: OutcomeNetwork, own: dict[str, float | None]) -> str:
+    """The network's one τ² against the τ² of each class's trials on their own."""
+    fit = net.fit
+    if fit.tau2 is None:
+        return ""
+    parts = [
+        f"{label} alone (the class analysis), τ² = {fmt_typeset(tau2, 3)} "
+        f"({'larger than' if tau2 > fit.tau2 else 'no larger than'} the network's)"
+        for label, tau2 in own.items()
+        if tau2 is not None
+    ]
+    if not parts:
+        return ""
+    larger = any(t is not None and t > fit.tau2 for t in own.values())
+    consequence = (
+        "; where a class's own τ² is larger, the network's intervals for its comparisons "
+        "can be narrower than its own analysis gives"
+        if larger
+        else ""
+    )
+    return (
+        f"The network assumes one between-trial variance for every comparison; "
+        f"{'; '.join(parts)}{consequence}."
     )
 
 
