@@ -11,11 +11,11 @@ DOCS_STAMP := $(VENV)/.metaan-docs-installed
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,simulate]'
 	touch $(STAMP)
 
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,docs]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,simulate,docs]'
 	touch $(DOCS_STAMP)
 
 report: $(STAMP)
@@ -39,7 +39,7 @@ docs: $(DOCS_STAMP)
 test: lint typecheck unit docs
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench,simulate]"
 	for f in benchmarks/*.py; do $(BIN)/python $$f; done
 
 clean:

@@ -32,30 +32,30 @@ def _data(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def time_small(every_number: bool, repeats: int = 7, number: int = 2000) -> float:
     yi, vi = _data(10, 1)
-    metaan.fit(yi, vi).to_dict()
+    metaan.fit(yi=yi, vi=vi).to_dict()
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
         if every_number:
             for _ in range(number):
-                metaan.fit(yi, vi).to_dict()
+                metaan.fit(yi=yi, vi=vi).to_dict()
         else:
             for _ in range(number):
-                metaan.fit(yi, vi)
+                metaan.fit(yi=yi, vi=vi)
         runs.append((time.perf_counter() - start) / number)
     return statistics.median(runs)
 
 
 def time_large(k: int = 100_000, repeats: int = 5) -> tuple[float, float]:
     yi, vi = _data(k, 2)
-    metaan.fit(yi, vi)
+    metaan.fit(yi=yi, vi=vi)
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
-        metaan.fit(yi, vi).to_dict()
+        metaan.fit(yi=yi, vi=vi).to_dict()
         runs.append(time.perf_counter() - start)
     tracemalloc.start()
-    metaan.fit(yi, vi).to_dict()
+    metaan.fit(yi=yi, vi=vi).to_dict()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return statistics.median(runs), peak / 2**20

@@ -74,8 +74,8 @@ def _peers() -> dict[str, Callable[[np.ndarray, np.ndarray], Any]]:
 
 def single_fits() -> None:
     yi, vi = _sets(1000, 10, 1)
-    tau2_positive = np.mean([metaan.fit(y, v).tau2 > 0 for y, v in zip(yi, vi, strict=True)])
-    ours = _median_time(lambda y, v: metaan.fit(y, v), yi, vi)
+    tau2_positive = np.mean([metaan.fit(yi=y, vi=v).tau2 > 0 for y, v in zip(yi, vi, strict=True)])
+    ours = _median_time(lambda y, v: metaan.fit(yi=y, vi=v), yi, vi)
     print(f"one fit at k = 10, median over 1,000 data sets ({tau2_positive:.0%} with tau^2 > 0)")
     print(f"  metaan.fit REML                  {ours * 1e6:9.1f} us   (target <= 40 us)")
     for name, fn in _peers().items():
@@ -122,14 +122,14 @@ def one_large(k: int = 1_000_000) -> None:
     rng = np.random.default_rng(3)
     vi = rng.uniform(0.01, 0.2, k)
     yi = rng.normal(0.3, np.sqrt(vi + 0.05))
-    metaan.fit(yi[:1000], vi[:1000])
+    metaan.fit(yi=yi[:1000], vi=vi[:1000])
     runs = []
     for _ in range(3):
         start = time.perf_counter()
-        metaan.fit(yi, vi)
+        metaan.fit(yi=yi, vi=vi)
         runs.append(time.perf_counter() - start)
     tracemalloc.start()
-    metaan.fit(yi, vi)
+    metaan.fit(yi=yi, vi=vi)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(

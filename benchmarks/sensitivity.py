@@ -53,7 +53,7 @@ def _worst_refit_error(k: int, res: metaan.MetaResult, yi: np.ndarray, vi: np.nd
     worst = 0.0
     for i in (0, k // 2, k - 1):
         keep = np.arange(k) != i
-        ref = metaan.fit(yi[keep], vi[keep])
+        ref = metaan.fit(yi=yi[keep], vi=vi[keep])
         assert ref.tau2 is not None
         worst = max(
             worst,
@@ -65,7 +65,7 @@ def _worst_refit_error(k: int, res: metaan.MetaResult, yi: np.ndarray, vi: np.nd
 
 def main(k: int = 10_000) -> None:
     yi, vi = _data(k, 3)
-    res = metaan.fit(yi, vi, method="REML")
+    res = metaan.fit(yi=yi, vi=vi, method="REML")
     print(f"REML, test z, k = {k:,} (timing excludes the full fit)")
     for name, fn in (
         ("leave_one_out", leave_one_out),

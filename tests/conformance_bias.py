@@ -117,7 +117,7 @@ def _fields_at(y: np.ndarray, v: np.ndarray, method: str, tau2: float) -> dict[s
     se = math.sqrt(1.0 / sw)
     z = estimate / se
     crit = -float(special.ndtri(0.025))
-    fe = metaan.fit(y, v, method="EE")
+    fe = metaan.fit(yi=y, vi=v, method="EE")
     s2 = typical_within_variance(v)
     fit = WLS(y, w, None)
     se_tau2 = math.sqrt(2.0 / fit.tr_pp()) if method == "REML" else math.sqrt(2.0 / np.dot(w, w))
@@ -244,7 +244,9 @@ def _compare_refits(
                 continue
             what = f"{where}: {name}[{i}] (metafor's iteration stopped short)"
             y, v = subsets[i]
-            assert_close(got[tau2_field][i], metaan.fit(y, v, method=method).tau2, f"{what} (a)")
+            assert_close(
+                got[tau2_field][i], metaan.fit(yi=y, vi=v, method=method).tau2, f"{what} (a)"
+            )
             theirs_tau2 = float(expected[tau2_field][i])
             emulated = metafor_fisher_scoring(y, v, method, _REFERENCE_THRESHOLD)
             assert_close(emulated, theirs_tau2, f"{what} (b)")

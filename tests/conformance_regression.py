@@ -180,7 +180,7 @@ def check_metareg(case: Case, key: str, expected: dict[str, Any]) -> None:
 
 
 def _subgroups(case: Case, method: str) -> SubgroupResult:
-    return fit_subgroups(_table(case), str(case.results["subgroup_var"]), method=method)
+    return fit_subgroups(_table(case), by=str(case.results["subgroup_var"]), method=method)
 
 
 def check_subgroup_mods(case: Case, key: str, expected: dict[str, Any]) -> None:

@@ -94,7 +94,7 @@ def analyses() -> list[tuple[Case, str]]:
 
 def fit_case(case: Case, method: str, test: str = "z") -> metaan.MetaResult:
     """The case's yi/vi fitted by metaan with a method and test."""
-    return metaan.fit(case.yi, case.vi, method=method, test=test)
+    return metaan.fit(yi=case.yi, vi=case.vi, method=method, test=test)
 
 
 def fit_fields(res: metaan.MetaResult) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_the_exact_kendall_tail_is_accurate_far_out_for_thirty_studies() -> None
 
 
 def test_rank_test_is_exact_without_ties_and_agrees_with_scipys_exact_test() -> None:
-    res = rank_test(metaan.fit(BCG_YI, BCG_VI))
+    res = rank_test(metaan.fit(yi=BCG_YI, vi=BCG_VI))
     assert res.exact
     w = 1 / BCG_VI
     mu = np.sum(w * BCG_YI) / w.sum()
@@ -82,7 +82,7 @@ def test_rank_test_is_exact_without_ties_and_agrees_with_scipys_exact_test() -> 
 def test_rank_test_with_tied_variances_uses_the_normal_approximation_and_says_so() -> None:
     vi = BCG_VI.copy()
     vi[1] = vi[2]
-    res = rank_test(metaan.fit(BCG_YI, vi))
+    res = rank_test(metaan.fit(yi=BCG_YI, vi=vi))
     assert not res.exact
     assert any("tied" in w for w in res.warnings)
     w = 1 / vi
@@ -91,13 +91,13 @@ def test_rank_test_with_tied_variances_uses_the_normal_approximation_and_says_so
     ref = stats.kendalltau(z, vi, method="asymptotic")
     assert_close(res.tau, ref.statistic, "tau-b")
     assert_close(res.pval, ref.pvalue, "p")
-    assert not rank_test(metaan.fit(BCG_YI, BCG_VI), exact=False).exact
+    assert not rank_test(metaan.fit(yi=BCG_YI, vi=BCG_VI), exact=False).exact
 
 
 def test_classic_egger_test_is_the_weighted_least_squares_regression_on_the_standard_error() -> (
     None
 ):
-    res = egger_test(metaan.fit(BCG_YI, BCG_VI), model="lm")
+    res = egger_test(metaan.fit(yi=BCG_YI, vi=BCG_VI), model="lm")
     sei = np.sqrt(BCG_VI)
     ols = sm.WLS(BCG_YI, sm.add_constant(sei), weights=1 / BCG_VI).fit()
     ci = ols.conf_int(alpha=0.05)
@@ -113,7 +113,7 @@ def test_classic_egger_test_is_the_weighted_least_squares_regression_on_the_stan
 def test_the_common_effect_regression_has_the_classic_coefficients_and_an_unscaled_variance() -> (
     None
 ):
-    fe = metaan.fit(BCG_YI, BCG_VI, method="EE")
+    fe = metaan.fit(yi=BCG_YI, vi=BCG_VI, method="EE")
     lm = egger_test(fe, model="lm")
     rma = egger_test(fe, model="rma")
     assert rma.df is None and rma.tau2 == 0.0
@@ -124,8 +124,8 @@ def test_the_common_effect_regression_has_the_classic_coefficients_and_an_unscal
 
 
 def test_knapp_hartung_regression_uses_t_with_k_minus_2_df_and_a_scaled_variance() -> None:
-    z = egger_test(metaan.fit(BCG_YI, BCG_VI), model="rma")
-    t = egger_test(metaan.fit(BCG_YI, BCG_VI, test="knha"), model="rma")
+    z = egger_test(metaan.fit(yi=BCG_YI, vi=BCG_VI), model="rma")
+    t = egger_test(metaan.fit(yi=BCG_YI, vi=BCG_VI, test="knha"), model="rma")
     assert t.df == BCG_YI.size - 2 and z.df is None
     assert_close(t.slope, z.slope, "slope")
     assert_close(t.pval, 2 * stats.t.sf(abs(t.stat), t.df), "p")
@@ -144,11 +144,11 @@ def test_peese_recovers_the_intercept_of_effects_that_are_linear_in_the_variance
 
 def test_a_regression_on_a_constant_standard_error_is_refused() -> None:
     with pytest.raises(NotEstimableError, match="same standard error"):
-        regression_test(metaan.fit(BCG_YI, np.full(BCG_YI.size, 0.1)))
+        regression_test(metaan.fit(yi=BCG_YI, vi=np.full(BCG_YI.size, 0.1)))
     with pytest.raises(NotEstimableError, match="at least 3 studies"):
-        egger_test(metaan.fit(BCG_YI[:2], BCG_VI[:2]))
+        egger_test(metaan.fit(yi=BCG_YI[:2], vi=BCG_VI[:2]))
     with pytest.raises(InputError, match="model is 'ols'"):
-        regression_test(metaan.fit(BCG_YI, BCG_VI), model="ols")
+        regression_test(metaan.fit(yi=BCG_YI, vi=BCG_VI), model="ols")
 
 
 def test_a_symmetric_funnel_needs_no_filling() -> None:
@@ -156,7 +156,7 @@ def test_a_symmetric_funnel_needs_no_filling() -> None:
     v = np.array([0.01, 0.04, 0.09, 0.02, 0.05, 0.1])
     yi = np.concatenate([0.5 + d, 0.5 - d])
     vi = np.concatenate([v, v])
-    res = metaan.fit(yi, vi)
+    res = metaan.fit(yi=yi, vi=vi)
     tf = trim_and_fill(res)
     assert tf.k0 == 0 and tf.fit is res and tf.filled_yi.size == 0
 
@@ -168,15 +168,17 @@ def test_filled_studies_mirror_the_trimmed_ones_about_the_trimmed_estimate() -> 
     keep = ~((yi < 0.2) & (vi > 0.1))  # small studies with small effects are missing
     yi, vi = yi[keep], vi[keep]
     for method in ("EE", "REML"):
-        res = metaan.fit(yi, vi, method=method)
+        res = metaan.fit(yi=yi, vi=vi, method=method)
         tf = trim_and_fill(res)
         assert tf.side == "left" and tf.k0 > 0
         trimmed = np.argsort(yi, kind="stable")[yi.size - tf.k0 :]  # the largest effects
         rest = np.setdiff1d(np.arange(yi.size), trimmed)
-        centre = metaan.fit(yi[rest], vi[rest], method=method).estimate
+        centre = metaan.fit(yi=yi[rest], vi=vi[rest], method=method).estimate
         assert_close(tf.filled_yi, 2 * centre - yi[trimmed], "filled yi")
         assert_close(tf.filled_vi, vi[trimmed], "filled vi")
-        ref = metaan.fit(np.append(yi, tf.filled_yi), np.append(vi, tf.filled_vi), method=method)
+        ref = metaan.fit(
+            yi=np.append(yi, tf.filled_yi), vi=np.append(vi, tf.filled_vi), method=method
+        )
         assert_close(tf.fit.estimate, ref.estimate, "filled estimate")
         assert tf.fit.estimate < res.estimate
         assert (
@@ -189,8 +191,8 @@ def test_filled_studies_mirror_the_trimmed_ones_about_the_trimmed_estimate() -> 
 
 def test_mirroring_the_effects_mirrors_the_trim_and_fill_result() -> None:
     for method in ("EE", "REML", "DL"):
-        a = trim_and_fill(metaan.fit(BCG_YI, BCG_VI, method=method))
-        b = trim_and_fill(metaan.fit(-BCG_YI, BCG_VI, method=method))
+        a = trim_and_fill(metaan.fit(yi=BCG_YI, vi=BCG_VI, method=method))
+        b = trim_and_fill(metaan.fit(yi=-BCG_YI, vi=BCG_VI, method=method))
         assert {a.side, b.side} == {"left", "right"}
         assert a.k0 == b.k0
         assert_close(b.fit.estimate, -a.fit.estimate, "estimate")
@@ -198,7 +200,7 @@ def test_mirroring_the_effects_mirrors_the_trim_and_fill_result() -> None:
 
 
 def test_the_side_can_be_given() -> None:
-    res = metaan.fit(BCG_YI, BCG_VI, method="EE")
+    res = metaan.fit(yi=BCG_YI, vi=BCG_VI, method="EE")
     estimated = trim_and_fill(res)
     other = "left" if estimated.side == "right" else "right"
     forced = trim_and_fill(res, side=other)
@@ -208,7 +210,7 @@ def test_the_side_can_be_given() -> None:
 
 def test_adding_the_fail_safe_number_of_null_studies_just_removes_significance() -> None:
     for yi, vi in ((BCG_YI, BCG_VI), (BCG_YI[:5] - 0.5, BCG_VI[:5])):
-        res = fail_safe_n(metaan.fit(yi, vi), alpha=0.05)
+        res = fail_safe_n(metaan.fit(yi=yi, vi=vi), alpha=0.05)
         z_sum = abs(np.sum(yi / np.sqrt(vi)))
         k = yi.size
         assert res.fsnum > 0
@@ -216,14 +218,14 @@ def test_adding_the_fail_safe_number_of_null_studies_just_removes_significance()
         assert stats.norm.sf(z_sum / math.sqrt(k + res.fsnum - 1)) < 0.05
         assert_close(res.pval, stats.norm.sf(z_sum / math.sqrt(k)), "p")
     # Not significant to begin with: no study is needed.
-    assert fail_safe_n(metaan.fit(BCG_YI[:5] + 1.0, BCG_VI[:5])).fsnum == 0
+    assert fail_safe_n(metaan.fit(yi=BCG_YI[:5] + 1.0, vi=BCG_VI[:5])).fsnum == 0
     with pytest.raises(InputError, match="alpha is 2"):
-        fail_safe_n(metaan.fit(BCG_YI, BCG_VI), alpha=2)
+        fail_safe_n(metaan.fit(yi=BCG_YI, vi=BCG_VI), alpha=2)
 
 
 def test_every_result_warns_when_there_are_fewer_than_ten_studies() -> None:
-    few = metaan.fit(BCG_YI[:9], BCG_VI[:9])
-    many = metaan.fit(BCG_YI, BCG_VI)
+    few = metaan.fit(yi=BCG_YI[:9], vi=BCG_VI[:9])
+    many = metaan.fit(yi=BCG_YI, vi=BCG_VI)
     assert FEW_STUDIES == 10
     for fn in (egger_test, peese, rank_test, trim_and_fill, fail_safe_n, small_study_effects):
         assert any("only 9 studies" in w for w in fn(few).warnings), fn.__name__
@@ -233,14 +235,16 @@ def test_every_result_warns_when_there_are_fewer_than_ten_studies() -> None:
 def test_a_table_is_fitted_with_the_settings_given_and_a_result_is_refitted() -> None:
     table = pd.DataFrame({"study": list("ABCDEFGHIJKLM"), "yi": BCG_YI, "vi": BCG_VI})
     by_table = egger_test(table, method="DL")
-    by_fit = egger_test(metaan.fit(BCG_YI, BCG_VI, method="DL"))
+    by_fit = egger_test(metaan.fit(yi=BCG_YI, vi=BCG_VI, method="DL"))
     assert by_table.method == "DL"
     assert_close(by_table.stat, by_fit.stat, "z")
-    refitted = egger_test(metaan.fit(BCG_YI, BCG_VI), method="DL", level=90)
+    refitted = egger_test(metaan.fit(yi=BCG_YI, vi=BCG_VI), method="DL", level=90)
     assert (refitted.method, refitted.level) == ("DL", 90)
     tf = trim_and_fill(metaan.fit(table, method="EE"))
     assert tf.fit.rows[: BCG_YI.size] == tuple(range(2, 15))
-    mh = metaan.fit_mh([4, 6, 3], [123, 306, 231], [11, 29, 11], [139, 303, 220], measure="OR")
+    mh = metaan.fit_mh(
+        ai=[4, 6, 3], n1i=[123, 306, 231], ci=[11, 29, 11], n2i=[139, 303, 220], measure="OR"
+    )
     with pytest.raises(InputError, match="inverse-variance fit"):
         rank_test(mh)
     with pytest.raises(InputError, match="expected a fitted MetaResult"):
@@ -248,7 +252,7 @@ def test_a_table_is_fitted_with_the_settings_given_and_a_result_is_refitted() ->
 
 
 def test_results_print_in_one_line_and_serialise_to_json_and_tables() -> None:
-    report = small_study_effects(metaan.fit(BCG_YI, BCG_VI))
+    report = small_study_effects(metaan.fit(yi=BCG_YI, vi=BCG_VI))
     results = (report.egger_lm, report.egger_rma, report.peese_rma, report.rank, report.fsn)
     for result in (*results, report.trimfill, report):
         text = repr(result)
@@ -267,7 +271,7 @@ def test_beyond_the_exact_limit_the_rank_test_uses_the_normal_approximation_and_
     rng = np.random.default_rng(11)
     vi = rng.uniform(0.01, 0.2, 600)
     yi = rng.normal(0.3, np.sqrt(vi))
-    res = rank_test(metaan.fit(yi, vi))
+    res = rank_test(metaan.fit(yi=yi, vi=vi))
     assert not res.exact
     assert any("more than 500 studies" in w for w in res.warnings)
     w = 1 / vi
@@ -280,13 +284,13 @@ def test_identical_effects_give_no_rank_or_slope_test_rather_than_rounding_noise
 
     yi = np.full(6, 0.3)
     vi = np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
-    res = metaan.fit(yi, vi)
+    res = metaan.fit(yi=yi, vi=vi)
     rank = metaan.rank_test(res)
     assert math.isnan(rank.tau) and math.isnan(rank.pval)
     assert any("undefined" in w for w in rank.warnings)
     for reg in (
         metaan.egger_test(res, model="lm"),
-        metaan.egger_test(metaan.fit(yi, vi, test="knha")),
+        metaan.egger_test(metaan.fit(yi=yi, vi=vi, test="knha")),
         metaan.peese(res, model="lm"),
     ):
         assert reg.slope == 0.0 and reg.limit_estimate == 0.3

@@ -156,3 +156,10 @@ def test_bad_input_is_one_line_on_stderr_with_exit_status_2(
 def test_a_missing_file_is_one_line_with_exit_status_2(tmp_path: Path) -> None:
     code, _, err = _run("bias", str(tmp_path / "none.csv"), *COUNT_FLAGS)
     assert code == 2 and err.count("\n") == 1 and "none.csv" in err
+
+
+def test_the_table_view_is_the_summary_of_the_python_result(tmp_path: Path) -> None:
+    path = _write(tmp_path, ROWS)
+    code, out, err = _run("bias", path, *COUNT_FLAGS, "--method", "DL")
+    assert code == 0, err
+    assert out == _api(path, "DL").summary() + "\n"

@@ -92,7 +92,7 @@ def test_csv_output_carries_full_precision(tmp_path: Path) -> None:
     result = run(write(tmp_path, COUNTS_CSV), *COUNTS_FLAGS, "--format", "csv")
     assert result.exit_code == 0, result.stderr
     table = pd.read_csv(io.StringIO(result.stdout))
-    expected = ["study", "tpos", "n1", "cpos", "n2", "yi", "vi", "exclusion_reason"]
+    expected = ["study", "tpos", "n1", "cpos", "n2", "yi", "vi", "exclusion_reason", "measure"]
     assert list(table.columns) == expected
     assert table["yi"].iloc[0] == -0.9386941408703922  # float64 repr survives the round trip
     assert table["cpos"].iloc[0] == 11 and "11.0" not in result.stdout
@@ -107,7 +107,7 @@ def test_json_output_is_stable_with_nulls_and_an_excluded_list(tmp_path: Path) -
     assert first.stdout == second.stdout
     document = json.loads(first.stdout)
     assert document["measure"] == "OR"
-    assert document["columns"][-3:] == ["yi", "vi", "exclusion_reason"]
+    assert document["columns"][-4:] == ["yi", "vi", "exclusion_reason", "measure"]
     assert [row["study"] for row in document["rows"]] == [
         "Aronson 1948",
         "Ferguson 1949",

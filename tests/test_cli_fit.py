@@ -186,3 +186,31 @@ def test_the_prediction_interval_convention_can_be_chosen_from_the_command_line(
     assert runs["meta"]["prediction"] == "meta"
     assert runs["meta"]["estimate"] == runs["metafor"]["estimate"]
     assert runs["meta"]["pi_lb"] != runs["metafor"]["pi_lb"]
+
+
+def test_effect_sizes_written_by_metaan_effects_keep_their_measure_in_a_fit(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    code, effects, err = _run("effects", path, *COUNT_FLAGS, "--format", "csv")
+    assert code == 0, err
+    written = _write(tmp_path, effects, "effects.csv")
+    code, out, err = _run("fit", written, "--yi", "yi", "--vi", "vi", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["measure"] == "OR"
+    code, text, _ = _run("fit", written, "--yi", "yi", "--vi", "vi")
+    assert "exponentiated" in text
+
+
+def test_the_label_flag_names_the_studies_of_every_kind_of_fit(tmp_path: Path) -> None:
+    rows = [f"X{i},{row}" for i, row in enumerate(ROWS)]
+    rows[2] = rows[2].replace(",3,", ",,")  # no events: excluded, and named by its label
+    path = _write(tmp_path, "name," + HEADER + "\n".join(rows) + "\n")
+    for extra in ([], ["--method", "MH"], ["--mods", "n1i"]):
+        code, out, err = _run("fit", path, *COUNT_FLAGS, "--label", "name", *extra)
+        assert code == 0, err
+        assert "row 4 (X2)" in out
+    figure = tmp_path / "forest.svg"
+    code, _, err = _run("plot", "forest", path, *COUNT_FLAGS, "--label", "name", "-o", str(figure))
+    assert code == 0, err
+    assert "X0" in figure.read_text(encoding="utf-8")

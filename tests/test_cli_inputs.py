@@ -262,14 +262,27 @@ def test_fractional_counts_are_warned_with_their_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("level", "hint"),
-    [("1.5", "between 50 and 100"), ("1", "between 50 and 100"), ("0.95", "--level 95")],
+    [
+        ("1.5", "a percentage from 50 to 100 or a fraction from 0.5 to 1"),
+        ("0.3", "a percentage from 50 to 100 or a fraction from 0.5 to 1"),
+        ("1", "--level is 1, which is ambiguous"),
+    ],
 )
-def test_a_level_that_is_not_a_percentage_is_refused(tmp_path: Path, level: str, hint: str) -> None:
+def test_a_level_that_is_not_a_confidence_level_is_refused(
+    tmp_path: Path, level: str, hint: str
+) -> None:
     for command in ("fit", "bias", "sensitivity", "effects"):
         flag = "--ci-level" if command == "effects" else "--level"
         result = run(command, write(tmp_path), *FLAGS, flag, level)
         assert result.exit_code == 2 and hint.replace("--level", flag) in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_level_given_as_a_fraction_is_the_same_level_in_percent(tmp_path: Path) -> None:
+    as_fraction = run("fit", write(tmp_path), *FLAGS, "--level", "0.9", "--format", "json")
+    as_percent = run("fit", write(tmp_path), *FLAGS, "--level", "90", "--format", "json")
+    assert as_fraction.exit_code == 0, as_fraction.stderr
+    assert json.loads(as_fraction.stdout) == json.loads(as_percent.stdout)
 
 
 def test_tiny_p_values_read_p_less_than(tmp_path: Path) -> None:

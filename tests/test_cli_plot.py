@@ -123,7 +123,7 @@ def test_the_funnel_shows_the_studies_trim_and_fill_adds(tmp_path: Path) -> None
     flags = ["--measure", "OR", "--ai", "ai", "--n1i", "n1i", "--ci", "ci", "--n2i", "n2i"]
     code, output = _run("plot", "funnel", str(path), *flags, "--trimfill", "-o", str(out))
     assert code == 0, output
-    k0 = trim_and_fill(metaan.fit(table, label="study", measure="OR")).k0
+    k0 = trim_and_fill(metaan.fit(table, labels="study", measure="OR")).k0
     assert k0 > 0
     root = ET.fromstring(out.read_bytes())
     (filled,) = [g for g in root.iter(f"{SVG}g") if g.get("id") == "filled"]

@@ -140,9 +140,9 @@ def test_subgroup_prints_each_level_and_the_tests_of_differences(tmp_path: Path)
 
 def test_subgroup_json_and_csv_match_the_python_api(tmp_path: Path) -> None:
     path = _write(tmp_path, ROWS)
-    res = fit_subgroups(_effects(path), "alloc", tau2="pooled")
+    res = fit_subgroups(_effects(path), by="alloc", tau2_mode="pooled")
     code, out, err = _run(
-        "fit", path, *FLAGS, "--subgroup", "alloc", "--tau2-pooled", "--format", "json"
+        "fit", path, *FLAGS, "--subgroup", "alloc", "--tau2-mode", "pooled", "--format", "json"
     )
     assert code == 0, err
     data = json.loads(out)
@@ -150,7 +150,7 @@ def test_subgroup_json_and_csv_match_the_python_api(tmp_path: Path) -> None:
     assert data["between_fixed"]["Q"] == res.Q_between
     assert data["levels"]["random"]["estimate"] == res.fits["random"].estimate
     code, out, err = _run(
-        "fit", path, *FLAGS, "--subgroup", "alloc", "--tau2-pooled", "--format", "csv"
+        "fit", path, *FLAGS, "--subgroup", "alloc", "--tau2-mode", "pooled", "--format", "csv"
     )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))

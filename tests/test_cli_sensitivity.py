@@ -109,7 +109,7 @@ def test_csv_output_is_one_long_table_with_an_analysis_column(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("rows", "flags", "message"),
     [
-        (ROWS, ["--order", "nope"], "column nope: the order column 'nope' is not in the table"),
+        (ROWS, ["--order", "nope"], "column nope: no such column (it was given as order)"),
         ([*ROWS[:2], "Rosenthal,,3,231,11,220", *ROWS[3:]], ["--order", "year"],
          "row 4 (Rosenthal): column year: the sort key is missing"),
         (ROWS[:2], [], "at least 3 studies"),
@@ -140,3 +140,23 @@ def test_excluded_rows_are_reported_and_left_out_of_every_analysis(tmp_path: Pat
     assert listed["excluded_reason"] == "ci (column cpos) is missing"
     code, out, _ = _run("sensitivity", path, *COUNT_FLAGS, "--order", "year")
     assert "row 4 (Rosenthal)" in out
+
+
+def test_the_table_view_prints_the_summary_of_each_python_result(tmp_path: Path) -> None:
+    path = _write(tmp_path, ROWS)
+    code, out, err = _run("sensitivity", path, *COUNT_FLAGS, "--order", "year")
+    assert code == 0, err
+    res = metaan.fit(_table(path))
+    for analysis in (
+        metaan.leave_one_out(res),
+        metaan.influence(res),
+        metaan.baujat(res),
+        metaan.cumulative(_table(path), order="year"),
+    ):
+        assert analysis.summary() in out
+    assert (
+        json.loads(
+            _run("sensitivity", path, *COUNT_FLAGS, "--order", "year", "--format", "json")[1]
+        )["cumulative"]["order_by"]
+        == "year"
+    )

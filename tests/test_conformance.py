@@ -101,14 +101,18 @@ def check_confint(case: Case, key: str, expected: dict[str, Any]) -> None:
     assert_close(generalised_q(res.tau2_ci[1], y, v, None), crit, f"{where}: Q at the upper limit")
 
 
+def _counts(case: Case) -> dict[str, np.ndarray]:
+    return dict(zip(("ai", "n1i", "ci", "n2i"), case.counts(), strict=True))
+
+
 def check_mh(case: Case, key: str, expected: dict[str, Any]) -> None:
     measure = key.removeprefix("mh_")
-    res = metaan.fit_mh(*case.counts(), measure=measure)
+    res = metaan.fit_mh(**_counts(case), measure=measure)
     compare(fit_fields(res), expected, f"{case.name} {key}")
 
 
 def check_peto(case: Case, key: str, expected: dict[str, Any]) -> None:
-    res = metaan.fit_peto(*case.counts())
+    res = metaan.fit_peto(**_counts(case))
     compare(fit_fields(res), expected, f"{case.name} {key}")
 
 
@@ -157,7 +161,7 @@ def test_a_metafor_tau2_left_just_above_a_boundary_of_zero_is_accepted_with_i2()
     # R stops REML at tau^2 ~ 1e-14 where the optimum is 0: I^2 is then ~1e-10 %.
     yi = np.array([0.10, 0.12, 0.11, 0.09, 0.105])
     vi = np.array([0.01, 0.02, 0.015, 0.03, 0.02])
-    res = metaan.fit(yi, vi)
+    res = metaan.fit(yi=yi, vi=vi)
     assert res.tau2 == 0.0
     s2 = float(fit_fields(res)["_typical"])
     metafor_like = {"tau2": 1e-14, "I2": 100 * 1e-14 / (s2 + 1e-14), "H2": 1 + 1e-14 / s2}

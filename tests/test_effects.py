@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+from metaan._args import study_labels
 from metaan.effects import (
     MEASURES,
     check_measure,
@@ -30,7 +31,6 @@ from metaan.effects import (
     se_from_sd,
     smd_to_log_odds_ratio,
     standardized_mean_difference,
-    study_labels,
     zero_cell_correction,
 )
 from metaan.errors import InputError
@@ -302,9 +302,12 @@ def test_the_confidence_level_of_the_interval_is_honoured() -> None:
     assert_close(vi, 0.25, "90% interval")
 
 
-def test_a_level_given_as_a_proportion_is_refused() -> None:
-    with pytest.raises(InputError, match="in percent"):
-        from_confidence_interval(0.0, -1.0, 1.0, level=0.95)
+def test_a_level_given_as_a_fraction_is_the_same_level_in_percent() -> None:
+    as_fraction = from_confidence_interval(0.0, -1.0, 1.0, level=0.9)
+    as_percent = from_confidence_interval(0.0, -1.0, 1.0, level=90)
+    assert as_fraction.vi[()] == as_percent.vi[()]
+    with pytest.raises(InputError, match="level is 1, which is ambiguous"):
+        from_confidence_interval(0.0, -1.0, 1.0, level=1)
 
 
 def test_a_published_odds_ratio_must_be_positive() -> None:
@@ -346,8 +349,8 @@ def test_escalc_adds_yi_vi_and_exclusion_reason_and_leaves_the_input_alone() -> 
     before = table.copy()
     result = escalc(table, "SMD", **MEANS)
     pd.testing.assert_frame_equal(table, before)
-    assert list(result.columns) == [*table.columns, "yi", "vi", "exclusion_reason"]
-    assert result.attrs["measure"] == "SMD"
+    assert list(result.columns) == [*table.columns, "yi", "vi", "exclusion_reason", "measure"]
+    assert set(result["measure"]) == {"SMD"}
     direct = standardized_mean_difference(
         table.mean_t, table.sd_t, table.n_t, table.mean_c, table.sd_c, table.n_c
     )

@@ -49,8 +49,8 @@ def test_fit_and_fit_regression_share_metafors_knapp_hartung_rule_near_zero() ->
     # epsilon. metafor 3.8 sets s2w to 0, so the SE is 0 and the CI collapses.
     yi = np.full(5, 0.3) + np.array([0.0, 1e-17, -1e-17, 0.0, 2e-17])
     vi = np.array([0.01, 0.02, 0.03, 0.015, 0.05])
-    res = metaan.fit(yi, vi, test="knha")
-    reg = metaan.fit_regression(yi, vi, test="knha")
+    res = metaan.fit(yi=yi, vi=vi, test="knha")
+    reg = metaan.fit_regression(yi=yi, vi=vi, test="knha")
     assert res.se == 0.0
     assert float(reg.se[0]) == 0.0
     assert res.ci_lb == res.ci_ub == res.estimate
@@ -70,7 +70,7 @@ def test_every_problem_of_a_batch_equals_its_single_fit(method: str, test: str) 
     groups = np.repeat(np.arange(len(sets)), [y.size for y, _ in sets])
     batch = fit_segments(yi, vi, groups, method=method, test=test)
     for b, (y, v) in enumerate(sets):
-        res = metaan.fit(y, v, method=method, test=test)
+        res = metaan.fit(yi=y, vi=v, method=method, test=test)
         for name in FIELDS:
             got, want = float(getattr(batch, name)[b]), getattr(res, name)
             want = math.nan if want is None else float(want)
@@ -115,7 +115,7 @@ def test_a_single_huge_outlier_is_solved_as_exactly_as_an_ordinary_one(size: flo
     rng = np.random.default_rng(3)
     yi = np.append(rng.normal(0.0, 0.2, 9), size)
     vi = np.full(10, 0.04)
-    res = metaan.fit(yi, vi, method="REML")
+    res = metaan.fit(yi=yi, vi=vi, method="REML")
     tau2, mu = _reml_in_mpmath(yi, vi)
     assert res.tau2 == pytest.approx(float(tau2), rel=1e-10)
     assert res.estimate == pytest.approx(float(mu), rel=1e-10)

@@ -65,3 +65,19 @@ def test_a_p_value_in_a_sentence_reads_p_less_than() -> None:
     assert p_equals(1e-7) == "p < .0001"
     assert p_equals(0.0123) == "p = 0.0123"
     assert p_equals(None) == "p = -"
+
+
+def test_no_summary_prints_an_equals_sign_before_a_less_than() -> None:
+    # QE of the BCG trials has p < .0001: every summary must say "p < .0001".
+    import metaan
+    from bcg import BCG
+
+    res = metaan.fit(BCG, labels="trial")
+    texts = [
+        metaan.fit_regression(BCG, mods=["ablat"], labels="trial").summary(),
+        metaan.fit_subgroups(BCG, by="alloc", labels="trial").summary(),
+        metaan.small_study_effects(res).summary(),
+    ]
+    assert "p < .0001" in texts[0] and "p < .0001" in texts[1]
+    for text in texts:
+        assert "= <" not in text

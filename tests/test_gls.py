@@ -18,6 +18,8 @@ import pytest
 from metaan._gls import (
     BlockMatrix,
     Blocks,
+    Evaluator,
+    Factor,
     NotPositiveDefiniteError,
     gls,
     likelihood_derivatives,
@@ -179,3 +181,102 @@ def test_a_covariance_block_that_is_not_positive_definite_is_named() -> None:
     with pytest.raises(NotPositiveDefiniteError) as caught:
         gls(np.zeros(4), np.ones((4, 1)), V)
     assert caught.value.block == 1
+
+
+def _three_levels(seed: int, dense: bool) -> tuple[np.ndarray, np.ndarray, BlockMatrix, list]:
+    """Effects in studies, clusters within studies and single effects, with blocks
+    of one row too; S diagonal or correlated within clusters."""
+    rng = np.random.default_rng(seed)
+    sizes = np.array([1, 1, 2, 3, 5, 5, 8, 4, 1, 6])
+    study = np.repeat(np.arange(sizes.size), sizes)
+    cluster = np.concatenate([np.arange(s) // 2 for s in sizes])
+    k = study.size
+    blocks = Blocks.from_labels(study)
+    v = rng.uniform(0.02, 0.3, k)
+    if dense:
+        i, j = np.triu_indices(k)
+        same = (study[i] == study[j]) & (cluster[i] == cluster[j])
+        x = np.where(i == j, v[i], 0.5 * np.sqrt(v[i] * v[j]))[same]
+        S = BlockMatrix.from_entries(blocks, i[same], j[same], x)
+    else:
+        S = BlockMatrix.diagonal(blocks, v)
+    inner = study * 100 + cluster
+    Z = [
+        BlockMatrix.indicator(blocks, study),
+        BlockMatrix.indicator(blocks, inner),
+        BlockMatrix.indicator(blocks, np.arange(k)),
+    ]
+    X = np.column_stack([np.ones(k), rng.normal(size=k)])
+    y = X @ [0.3, 0.1] + rng.normal(0, 0.4, k)
+    return y, X, S, Z
+
+
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("reml", [True, False])
+def test_the_closed_form_inverse_of_nested_intercepts_equals_the_factorisation(
+    dense: bool, reml: bool
+) -> None:
+    y, X, S, Z = _three_levels(3, dense)
+    closed = Evaluator(y, X, S, Z, nested=True)
+    general = Evaluator(y, X, S, Z)
+    assert closed.nested is not None and general.nested is None
+    for theta in ([0.05, 0.02, 0.03], [0.0, 0.1, 0.0], [0.2, 0.0, 0.01]):
+        t = np.array(theta)
+        fit_a, der_a = closed.evaluate(t, np.zeros(2), reml=reml, derivatives=True)
+        fit_b, der_b = general.evaluate(t, np.zeros(2), reml=reml, derivatives=True)
+        assert fit_a.loglik(reml=reml) == pytest.approx(fit_b.loglik(reml=reml), rel=1e-12)
+        np.testing.assert_allclose(fit_a.beta, fit_b.beta, rtol=1e-11)
+        np.testing.assert_allclose(fit_a.vcov, fit_b.vcov, rtol=1e-11)
+        for a, b in zip(fit_a.V_inv.values, fit_b.V_inv.values, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        assert der_a is not None and der_b is not None
+        np.testing.assert_allclose(der_a.score, der_b.score, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(der_a.hessian, der_b.hessian, rtol=1e-9)
+        np.testing.assert_allclose(der_a.information, der_b.information, rtol=1e-9)
+
+
+def test_the_closed_form_is_not_used_where_s_links_rows_of_different_inner_units() -> None:
+    y, X, S, Z = _three_levels(4, True)  # S correlates pairs of rows (the clusters)
+    blocks = S.blocks
+    # Studies plus an effect per row (absorbed into S): S lies within the studies.
+    assert Evaluator(y, X, S, [Z[0], Z[2]], nested=True).nested is not None
+    # Studies plus units of alternate rows: S joins rows of two different units.
+    odd = BlockMatrix.indicator(blocks, np.arange(blocks.k) % 2)
+    assert Evaluator(y, X, S, [Z[0], odd], nested=True).nested is None
+
+
+def test_one_pass_gives_the_derivatives_of_the_separate_fit() -> None:
+    y, X, S, Z = _three_levels(5, True)
+    theta = np.array([0.04, 0.03, 0.02])
+    fit, der = Evaluator(y, X, S, Z).evaluate(
+        theta, np.array([5.0, -3.0]), reml=True, derivatives=True
+    )
+    alone = gls(y, X, S.combine(list(theta), Z))
+    reference = likelihood_derivatives(alone, X, Z, reml=True)
+    assert fit.loglik(reml=True) == pytest.approx(alone.loglik(reml=True), rel=1e-12)
+    np.testing.assert_allclose(fit.resid, alone.resid, rtol=1e-10, atol=1e-13)
+    assert der is not None
+    np.testing.assert_allclose(der.score, reference.score, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(der.hessian, reference.hessian, rtol=1e-9)
+
+
+def test_patterns_are_factored_exactly() -> None:
+    blocks = Blocks.from_labels([1, 1, 1, 2, 2, 2])
+    outcome = np.array([0, 1, 0, 1, 1, 0])
+    for labels in (np.arange(6), [1, 1, 2, 3, 3, 3], outcome):
+        Z = BlockMatrix.indicator(blocks, labels)
+        f = Factor.of(Z.values[0])
+        L = np.broadcast_to(np.eye(3), (2, 3, 3)) if f.L is None else f.L
+        R = np.broadcast_to(np.eye(3), (2, 3, 3)) if f.R is None else f.R
+        np.testing.assert_array_equal(L @ np.swapaxes(R, 1, 2), Z.values[0])
+        assert f.units
+    parts = (
+        blocks.gather((outcome == 0).astype(float))[0],
+        blocks.gather((outcome == 1).astype(float))[0],
+    )
+    cross = parts[0][:, :, None] * parts[1][:, None, :]
+    E = cross + np.swapaxes(cross, 1, 2)  # covariance of two outcomes: not an indicator
+    f = Factor.of(E)
+    assert not f.units and f.R is None
+    only_a = Factor.of(parts[0][:, :, None] * parts[0][:, None, :])
+    assert only_a.L is not None and only_a.L.shape[2] == 1 and not only_a.units

@@ -19,7 +19,7 @@ from metaan.grade import (
 
 
 def _fit(yi: list[float], vi: list[float], measure: str = "SMD") -> metaan.MetaResult:
-    return metaan.fit(np.array(yi), np.array(vi), method="REML", measure=measure)
+    return metaan.fit(yi=np.array(yi), vi=np.array(vi), method="REML", measure=measure)
 
 
 def _domain(rating: object, name: str) -> object:
@@ -99,7 +99,7 @@ def test_egger_runs_from_ten_studies_and_its_p_value_is_the_rule() -> None:
     rng = np.random.default_rng(7)
     vi = rng.uniform(0.01, 0.2, 12)
     yi = -0.3 - 2.0 * np.sqrt(vi) + rng.normal(0, 0.05, 12)  # small studies show more
-    res = metaan.fit(yi, vi, method="REML", measure="SMD")
+    res = metaan.fit(yi=yi, vi=vi, method="REML", measure="SMD")
     rating = grade(res, participants=3000)
     bias = _domain(rating, "publication bias")
     assert bias.basis == "computed"  # type: ignore[attr-defined]

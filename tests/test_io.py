@@ -212,8 +212,7 @@ def test_a_fit_of_a_review_outcome_reproduces_metafor(
 
 def test_a_review_s_mantel_haenszel_fit_reproduces_metafor() -> None:
     table = read_table(REVIEW, outcome="1.1")
-    cols = [table[c].to_numpy(dtype=float) for c in ("ai", "n1i", "ci", "n2i")]
-    res = metaan.fit_mh(*cols, measure="RR")
+    res = metaan.fit_mh(table, measure="RR")  # the review's columns are metafor's names
     expected = load_case("bcg_RR")["results"]["mh_RR"]
     assert_close(res.estimate, expected["estimate"], "estimate")
 

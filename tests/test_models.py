@@ -27,8 +27,8 @@ BCG_VI = np.array(
 @pytest.mark.parametrize("method", METHODS)
 def test_reordering_studies_leaves_every_number_unchanged(method: str) -> None:
     order = np.random.default_rng(7).permutation(BCG_YI.size)
-    a = metaan.fit(BCG_YI, BCG_VI, method=method).to_dict()
-    b = metaan.fit(BCG_YI[order], BCG_VI[order], method=method).to_dict()
+    a = metaan.fit(yi=BCG_YI, vi=BCG_VI, method=method).to_dict()
+    b = metaan.fit(yi=BCG_YI[order], vi=BCG_VI[order], method=method).to_dict()
     for key, value in a.items():
         if isinstance(value, float):
             assert b[key] == pytest.approx(value, rel=1e-10), key
@@ -39,9 +39,9 @@ def test_reordering_studies_leaves_every_number_unchanged(method: str) -> None:
 def test_tau2_is_zero_not_negative_for_homogeneous_studies(method: str) -> None:
     vi = np.array([0.1, 0.2, 0.15, 0.3, 0.12])
     yi = np.array([0.50, 0.51, 0.49, 0.50, 0.505])
-    res = metaan.fit(yi, vi, method=method)
+    res = metaan.fit(yi=yi, vi=vi, method=method)
     assert res.tau2 == 0.0
-    fe = metaan.fit(yi, vi, method="EE")
+    fe = metaan.fit(yi=yi, vi=vi, method="EE")
     assert res.estimate == pytest.approx(fe.estimate, rel=1e-14)
     assert res.tau2_ci is not None
     assert res.tau2_ci == (0.0, res.tau2_ci[1])
@@ -68,8 +68,8 @@ def test_the_iterative_estimators_solve_their_equations_on_a_thousand_random_dat
 
 
 def test_knha_uses_t_with_k_minus_1_df_and_widens_the_interval_with_a_t_quantile() -> None:
-    z = metaan.fit(BCG_YI, BCG_VI, test="z")
-    t = metaan.fit(BCG_YI, BCG_VI, test="knha")
+    z = metaan.fit(yi=BCG_YI, vi=BCG_VI, test="z")
+    t = metaan.fit(yi=BCG_YI, vi=BCG_VI, test="knha")
     assert t.df == BCG_YI.size - 1 and z.df is None
     assert t.estimate == z.estimate
     scale = t.se / z.se
@@ -80,8 +80,8 @@ def test_knha_uses_t_with_k_minus_1_df_and_widens_the_interval_with_a_t_quantile
 def test_a_90_percent_interval_is_narrower_than_a_95_percent_one_and_level_accepts_fractions() -> (
     None
 ):
-    a = metaan.fit(BCG_YI, BCG_VI, level=90)
-    b = metaan.fit(BCG_YI, BCG_VI, level=0.95)
+    a = metaan.fit(yi=BCG_YI, vi=BCG_VI, level=90)
+    b = metaan.fit(yi=BCG_YI, vi=BCG_VI, level=0.95)
     assert b.level == 95.0
     assert a.ci_ub - a.ci_lb < b.ci_ub - b.ci_lb
     assert a.tau2_ci is not None and b.tau2_ci is not None
@@ -89,7 +89,7 @@ def test_a_90_percent_interval_is_narrower_than_a_95_percent_one_and_level_accep
 
 
 def test_the_prediction_interval_contains_the_confidence_interval() -> None:
-    res = metaan.fit(BCG_YI, BCG_VI)
+    res = metaan.fit(yi=BCG_YI, vi=BCG_VI)
     assert res.pi_lb < res.ci_lb < res.estimate < res.ci_ub < res.pi_ub
     assert res.tau2 is not None
     half = 1.959963984540054 * math.sqrt(res.se**2 + res.tau2)
@@ -97,7 +97,7 @@ def test_the_prediction_interval_contains_the_confidence_interval() -> None:
 
 
 def test_the_common_effect_model_has_no_tau2_ci_and_its_prediction_interval_is_the_ci() -> None:
-    res = metaan.fit(BCG_YI, BCG_VI, method="EE")
+    res = metaan.fit(yi=BCG_YI, vi=BCG_VI, method="EE")
     assert res.tau2 == 0 and res.se_tau2 is None and res.tau2_ci is None
     assert (res.pi_lb, res.pi_ub) == (res.ci_lb, res.ci_ub)
 
@@ -140,26 +140,26 @@ def test_a_sampling_variance_that_is_not_positive_is_an_error_naming_the_row(bad
 
 def test_a_random_effects_model_with_one_study_is_refused_with_a_clear_message() -> None:
     with pytest.raises(metaan.InputError, match="at least 2 studies"):
-        metaan.fit([0.3], [0.1])
-    one = metaan.fit([0.3], [0.1], method="EE")
+        metaan.fit(yi=[0.3], vi=[0.1])
+    one = metaan.fit(yi=[0.3], vi=[0.1], method="EE")
     assert one.estimate == 0.3 and one.k == 1
 
 
 def test_an_unknown_method_or_test_lists_the_choices() -> None:
     with pytest.raises(metaan.InputError, match="REML"):
-        metaan.fit(BCG_YI, BCG_VI, method="FOO")
+        metaan.fit(yi=BCG_YI, vi=BCG_VI, method="FOO")
     with pytest.raises(metaan.InputError, match="knha"):
-        metaan.fit(BCG_YI, BCG_VI, test="t")
+        metaan.fit(yi=BCG_YI, vi=BCG_VI, test="t")
 
 
 def test_standard_errors_can_be_given_instead_of_variances() -> None:
-    a = metaan.fit(BCG_YI, BCG_VI)
-    b = metaan.fit(BCG_YI, sei=np.sqrt(BCG_VI))
+    a = metaan.fit(yi=BCG_YI, vi=BCG_VI)
+    b = metaan.fit(yi=BCG_YI, sei=np.sqrt(BCG_VI))
     assert b.estimate == pytest.approx(a.estimate, rel=1e-13)
 
 
 def test_the_result_is_frozen_prints_in_one_line_and_exports_to_dict_and_frame() -> None:
-    res = metaan.fit(BCG_YI, BCG_VI, measure="OR")
+    res = metaan.fit(yi=BCG_YI, vi=BCG_VI, measure="OR")
     with pytest.raises(AttributeError):
         res.estimate = 0.0  # type: ignore[misc]
     assert "\n" not in repr(res) and repr(res).startswith("<MetaResult REML k=13")
@@ -177,13 +177,13 @@ def test_a_fit_of_100000_studies_uses_no_k_by_k_matrix() -> None:
     rng = np.random.default_rng(3)
     vi = rng.uniform(0.01, 0.1, 100_000)
     yi = rng.normal(0.2, np.sqrt(vi + 0.02))
-    res = metaan.fit(yi, vi)
+    res = metaan.fit(yi=yi, vi=vi)
     assert res.tau2 == pytest.approx(0.02, rel=0.1)
 
 
 def test_a_negative_standard_error_is_an_error_not_a_squared_variance() -> None:
     with pytest.raises(metaan.InputError, match=r"row 2: column sei: sei is -0\.2; a standard"):
-        metaan.fit([0.1, 0.2, 0.3], sei=[0.1, -0.2, 0.1])
+        metaan.fit(yi=[0.1, 0.2, 0.3], sei=[0.1, -0.2, 0.1])
 
 
 def test_text_in_the_yi_column_of_a_table_is_an_error_naming_row_study_and_column() -> None:
@@ -198,8 +198,8 @@ def test_both_published_prediction_intervals_of_the_psilocybin_analysis_are_repr
     studies = metaan.load_studies(Path(__file__).resolve().parent.parent / "studies")
     main = psilocybin_main_analysis(studies.frame)
     kw = {"sei": main["smd_se"], "method": "REML", "test": "knha"}
-    as_metafor = metaan.fit(main["smd"], **kw)
-    as_meta = metaan.fit(main["smd"], prediction="meta", **kw)
+    as_metafor = metaan.fit(yi=main["smd"], **kw)
+    as_meta = metaan.fit(yi=main["smd"], prediction="meta", **kw)
     assert (round(as_metafor.pi_lb, 4), round(as_metafor.pi_ub, 4)) == (-1.7358, -0.0703)
     assert (round(as_meta.pi_lb, 4), round(as_meta.pi_ub, 4)) == (-1.7183, -0.0879)
     assert as_meta.estimate == as_metafor.estimate and as_meta.ci_lb == as_metafor.ci_lb
@@ -207,19 +207,19 @@ def test_both_published_prediction_intervals_of_the_psilocybin_analysis_are_repr
 
 
 def test_the_meta_convention_does_not_change_a_common_effect_model() -> None:
-    a = metaan.fit(BCG_YI, BCG_VI, method="EE", prediction="meta")
+    a = metaan.fit(yi=BCG_YI, vi=BCG_VI, method="EE", prediction="meta")
     assert (a.pi_lb, a.pi_ub) == (a.ci_lb, a.ci_ub)
     with pytest.raises(metaan.InputError, match="metafor, meta"):
-        metaan.fit(BCG_YI, BCG_VI, prediction="other")
+        metaan.fit(yi=BCG_YI, vi=BCG_VI, prediction="other")
 
 
 def test_the_q_profile_interval_is_computed_when_first_read_and_then_kept() -> None:
-    res = metaan.fit(BCG_YI, BCG_VI)
+    res = metaan.fit(yi=BCG_YI, vi=BCG_VI)
     assert "_heterogeneity_ci" not in vars(res)
     first = res.tau2_ci
     assert "_heterogeneity_ci" in vars(res)
     assert res.tau2_ci is first
-    direct = metaan.q_profile_ci(BCG_YI, BCG_VI)
+    direct = metaan.q_profile_ci(yi=BCG_YI, vi=BCG_VI)
     assert first == direct.tau2 and res.I2_ci == direct.I2
     assert res.tau_ci == direct.tau and res.H2_ci == direct.H2
-    assert metaan.fit(BCG_YI, BCG_VI, method="EE").tau2_ci is None
+    assert metaan.fit(yi=BCG_YI, vi=BCG_VI, method="EE").tau2_ci is None

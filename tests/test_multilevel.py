@@ -141,3 +141,19 @@ def test_rows_without_an_effect_are_listed_not_dropped_silently() -> None:
     res = metaan.fit_multilevel(data, levels=["district", "school"])
     assert res.k == 55
     assert [(e.row, e.reason) for e in res.excluded] == [(5, "the effect size (yi) is missing")]
+
+
+def test_a_multilevel_model_codes_moderators_as_a_meta_regression_does() -> None:
+    data = pd.DataFrame(
+        {
+            "yi": [0.1, 0.3, 0.2, 0.5, 0.4, 0.0, 0.6, 0.2],
+            "vi": [0.02, 0.03, 0.02, 0.04, 0.03, 0.02, 0.05, 0.02],
+            "esid": range(8),
+            "arm": pd.Categorical(["b", "a", "c", "b", "a", "c", "b", "a"], ["c", "b", "a"]),
+            "dose": [10.0, 20.0, 10.0, 40.0, 20.0, 10.0, 40.0, 20.0],
+        }
+    )
+    uni = metaan.fit_regression(data, mods=["arm", "dose"])
+    multi = metaan.fit_multilevel(data, levels=["esid"], mods=["arm", "dose"])
+    assert multi.names == uni.names == ("intrcpt", "arm[b]", "arm[a]", "dose")
+    np.testing.assert_array_equal(multi.state.model.X, uni.X)

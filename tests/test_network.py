@@ -98,8 +98,8 @@ def test_two_treatments_give_the_univariate_meta_analysis(method: str) -> None:
     i, j = net.index("ind_counseling"), net.index("no_contact")
     sign = np.where(two.treat1 == "ind_counseling", 1.0, -1.0)
     yi, vi = sign * two.TE.to_numpy(), two.seTE.to_numpy() ** 2
-    common = metaan.fit(yi, vi, method="EE")
-    random = metaan.fit(yi, vi, method=method)
+    common = metaan.fit(yi=yi, vi=vi, method="EE")
+    random = metaan.fit(yi=yi, vi=vi, method=method)
     assert net.common.TE[i, j] == pytest.approx(common.estimate, rel=1e-12)
     assert net.common.seTE[i, j] == pytest.approx(common.se, rel=1e-12)
     assert net.Q == pytest.approx(common.QE, rel=1e-12)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import metaan
+from bcg import BCG
 from metaan.errors import InputError, NotEstimableError
 from metaan.estimators import estimate_tau2
 from metaan.models import METHODS
@@ -19,22 +20,6 @@ from metaan.regression import (
     fit_regression,
     permutation_test,
 )
-
-# BCG vaccine trials (log risk ratios; Colditz et al. 1994): absolute latitude,
-# year and allocation.
-BCG = pd.DataFrame(
-    {
-        "trial": [f"T{i}" for i in range(1, 14)],
-        "yi": [-0.8893, -1.5854, -1.3481, -1.4416, -0.2175, -0.7861, -1.6209, 0.0120, -0.4694,
-               -1.3713, -0.3394, 0.4459, -0.0173],
-        "vi": [0.3256, 0.1946, 0.4154, 0.0200, 0.0512, 0.0069, 0.2230, 0.0040, 0.0564, 0.0730,
-               0.0124, 0.5325, 0.0714],
-        "ablat": [44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33],
-        "year": [1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976],
-        "alloc": ["random", "random", "random", "random", "alternate", "alternate", "random",
-                  "random", "random", "systematic", "systematic", "systematic", "systematic"],
-    }
-)  # fmt: skip
 
 
 def _random_table(k: int, seed: int) -> pd.DataFrame:
@@ -116,9 +101,9 @@ def test_arrays_a_mapping_and_a_table_give_the_same_fit() -> None:
     yi, vi = BCG["yi"].to_numpy(), BCG["vi"].to_numpy()
     x = BCG[["ablat", "year"]].to_numpy(dtype=float)
     a = fit_regression(BCG, mods=["ablat", "year"])
-    b = fit_regression(yi, vi, x)
-    c = fit_regression(yi, vi, {"ablat": BCG["ablat"], "year": BCG["year"]})
-    d = fit_regression(BCG, ["ablat", "year"])
+    b = fit_regression(yi=yi, vi=vi, mods=x)
+    c = fit_regression(yi=yi, vi=vi, mods={"ablat": BCG["ablat"], "year": BCG["year"]})
+    d = fit_regression(BCG, mods=["ablat", "year"])
     for other in (b, c, d):
         np.testing.assert_array_equal(other.coef, a.coef)
         assert other.QM == a.QM
@@ -221,7 +206,8 @@ def test_a_moderator_duplicating_another_is_refused_as_a_rank_deficient_design()
 
 
 def test_a_moderator_column_that_does_not_exist_is_an_input_error_naming_it() -> None:
-    with pytest.raises(InputError, match="'latitude' is not in the table") as info:
+    message = r"column latitude: no such column \(it was given as mods\)"
+    with pytest.raises(InputError, match=message) as info:
         fit_regression(BCG, mods="latitude")
     assert info.value.column == "latitude"
     assert "ablat" in str(info.value)
@@ -242,7 +228,7 @@ def test_the_coefficient_table_and_dict_hold_every_number() -> None:
     assert data["QM_dist"] == "F" and data["QM_df"] == 3 and data["QM_df2"] == res.k - res.p
     assert [c["term"] for c in data["coefficients"]] == list(res.names)
     assert data["reference_levels"] == {"alloc": "alternate"}
-    assert repr(res).startswith("<MetaRegression REML k=13 p=4 F(3,9)=")
+    assert repr(res).startswith("<MetaRegressionResult REML k=13 p=4 F(3,9)=")
     assert "Test of moderators (coefficients 2, 3, 4): F(3, 9)" in res.summary()
 
 
@@ -259,7 +245,9 @@ def test_the_batched_refits_match_full_refits_of_permuted_data(method: str, test
     orders = np.array([rng.permutation(res.k) for _ in range(8)])
     out = _batched_fit(res.yi[orders], res.vi[orders], res.X, method, test, res.btt)
     for i, order in enumerate(orders):
-        refit = fit_regression(res.yi[order], res.vi[order], res.X[:, 1:], method=method, test=test)
+        refit = fit_regression(
+            yi=res.yi[order], vi=res.vi[order], mods=res.X[:, 1:], method=method, test=test
+        )
         assert out.QM[i] == pytest.approx(refit.QM, rel=1e-10)
         np.testing.assert_allclose(out.stat[i], refit.stat, rtol=1e-9)
 
@@ -267,7 +255,9 @@ def test_the_batched_refits_match_full_refits_of_permuted_data(method: str, test
 def _full_refit_p(res: MetaRegressionResult, designs: list[np.ndarray]) -> float:
     qms = []
     for X in designs:
-        refit = fit_regression(res.yi, res.vi, X[:, 1:], method=res.method, test=res.test)
+        refit = fit_regression(
+            yi=res.yi, vi=res.vi, mods=X[:, 1:], method=res.method, test=res.test
+        )
         qms.append(refit.QM)
     return float(np.mean(np.array(qms) >= res.QM - math.sqrt(np.finfo(float).eps)))
 
@@ -292,7 +282,7 @@ def test_the_exact_sign_flip_test_of_an_intercept_only_model_matches_full_refits
     assert perm.exact and perm.n_perm == 64
     qms = []
     for signs in itertools.product([1.0, -1.0], repeat=6):
-        refit = fit_regression(np.array(signs) * res.yi, res.vi, method="DL")
+        refit = fit_regression(yi=np.array(signs) * res.yi, vi=res.vi, method="DL")
         qms.append(refit.QM)
     expected = np.mean(np.array(qms) >= res.QM - math.sqrt(np.finfo(float).eps))
     assert perm.QMp == pytest.approx(expected, abs=1e-12)
@@ -319,8 +309,8 @@ def test_under_the_null_the_permutation_p_value_is_not_small_and_under_a_strong_
     k = 40
     vi = rng.uniform(0.05, 0.2, k)
     x = rng.normal(size=k)
-    null = fit_regression(rng.normal(scale=np.sqrt(vi)), vi, x)
-    strong = fit_regression(2.0 * x + rng.normal(scale=np.sqrt(vi)), vi, x)
+    null = fit_regression(yi=rng.normal(scale=np.sqrt(vi)), vi=vi, mods=x)
+    strong = fit_regression(yi=2.0 * x + rng.normal(scale=np.sqrt(vi)), vi=vi, mods=x)
     assert permutation_test(null, 500, seed=1).QMp > 0.05
     assert permutation_test(strong, 500, seed=1).QMp == 1 / 500
 
@@ -365,8 +355,85 @@ def test_predicting_at_a_unit_row_gives_that_coefficient_and_its_confidence_inte
 def test_regression_weights_are_inverse_variance_with_the_residual_tau2_in_percent() -> None:
     yi = np.array([0.1, 0.4, 0.3, 0.8, 0.5])
     vi = np.array([0.02, 0.05, 0.03, 0.04, 0.06])
-    res = fit_regression(yi, vi, mods=np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    res = fit_regression(yi=yi, vi=vi, mods=np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     w = 1.0 / (vi + res.tau2)
     assert res.weights == pytest.approx(100.0 * w / w.sum(), rel=1e-12)
     with pytest.raises(InputError, match="2 coefficients"):
         res.predict([1.0, 2.0, 3.0])
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_the_intercept_only_prediction_interval_is_metafors(test: str) -> None:
+    from reference_cases import load_cases
+    from tolerance import assert_close
+
+    for case in load_cases():
+        key = "predict_REML" if test == "z" else "predict_REML_knha"
+        if key not in case.results:
+            continue
+        expected = case.results[key]
+        ok = np.isfinite(case.yi) & np.isfinite(case.vi)
+        res = fit_regression(yi=case.yi[ok], vi=case.vi[ok], test=test)
+        pred = res.predict([1.0])
+        for name in ("pred", "pi_lb", "pi_ub"):
+            assert_close(getattr(pred, name)[0], expected[name], f"{case.name} {key} {name}")
+
+
+def test_predict_takes_moderator_values_with_the_factor_coding_of_the_fit() -> None:
+    res = fit_regression(BCG, mods=["ablat", "alloc"], test="knha")
+    assert res.names == ("intrcpt", "ablat", "alloc[random]", "alloc[systematic]")
+    by_value = res.predict({"ablat": [20, 40, 30], "alloc": ["random", "alternate", "systematic"]})
+    rows = [[1, 20, 1, 0], [1, 40, 0, 0], [1, 30, 0, 1]]
+    by_row = res.predict(np.array(rows, dtype=float))
+    without_intercept = res.predict(np.array(rows, dtype=float)[:, 1:])
+    frame = pd.DataFrame({"alloc": ["random", "alternate", "systematic"], "ablat": [20, 40, 30]})
+    by_frame = res.predict(frame)
+    for other in (by_row, without_intercept, by_frame):
+        np.testing.assert_array_equal(other.pred, by_value.pred)
+        np.testing.assert_array_equal(other.pi_lb, by_value.pi_lb)
+    np.testing.assert_array_equal(by_value.X, np.array(rows, dtype=float))
+
+
+def test_the_prediction_interval_adds_the_residual_tau2_to_the_variance_of_the_fit() -> None:
+    from scipy import stats
+
+    res = fit_regression(BCG, mods=["ablat"], test="knha")
+    pred = res.predict({"ablat": 30})
+    crit = stats.t.ppf(0.975, res.df)
+    half = crit * math.sqrt(pred.se[0] ** 2 + res.tau2)
+    assert pred.pi_lb[0] == pytest.approx(pred.pred[0] - half, rel=1e-14)
+    assert pred.pi_ub[0] == pytest.approx(pred.pred[0] + half, rel=1e-14)
+    assert pred.pi_lb[0] < pred.ci_lb[0] < pred.ci_ub[0] < pred.pi_ub[0]
+    common = fit_regression(BCG, mods=["ablat"], method="EE").predict({"ablat": 30})
+    assert (common.pi_lb[0], common.pi_ub[0]) == (common.ci_lb[0], common.ci_ub[0])
+
+
+def test_predict_without_new_values_gives_the_fitted_values_of_the_studies() -> None:
+    res = fit_regression(BCG, mods=["ablat"])
+    np.testing.assert_allclose(res.predict().pred, res.X @ res.coef, rtol=1e-15)
+
+
+def test_predict_refuses_a_level_or_a_moderator_the_fit_has_not_seen() -> None:
+    res = fit_regression(BCG, mods=["ablat", "alloc"])
+    with pytest.raises(InputError, match="alloc has no level 'quasi' in the model"):
+        res.predict({"ablat": 20, "alloc": "quasi"})
+    with pytest.raises(InputError, match="the moderator alloc is not given"):
+        res.predict({"ablat": 20})
+    with pytest.raises(InputError, match="year is not a moderator of the model"):
+        res.predict({"ablat": 20, "alloc": "random", "year": 1970})
+    with pytest.raises(InputError, match="newmods has 2 columns but the model has 4"):
+        res.predict([1.0, 20.0])
+    with pytest.raises(InputError, match="differ in length"):
+        res.predict({"ablat": [20, 30], "alloc": ["random", "random", "random"]})
+
+
+def test_a_categorical_order_is_remembered_for_predictions() -> None:
+    table = BCG.assign(alloc=pd.Categorical(BCG["alloc"], ["systematic", "random", "alternate"]))
+    res = fit_regression(table, mods="alloc")
+    assert res.reference_levels == (("alloc", "systematic"),)
+    pred = res.predict({"alloc": ["systematic", "alternate"]})
+    assert pred.pred[0] == pytest.approx(res.coef[0], rel=1e-15)
+    assert pred.pred[1] == pytest.approx(res.coef[0] + res.coef[2], rel=1e-15)

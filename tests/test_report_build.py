@@ -12,9 +12,11 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import metaan
 from metaan.cli import main
 from metaan.report.build import build_report
 from metaan.report.serialize import library_versions
@@ -459,3 +461,40 @@ def test_the_build_starts_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyP
     spec = tmp_path / "hostile.toml"
     spec.write_text(HOSTILE_SPEC, encoding="utf-8")
     build_report(spec, pdf=False)
+
+
+def test_multi_arm_trials_are_modelled_with_their_shared_control_beside_the_split(
+    built: Path,
+) -> None:
+    html = (built / "index.html").read_text(encoding="utf-8")
+    assert "Multi-arm trials: the shared control modelled" in html
+    assert "correlated and hierarchical effects model" in html
+    assert (built / "tables" / "shared_control.csv").is_file()
+    data = json.loads((built / "results.json").read_text(encoding="utf-8"))
+    dep = {d["class"]: d for d in data["sections"]["dependent"]}
+    assert set(dep) == {"psilocybin", "ssri"}
+    psi = dep["psilocybin"]["shared_control"]
+    assert psi["multi_arm_trials"] == ["Goodwin 2022"]
+    goodwin = [r for r in psi["records"] if r["study_id"] == "Goodwin 2022"]
+    assert sorted(r["arm1_id"] for r in goodwin) == ["psil 10 mg", "psil 25 mg"]
+    assert {r["arm2_id"] for r in goodwin} == {"psil 1 mg"} and {r["n2"] for r in goodwin} == {79}
+    assert "psil 25 mg vs psil 10 mg" in dep["psilocybin"]["left_out"][0]["reason"]
+    assert dep["psilocybin"]["table"][0]["analysis"] == "the class's primary analysis"
+    ssri = dep["ssri"]
+    assert len(ssri["table"]) == 3 and len(ssri["shared_control"]["multi_arm_trials"]) == 26
+    # The split row is the class's primary analysis; the model rows are metaan's
+    # multilevel fit and CR2 test of the comparisons recorded in results.json.
+    primary = data["classes"]["ssri"]["continuous"]["fit"]
+    assert ssri["table"][0]["estimate"] == pytest.approx(primary["estimate"], rel=1e-12)
+    for d in dep.values():
+        recs = pd.DataFrame(d["shared_control"]["records"])
+        V = metaan.vcalc(recs, cluster="study_id", grp1="arm1_id", grp2="arm2_id", w1="n1", w2="n2")
+        fit = metaan.fit_multilevel(
+            recs.assign(c=range(len(recs))), V=V, levels=["study_id", "c"], test="t"
+        )
+        robust = fit.robust(cluster="study_id", kind="CR2")
+        model_row, robust_row = d["table"][-2:]
+        assert model_row["estimate"] == pytest.approx(float(fit.coef[0]), rel=1e-10)
+        assert model_row["ci_lb"] == pytest.approx(float(fit.ci_lb[0]), rel=1e-10)
+        assert robust_row["se"] == pytest.approx(float(robust.se[0]), rel=1e-10)
+        assert robust_row["df"] == pytest.approx(float(robust.df[0]), rel=1e-10)

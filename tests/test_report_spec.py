@@ -153,3 +153,15 @@ def test_the_second_shipped_spec_is_valid() -> None:
     spec = load_spec(ROOT / "reports" / "ssri_response.toml")
     assert spec.model.response_measures == ("OR", "RR")
     assert spec.classes[0].continuous is None
+
+
+def test_the_shared_control_model_names_its_classes_and_checks_rho(tmp_path: Path) -> None:
+    table = '\n[dependent]\nrho = 0.5\n[[dependent.class]]\nid = "{}"\n'
+    dep = load_spec(_spec(tmp_path, GOOD + table.format("psilocybin"))).dependent
+    assert dep is not None and dep.rho == 0.5
+    assert [c.class_id for c in dep.classes] == ["psilocybin"] and dep.classes[0].continuous is None
+    with pytest.raises(SpecError, match=r"'ssri' is not a class id"):
+        load_spec(_spec(tmp_path, GOOD + table.format("ssri")))
+    with pytest.raises(SpecError, match=r"rho: is 1.5"):
+        load_spec(_spec(tmp_path, GOOD + table.format("psilocybin").replace("0.5", "1.5")))
+    assert load_spec(_spec(tmp_path, GOOD)).dependent is None

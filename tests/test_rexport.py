@@ -121,7 +121,7 @@ def test_the_script_parses_and_names_the_same_settings(
 
 
 def test_to_r_from_python_carries_yi_and_vi_and_each_number_it_compares() -> None:
-    res = metaan.fit(np.array([0.1, 0.3, -0.2, 0.5]), np.array([0.04, 0.02, 0.05, 0.03]))
+    res = metaan.fit(yi=np.array([0.1, 0.3, -0.2, 0.5]), vi=np.array([0.04, 0.02, 0.05, 0.03]))
     text = metaan.to_r(res)
     tokens = r_tokens(text)
     assert 'res <- rma(yi, vi, data = dat, method = "REML", test = "z", level = 95.0, ' in text
@@ -132,9 +132,15 @@ def test_to_r_from_python_carries_yi_and_vi_and_each_number_it_compares() -> Non
     assert tokens.count("quit") == 1
 
 
+def test_a_result_writes_its_own_r_script() -> None:
+    res = metaan.fit(yi=np.array([0.1, 0.3, -0.2, 0.5]), vi=np.array([0.04, 0.02, 0.05, 0.03]))
+    assert res.to_r() == metaan.to_r(res)
+    assert res.to_r(tolerance=1e-8) == metaan.to_r(res, tolerance=1e-8) != res.to_r()
+
+
 def test_labels_with_quotes_backslashes_and_line_breaks_stay_one_r_string() -> None:
     res = metaan.fit(
-        np.array([0.1, 0.3]), np.array([0.04, 0.02]), labels=['O"Brien \\ 2001', "Li\n2002"]
+        yi=np.array([0.1, 0.3]), vi=np.array([0.04, 0.02]), labels=['O"Brien \\ 2001', "Li\n2002"]
     )
     text = metaan.to_r(res)
     tokens = r_tokens(text)
@@ -146,7 +152,7 @@ def test_a_mantel_haenszel_fit_without_its_counts_is_refused() -> None:
         np.array(v, dtype=float)
         for v in ([4, 6, 3], [123, 306, 231], [11, 29, 11], [139, 303, 220])
     )
-    res = metaan.fit_mh(a, n1, c, n2, measure="OR")
+    res = metaan.fit_mh(ai=a, n1i=n1, ci=c, n2i=n2, measure="OR")
     with pytest.raises(InputError, match="2x2 counts"):
         metaan.to_r(res)
 

@@ -164,7 +164,7 @@ def test_the_psilocybin_main_analysis_reproduces_the_published_result(
     # Knapp-Hartung, on the curated g and SE. Tolerance: the 4 published decimals.
     main = psilocybin_main_analysis(frame)
     result = metaan.fit(
-        main["smd"].to_numpy(), sei=main["smd_se"].to_numpy(), method="REML", test="knha"
+        yi=main["smd"].to_numpy(), sei=main["smd_se"].to_numpy(), method="REML", test="knha"
     )
     assert result.k == 12
     assert result.estimate == pytest.approx(-0.9031, abs=5e-5)

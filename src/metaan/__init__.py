@@ -149,8 +149,10 @@ if TYPE_CHECKING:  # the names as the type checker and IDEs see them
         Ranking,
         fit_network,
         netsplit,
-        pairwise,
         sucra,
+    )
+    from metaan.network.pairwise import (  # the function, not the module of its name
+        pairwise,
     )
     from metaan.regression import (
         MetaRegressionResult,

@@ -12,17 +12,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from metaan.results import Exclusion, MetaResult
 
 __all__ = [
     "MINUS",
     "SCIENTIFIC_FROM",
+    "fit_header",
     "fmt",
     "fmt_p",
     "fmt_typeset",
     "format_excluded",
     "format_summary",
     "p_equals",
+    "text_table",
 ]
 
 #: The typographic minus sign.
@@ -101,6 +105,24 @@ def format_excluded(excluded: Sequence[Exclusion]) -> list[str]:
         who = f" ({e.study})" if e.study else ""
         lines.append(f"  {where}{who}: {e.reason}")
     return lines
+
+
+def text_table(frame: pd.DataFrame) -> str:
+    """A table for people: 4 decimals, ``-`` for missing values, no index."""
+    return str(frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}"))
+
+
+def fit_header(res: MetaResult, what: str) -> list[str]:
+    """The first lines of an analysis of a fit: what it is, k, the measure, the
+    model's settings, and the pooled estimate it starts from."""
+    scale = " (log scale)" if res.is_ratio else ""
+    measure = f"; measure {res.measure}{scale}" if res.measure else ""
+    return [
+        f"{what}: k = {res.k}{measure}; model {res.method}, test {res.test}, "
+        f"{res.level:g}% intervals",
+        f"Pooled estimate: {fmt(res.estimate)} [{fmt(res.ci_lb)}, {fmt(res.ci_ub)}]"
+        + (f", tau^2 = {fmt(res.tau2)}" if res.model == "random" else ""),
+    ]
 
 
 def _ci(pair: tuple[float, float] | None, digits: int = 4) -> str:

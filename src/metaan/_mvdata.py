@@ -18,19 +18,17 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from metaan._args import column_values, display_labels, study_labels
+from metaan._design import INTERCEPT, design_matrix
 from metaan._gls import BlockMatrix, Blocks
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 from metaan.results import Exclusion
-from metaan.vcalc import _column
 
-__all__ = ["Prepared", "codes_of", "design", "nested_codes", "prepare"]
+__all__ = ["INTERCEPT", "Prepared", "codes_of", "design", "nested_codes", "prepare"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
-
-#: metafor's name of the intercept.
-INTERCEPT = "intrcpt"
 
 
 @dataclass(frozen=True)
@@ -46,19 +44,12 @@ class Prepared:
     source: str | None
 
 
-def _labels(frame: pd.DataFrame, label: str | None) -> list[str]:
-    for name in (label, "study", "study_id", "label", "author", "trial"):
-        if name and name in frame.columns:
-            return [str(v) for v in frame[name]]
-    return [f"Effect {i + 1}" for i in range(len(frame))]
-
-
 def _sampling_entries(
     V: Any, vi: Any, data: pd.DataFrame | None, k: int
 ) -> tuple[IntArray, IntArray, FloatArray]:
     """The entries (i, j, value), i <= j, of the sampling covariance of all k rows."""
     if V is None:
-        v, _ = _column(data, vi, "vi", k, numeric=True)
+        v, _ = column_values(data, vi, "vi", k, numeric=True)
         idx = np.arange(k, dtype=np.intp)
         return idx, idx.copy(), v
     if isinstance(V, BlockMatrix):
@@ -66,7 +57,7 @@ def _sampling_entries(
             raise InputError(f"V has {V.blocks.k} rows but there are {k} effects")
         return V.entries()
     if isinstance(V, str) or (np.ndim(V) == 1):
-        v, _ = _column(data, V, "V", k, numeric=True)
+        v, _ = column_values(data, V, "V", k, numeric=True)
         idx = np.arange(k, dtype=np.intp)
         return idx, idx.copy(), v
     matrix = sparse.coo_array(V)
@@ -93,7 +84,7 @@ def prepare(
     vi: Any,
     V: Any,
     columns: dict[str, Any],
-    label: str | None,
+    labels_arg: Any,
     source: str | None,
 ) -> Prepared:
     """Select the rows with an effect, a sampling variance and every named value.
@@ -103,29 +94,33 @@ def prepare(
     used. A row left out is listed with its reason.
     """
     k = len(data) if data is not None else int(np.size(yi))
-    y, _ = _column(data, yi, "yi", k, numeric=True)
+    y, _ = column_values(data, yi, "yi", k, numeric=True)
     r, c, x = _sampling_entries(V, vi, data, k)
     diag = np.full(k, np.nan)
     on = r == c
     diag[r[on]] = x[on]
     frame = pd.DataFrame(index=pd.RangeIndex(k))
     for role, value in columns.items():
-        numeric = False
-        frame[role] = _column(data, value, role, k, numeric=numeric)[0]
+        values, column = column_values(data, value, role, k, numeric=False)
+        # A column keeps its type (a categorical keeps the order of its levels).
+        kept = values if column is None or data is None else data[column].reset_index(drop=True)
+        frame[role] = kept
     base = data if data is not None else pd.DataFrame(index=pd.RangeIndex(k))
     rows = spreadsheet_rows(base)
-    labels = _labels(base, label)
-    reasons: list[str | None] = [None] * k
-    for i in np.flatnonzero(~np.isfinite(y)):
-        reasons[i] = "the effect size (yi) is missing"
-    for i in np.flatnonzero(~np.isfinite(diag)):
-        reasons[i] = reasons[i] or "the sampling variance is missing"
-    for role in frame.columns:
-        for i in np.flatnonzero(pd.isna(frame[role]).to_numpy()):
-            reasons[i] = reasons[i] or f"{role} is missing"
-    keep = np.array([reason is None for reason in reasons])
+    named = study_labels(data, labels_arg, n=k, source=source)
+    labels = display_labels(named)
+    checks = [
+        (~np.isfinite(y), "the effect size (yi) is missing"),
+        (~np.isfinite(diag), "the sampling variance is missing"),
+    ] + [(pd.isna(frame[role]).to_numpy(), f"{role} is missing") for role in frame.columns]
+    reasons: dict[int, str] = {}
+    for missing, reason in checks:
+        for i in np.flatnonzero(missing).tolist():
+            reasons.setdefault(i, reason)
+    keep = np.ones(k, dtype=bool)
+    keep[list(reasons)] = False
     excluded = tuple(
-        Exclusion(int(rows[i]), labels[i], str(reasons[i])) for i in np.flatnonzero(~keep)
+        Exclusion(int(rows[i]), named[i], reasons[int(i)]) for i in np.flatnonzero(~keep)
     )
     new_index = np.full(k, -1, dtype=np.intp)
     new_index[keep] = np.arange(int(keep.sum()))
@@ -133,7 +128,7 @@ def prepare(
     if np.any(~np.isfinite(x[both])):
         bad = int(np.flatnonzero(both & ~np.isfinite(x))[0])
         raise InputError(
-            "a covariance in V is missing", row=int(rows[r[bad]]), study=labels[r[bad]]
+            "a covariance in V is missing", row=int(rows[r[bad]]), study=str(labels[r[bad]])
         )
     entries = (new_index[r[both]], new_index[c[both]], x[both].astype(np.float64))
     idx = np.flatnonzero(keep)
@@ -141,7 +136,7 @@ def prepare(
         y=y[idx],
         S_entries=entries,
         frame=frame.iloc[idx].reset_index(drop=True),
-        rows=tuple(int(rows[i]) for i in idx),
+        rows=tuple(rows[idx].tolist()),
         labels=tuple(labels[i] for i in idx),
         excluded=excluded,
         source=source,
@@ -150,7 +145,10 @@ def prepare(
 
 def codes_of(values: Sequence[Any] | np.ndarray) -> IntArray:
     """Integer codes of labels, numbered by first appearance."""
-    return np.asarray(pd.factorize(pd.Series(list(values), dtype=object))[0], dtype=np.intp)
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":  # text or mixed: compare as Python objects
+        arr = np.asarray(pd.Series(list(values), dtype=object))
+    return np.asarray(pd.factorize(arr)[0], dtype=np.intp)
 
 
 def nested_codes(frame: pd.DataFrame, names: Sequence[str]) -> list[IntArray]:
@@ -196,38 +194,9 @@ def sampling_matrix(blocks: Blocks, entries: tuple[IntArray, IntArray, FloatArra
 def design(
     frame: pd.DataFrame, mods: Sequence[str], *, intercept: bool, prefix: str = "moderator "
 ) -> tuple[FloatArray, tuple[str, ...]]:
-    """The design matrix: an intercept, numeric moderators as they are, text ones as
-    treatment dummies with the first level (sorted, as R's ``factor``) as the
-    reference (every level gets a column when there is no intercept)."""
-    cols: list[FloatArray] = [np.ones(len(frame))] if intercept else []
-    names: list[str] = [INTERCEPT] if intercept else []
-    full = not intercept
-    for name in mods:
-        col = frame[prefix + name]
-        if _is_numeric(col):
-            cols.append(pd.to_numeric(col).to_numpy(dtype=np.float64))
-            names.append(name)
-            continue
-        text = col.map(_level_text)
-        levels = sorted(set(text))
-        for lev in levels if full else levels[1:]:
-            cols.append((text == lev).to_numpy(dtype=np.float64))
-            names.append(f"{name}[{lev}]")
-        full = False
-    if not cols:
-        raise InputError(
-            "the model has no coefficients", fix="keep the intercept or add moderators"
-        )
-    return np.column_stack(cols).astype(np.float64), tuple(names)
-
-
-def _is_numeric(col: pd.Series) -> bool:
-    """Numbers are covariates; text, booleans and categories are factors."""
-    kind = pd.api.types.infer_dtype(col, skipna=True)
-    return kind in {"integer", "floating", "mixed-integer-float", "decimal"}
-
-
-def _level_text(value: Any) -> str:
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
+    """The design matrix of the moderators ``mods`` (columns ``prefix + name`` of
+    ``frame``) and its column names, coded as a meta-regression codes them
+    (:mod:`metaan._design`: numbers as they are, factors as treatment dummies)."""
+    moderators = frame[[prefix + name for name in mods]].set_axis(list(mods), axis=1)
+    X, coding = design_matrix(moderators, intercept=intercept)
+    return X, coding.names

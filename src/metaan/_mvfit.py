@@ -49,13 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from metaan._covstruct import Profile, Structure
-from metaan._gls import (
-    BlockMatrix,
-    GLSFit,
-    NotPositiveDefiniteError,
-    gls,
-    likelihood_derivatives,
-)
+from metaan._gls import BlockMatrix, Evaluator, GLSFit, NotPositiveDefiniteError
 from metaan.errors import ConvergenceError
 from metaan.solver import solve_decreasing_scalar
 
@@ -83,7 +77,12 @@ class Evaluation:
 
 
 class Model:
-    """y, X, the sampling covariance S and the patterns Z_j, all on one set of blocks."""
+    """y, X, the sampling covariance S and the patterns Z_j, all on one set of blocks.
+
+    ``nested=True`` says that the patterns are nested random intercepts with
+    variances >= 0, so that V^-1 may be built in closed form (see
+    :class:`metaan._gls.Evaluator`). ``beta0`` is a first guess of the coefficients.
+    """
 
     def __init__(
         self,
@@ -94,6 +93,8 @@ class Model:
         *,
         reml: bool,
         variance: float,
+        beta0: FloatArray | None = None,
+        nested: bool = False,
     ) -> None:
         self.y = y
         self.X = X
@@ -102,20 +103,26 @@ class Model:
         self.reml = reml
         #: A typical variance (of the sampling errors), for step sizes.
         self.variance = variance
+        self.evaluator = Evaluator(y, X, S, self.patterns, nested=nested)
+        self.beta0 = np.zeros(X.shape[1]) if beta0 is None else beta0
 
     def covariance(self, structure: Structure, phi: FloatArray) -> BlockMatrix:
         """The marginal covariance V(phi)."""
-        return self.S.combine(list(structure.theta(phi)), self.patterns)
-
-    def gls(self, structure: Structure, phi: FloatArray) -> GLSFit:
-        return gls(self.y, self.X, self.covariance(structure, phi))
+        return self.evaluator.covariance(structure.theta(phi))
 
     def evaluate(
-        self, structure: Structure, phi: FloatArray, fit: GLSFit | None = None
+        self, structure: Structure, phi: FloatArray, beta0: FloatArray | None = None
     ) -> Evaluation:
-        """The log-likelihood at phi with its gradient, Hessian and information in phi."""
-        fit = fit if fit is not None else self.gls(structure, phi)
-        der = likelihood_derivatives(fit, self.X, self.patterns, reml=self.reml)
+        """The log-likelihood at phi with its gradient, Hessian and information in
+        phi, from one pass over the blocks (``beta0``: a guess of the coefficients,
+        e.g. those of a nearby phi)."""
+        fit, der = self.evaluator.evaluate(
+            structure.theta(phi),
+            self.beta0 if beta0 is None else beta0,
+            reml=self.reml,
+            derivatives=True,
+        )
+        assert der is not None
         J = structure.jacobian(phi)
         C = structure.curvature(phi)
         grad = J.T @ der.score
@@ -154,14 +161,20 @@ class Model:
                     break
             if moved is None:  # no direction increases the log-likelihood any more
                 return ev
-            trial, fit = moved
-            step = trial - ev.phi
-            ev = self.evaluate(structure, trial, fit)
-            if np.all(np.abs(step) <= STEP_RTOL * (np.abs(trial) + scale)):
+            step = moved.phi - ev.phi
+            ev = moved
+            if np.all(np.abs(step) <= STEP_RTOL * (np.abs(moved.phi) + scale)):
                 return ev
         raise ConvergenceError(
             f"the (restricted) log-likelihood did not converge in {MAX_ITERATIONS} iterations"
         )
+
+    def _trial(self, structure: Structure, ev: Evaluation, trial: FloatArray) -> Evaluation | None:
+        """The evaluation at a trial point (None where V is not positive definite)."""
+        try:
+            return self.evaluate(structure, trial, ev.fit.beta)
+        except NotPositiveDefiniteError:
+            return None
 
     def _full_step(
         self,
@@ -170,18 +183,14 @@ class Model:
         direction: FloatArray,
         lo: FloatArray,
         hi: FloatArray,
-    ) -> tuple[FloatArray, GLSFit] | None:
+    ) -> Evaluation | None:
         """The projected Newton step itself: close to the maximum the quadratic model
         is exact to rounding, where a change in the log-likelihood can no longer be
         seen, so the step is taken without a line search."""
-        trial = np.clip(ev.phi + direction, lo, hi)
-        try:
-            fit = self.gls(structure, trial)
-        except NotPositiveDefiniteError:
+        found = self._trial(structure, ev, np.clip(ev.phi + direction, lo, hi))
+        if found is None or found.loglik < ev.loglik - 1e-9 * (1.0 + abs(ev.loglik)):
             return None
-        if fit.loglik(reml=self.reml) < ev.loglik - 1e-9 * (1.0 + abs(ev.loglik)):
-            return None
-        return trial, fit
+        return found
 
     def _line_search(
         self,
@@ -191,7 +200,7 @@ class Model:
         lo: FloatArray,
         hi: FloatArray,
         scale: FloatArray,
-    ) -> tuple[FloatArray, GLSFit] | None:
+    ) -> Evaluation | None:
         """A projected step along ``direction`` that increases the log-likelihood
         (Armijo), halving until the step is below rounding; None if there is none."""
         t = 1.0
@@ -200,14 +209,11 @@ class Model:
             step = trial - ev.phi
             if np.all(np.abs(step) <= 1e-14 * (np.abs(ev.phi) + scale)):
                 return None
-            try:
-                fit = self.gls(structure, trial)
-            except NotPositiveDefiniteError:
-                t *= 0.5
-                continue
-            gain = fit.loglik(reml=self.reml) - ev.loglik
-            if gain > 0.0 and gain >= 1e-4 * float(ev.grad @ step):
-                return trial, fit
+            found = self._trial(structure, ev, trial)
+            if found is not None:
+                gain = found.loglik - ev.loglik
+                if gain > 0.0 and gain >= 1e-4 * float(ev.grad @ step):
+                    return found
             t *= 0.5
         return None
 
@@ -302,8 +308,11 @@ def profile_bounds(
         top = profile.upper
     bottom = profile.lower
     guess = _distance_guess(model, profile, critical)
-    lower = _one_side(excess, estimate, bottom, guess)
-    upper = _one_side(excess, estimate, top, guess)
+    # The profile is known to rounding of the log-likelihood, so its root to that
+    # precision divided by the slope; below that the search would only chase noise.
+    noise = 1e-12 * (1.0 + abs(loglik))
+    lower = _one_side(excess, estimate, bottom, guess, 0.5 * critical, noise)
+    upper = _one_side(excess, estimate, top, guess, 0.5 * critical, noise)
     return lower, upper
 
 
@@ -332,9 +341,15 @@ def _one_side(
     estimate: float,
     end: float,
     guess: float,
+    at_estimate: float,
+    noise: float,
 ) -> float:
     """The limit between ``estimate`` and ``end`` (either side); ``guess`` is a
-    first step from the estimate."""
+    first step from the estimate, where the excess is ``at_estimate`` with slope 0
+    (the maximum). ``end`` itself is the limit when the profile is above the
+    cut-off there, as in metafor (even where the profile dips below the cut-off
+    on the way, as that of a correlation may). An excess within ``noise`` of 0 is
+    the root."""
     if end == estimate:
         return end
     at_end = f(end)[0]
@@ -345,10 +360,12 @@ def _one_side(
 
     def along(u: float) -> tuple[float, float]:
         """excess at estimate + sign * u, extended linearly beyond ``end``."""
+        if u == 0.0:
+            return at_estimate, 0.0
         if u >= width:
             return at_end - (u - width), -1.0
         value, slope = f(estimate + sign * u)
-        return value, sign * slope
+        return (0.0 if abs(value) <= noise else value), sign * slope
 
     first = guess if 0.0 < guess < width else 0.5 * width
     u = solve_decreasing_scalar(along, 0.0, first)

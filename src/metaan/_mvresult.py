@@ -14,9 +14,10 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from metaan._base import Result
 from metaan._covstruct import Structure
 from metaan._dist import chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from metaan._format import fmt, fmt_p, format_excluded
+from metaan._format import fmt, fmt_p, format_excluded, p_equals
 from metaan._gls import BlockMatrix, GLSFit
 from metaan._json import json_number
 from metaan._mvdata import INTERCEPT, Prepared
@@ -56,8 +57,8 @@ class FitState:
     fit: GLSFit | None = None
 
 
-@dataclass(frozen=True)
-class VarianceComponent:
+@dataclass(frozen=True, repr=False)
+class VarianceComponent(Result):
     """One estimated (or fixed) variance component: ``kind`` is ``sigma2`` (a nested
     level), ``tau2`` or ``rho`` (the outcome covariance of a multivariate model)."""
 
@@ -68,9 +69,33 @@ class VarianceComponent:
     n_levels: int | None
     fixed: bool
 
+    def _short(self) -> str:
+        return f"{self.name}={self.estimate:.4g}" + (" fixed" if self.fixed else "")
 
-@dataclass(frozen=True)
-class ProfileCI:
+    def to_dict(self) -> dict[str, Any]:
+        """The component's fields, JSON-ready."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "estimate": json_number(self.estimate),
+            "level": self.level,
+            "n_levels": self.n_levels,
+            "fixed": self.fixed,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """The component as a one-row table."""
+        return pd.DataFrame([self.to_dict()])
+
+    def summary(self) -> str:
+        """The component in one line."""
+        where = f" ({self.level}, {self.n_levels} units)" if self.level else ""
+        fixed = " (fixed)" if self.fixed else ""
+        return f"{self.name} = {fmt(self.estimate)}{where}{fixed}"
+
+
+@dataclass(frozen=True, repr=False)
+class ProfileCI(Result):
     """A profile-likelihood interval of a component (and of its square root, for a
     variance), as metafor's ``confint`` gives it."""
 
@@ -79,6 +104,29 @@ class ProfileCI:
     ci_lb: float
     ci_ub: float
     sqrt: tuple[float, float, float] | None
+
+    def _short(self) -> str:
+        return f"{self.name}={self.estimate:.4g} [{self.ci_lb:.4g}, {self.ci_ub:.4g}]"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The interval (and that of the square root) as a one-row table."""
+        row: dict[str, Any] = {
+            "name": self.name,
+            "estimate": self.estimate,
+            "ci_lb": self.ci_lb,
+            "ci_ub": self.ci_ub,
+        }
+        if self.sqrt is not None:
+            row.update(sqrt_estimate=self.sqrt[0], sqrt_ci_lb=self.sqrt[1], sqrt_ci_ub=self.sqrt[2])
+        return pd.DataFrame([row])
+
+    def summary(self) -> str:
+        """The interval in one line (and that of the square root)."""
+        text = f"{self.name} = {fmt(self.estimate)} [{fmt(self.ci_lb)}, {fmt(self.ci_ub)}]"
+        if self.sqrt is not None:
+            root = self.sqrt
+            text += f"; square root {fmt(root[0])} [{fmt(root[1])}, {fmt(root[2])}]"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -92,8 +140,8 @@ class ProfileCI:
         return out
 
 
-@dataclass(frozen=True)
-class MultilevelPrediction:
+@dataclass(frozen=True, repr=False)
+class MultilevelPrediction(Result):
     """A predicted average effect with its confidence and prediction interval."""
 
     pred: float
@@ -104,15 +152,33 @@ class MultilevelPrediction:
     pi_ub: float | None
     level: float
 
+    def _short(self) -> str:
+        return f"pred={self.pred:.4g} [{self.ci_lb:.4g}, {self.ci_ub:.4g}]"
+
     def to_dict(self) -> dict[str, Any]:
+        """The prediction, its SE and intervals, JSON-ready."""
         return {name: json_number(getattr(self, name)) for name in _PRED_FIELDS}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The prediction as a one-row table."""
+        return pd.DataFrame([{name: getattr(self, name) for name in _PRED_FIELDS}])
+
+    def summary(self) -> str:
+        """The prediction with its confidence and prediction interval."""
+        text = (
+            f"Predicted effect: {fmt(self.pred)} (SE {fmt(self.se)}), {self.level:g}% CI "
+            f"[{fmt(self.ci_lb)}, {fmt(self.ci_ub)}]"
+        )
+        if self.pi_lb is not None and self.pi_ub is not None:
+            text += f", prediction interval [{fmt(self.pi_lb)}, {fmt(self.pi_ub)}]"
+        return text
 
 
 _PRED_FIELDS = ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
 
 
-@dataclass(frozen=True)
-class LikelihoodRatioTest:
+@dataclass(frozen=True, repr=False)
+class LikelihoodRatioTest(Result):
     """The likelihood-ratio test of a reduced against a full model (``anova``)."""
 
     LRT: float
@@ -126,15 +192,24 @@ class LikelihoodRatioTest:
     BIC_reduced: float
     method: str
 
+    def _short(self) -> str:
+        return f"{self.method} LRT={self.LRT:.4g} df={self.df} p={self.pval:.4g}"
+
     def to_dict(self) -> dict[str, Any]:
+        """Every number, JSON-ready."""
         return {
             k: (json_number(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()
         }
 
+    def to_frame(self) -> pd.DataFrame:
+        """The test as a one-row table."""
+        return pd.DataFrame([dict(self.__dict__)])
+
     def summary(self) -> str:
+        """The test and both models' fit statistics."""
         return (
             f"Likelihood-ratio test ({self.method}): LRT = {fmt(self.LRT)}, df = {self.df}, "
-            f"p = {fmt_p(self.pval)}\n"
+            f"{p_equals(self.pval)}\n"
             f"  full:    logLik {fmt(self.loglik_full)}  AIC {fmt(self.AIC_full)}  "
             f"BIC {fmt(self.BIC_full)}\n"
             f"  reduced: logLik {fmt(self.loglik_reduced)}  AIC {fmt(self.AIC_reduced)}  "
@@ -143,7 +218,7 @@ class LikelihoodRatioTest:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class MultilevelResult:
+class MultilevelResult(Result):
     """A fitted multilevel (``model="multilevel"``) or multivariate model.
 
     The coefficient arrays follow ``names`` (intercept first). ``stat`` is the z
@@ -233,10 +308,9 @@ class MultilevelResult:
 
         return robust(self, cluster=cluster, kind=kind)
 
-    def __repr__(self) -> str:
-        head = f"<MultilevelResult {self.model} {self.method} k={self.k}"
+    def _short(self) -> str:
         comps = " ".join(f"{c.name}={c.estimate:.4g}" for c in self.components)
-        return f"{head} {self.names[0]}={self.coef[0]:.4g} {comps}>"
+        return f"{self.model} {self.method} k={self.k} {self.names[0]}={self.coef[0]:.4g} {comps}"
 
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table."""
@@ -565,11 +639,11 @@ def _summary(res: MultilevelResult) -> str:
         shares = ", ".join(f"{fmt(v, 2)}%" for v in res.I2_levels)
         lines.append(f"  I^2 per level: {shares}")
     lines += ["", f"Test for residual heterogeneity: Q({res.QE_df}) = {fmt(res.QE)}, "
-              f"p = {fmt_p(res.QEp)}"]  # fmt: skip
+              f"{p_equals(res.QEp)}"]  # fmt: skip
     df2 = f", {res.QM_df[1]}" if res.QM_df[1] is not None else ""
     name = "F" if res.test == "t" else "QM"
     lines.append(f"Test of moderators: {name}({res.QM_df[0]}{df2}) = {fmt(res.QM)}, "
-                 f"p = {fmt_p(res.QMp)}")  # fmt: skip
+                 f"{p_equals(res.QMp)}")  # fmt: skip
     lines.append("")
     lines += _coefficient_lines(
         res.names, res.coef, res.se, res.stat, res.pval, res.ci_lb, res.ci_ub

@@ -51,12 +51,15 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
+from metaan._args import Column, check_choice, check_level, is_default, refuse_unused
+from metaan._base import Result
 from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
+from metaan._format import fit_header, fmt, fmt_p, format_excluded, p_equals
 from metaan._json import json_number
 from metaan.engine import knha_factor
 from metaan.errors import ConvergenceError, InputError, NotEstimableError
 from metaan.estimators import WLS, FloatArray, estimate_tau2
-from metaan.models import METHODS, TESTS, check_choice, check_level, fit
+from metaan.models import METHODS, TESTS, fit
 from metaan.results import MetaResult
 
 __all__ = [
@@ -101,8 +104,12 @@ def _few_studies_warning(k: int) -> tuple[str, ...]:
 
 
 def as_fit(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str | None = None,
     test: str | None = None,
     level: float | None = None,
@@ -111,16 +118,19 @@ def as_fit(
     """The inverse-variance fit an analysis works on.
 
     A :class:`MetaResult` is used as it is, or refitted to its own studies when
-    ``method``, ``test`` or ``level`` ask for something else; an effect-size table
+    ``method``, ``test`` or ``level`` ask for something else; a table (with its
+    columns ``yi``, ``vi`` or ``sei``, ``labels``), or the values with no table,
     is fitted with them (default REML, z, 95%).
 
     Raises
     ------
     InputError
         A Mantel-Haenszel or Peto result (these analyses need inverse-variance
-        weights), or data that are neither a result nor a table.
+        weights); columns named with a fitted result (they would be ignored);
+        data that are neither a result nor a table.
     """
     if isinstance(data, MetaResult):
+        _refuse_columns(yi, vi, sei, labels)
         if data.method not in _INVERSE_VARIANCE:
             raise InputError(
                 f"this analysis needs an inverse-variance fit, not a {data.method} one",
@@ -132,8 +142,8 @@ def as_fit(
         if (want_method, want_test, want_level) == (data.method, data.test, data.level):
             return data
         refit = fit(
-            data.yi,
-            data.vi,
+            yi=data.yi,
+            vi=data.vi,
             method=want_method,
             test=want_test,
             level=want_level,
@@ -141,9 +151,13 @@ def as_fit(
             labels=data.labels,
         )
         return replace(refit, rows=data.rows, excluded=data.excluded)
-    if isinstance(data, pd.DataFrame):
+    if data is None or isinstance(data, pd.DataFrame):
         return fit(
             data,
+            yi=yi,
+            vi=vi,
+            sei=sei,
+            labels=labels,
             method="REML" if method is None else method,
             test="z" if test is None else test,
             level=95.0 if level is None else level,
@@ -155,12 +169,57 @@ def as_fit(
     )
 
 
+def _columns(yi: Column, vi: Column, sei: Column | None, labels: Column | None) -> dict[str, Any]:
+    return {"yi": yi, "vi": vi, "sei": sei, "labels": labels}
+
+
+def _refuse_columns(yi: Column, vi: Column, sei: Column | None, labels: Column | None) -> None:
+    """With a fitted result, the columns of a table would be ignored: say so."""
+    refuse_unused(
+        "the analysis uses the studies of the fitted result",
+        yi=None if is_default(yi, "yi") else yi,
+        vi=None if is_default(vi, "vi") else vi,
+        sei=sei,
+        labels=labels,
+    )
+
+
 def _need_studies(res: MetaResult, minimum: int, what: str) -> None:
     if res.k < minimum:
         raise NotEstimableError(
             f"{what} needs at least {minimum} studies; {res.k} "
             f"{'has' if res.k == 1 else 'have'} an effect size"
         )
+
+
+def _warning_lines(warnings: tuple[str, ...]) -> list[str]:
+    return [f"Warning: {w}" for w in warnings]
+
+
+def _analysis_table(frame: pd.DataFrame) -> list[str]:
+    """The rows of :meth:`SmallStudyEffects.to_frame` as aligned text."""
+    width = max(len("analysis"), *(len(name) for name in frame["analysis"]))
+    lines = [
+        f"{'analysis':<{width}} {'statistic':>20} {'df':>4} {'p':>8} "
+        f"{'estimate':>9} {'ci.lb':>9} {'ci.ub':>9}"
+    ]
+    for row in frame.to_dict(orient="records"):
+        value, df, pval = (json_number(row[name]) for name in ("value", "df", "pval"))
+        if row["statistic"] in ("k0", "N"):
+            stat = f"{row['statistic']} = {int(value or 0)}"
+        else:
+            stat = f"{row['statistic']} = {fmt(value, 3)}"
+        df_text = "" if df is None else str(int(df))
+        p_text = "" if pval is None else fmt_p(pval)
+        estimate, lb, ub = (
+            "" if x is None else fmt(x)
+            for x in (json_number(row[name]) for name in ("estimate", "ci_lb", "ci_ub"))
+        )
+        lines.append(
+            f"{row['analysis']:<{width}} {stat:>20} {df_text:>4} {p_text:>8} "
+            f"{estimate:>9} {lb:>9} {ub:>9}".rstrip()
+        )
+    return lines
 
 
 def _one_row(result: RegressionTest | RankTest | FailSafeN) -> pd.DataFrame:
@@ -180,8 +239,8 @@ _PREDICTOR_NAMES = {"sei": "standard error", "vi": "sampling variance"}
 _MODEL_NAMES = {"lm": "weighted regression", "rma": "mixed-effects meta-regression"}
 
 
-@dataclass(frozen=True)
-class RegressionTest:
+@dataclass(frozen=True, repr=False)
+class RegressionTest(Result):
     """A regression test for funnel-plot asymmetry and its limit estimate.
 
     The effect sizes are regressed on a measure of precision (``predictor``): the
@@ -241,14 +300,27 @@ class RegressionTest:
         test = "Egger's test" if self.predictor == "sei" else "PEESE"
         return f"{test} ({_MODEL_NAMES[self.model]} on the {_PREDICTOR_NAMES[self.predictor]})"
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         label = "Egger" if self.predictor == "sei" else "PEESE"
         stat = f"t({self.df})" if self.df is not None else "z"
         return (
-            f"<RegressionTest {label} {self.model} k={self.k} {stat}={self.stat:.4g} "
+            f"{label} {self.model} k={self.k} {stat}={self.stat:.4g} "
             f"p={self.pval:.4g} limit={self.limit_estimate:.4g} "
-            f"[{self.ci_lb:.4g}, {self.ci_ub:.4g}]>"
+            f"[{self.ci_lb:.4g}, {self.ci_ub:.4g}]"
         )
+
+    def summary(self) -> str:
+        """The test of the slope and the limit estimate, as a person reads them."""
+        stat = f"t({self.df})" if self.df is not None else "z"
+        model = f"; tau^2 estimator {self.method}, residual tau^2 = {fmt(self.tau2)}"
+        lines = [
+            f"{self.name}: k = {self.k}" + (model if self.method is not None else ""),
+            f"Test of the slope: {stat} = {fmt(self.stat, 3)}, {p_equals(self.pval)}; "
+            f"slope {fmt(self.slope)} (SE {fmt(self.slope_se)})",
+            f"Limit estimate (the intercept): {fmt(self.limit_estimate)} "
+            f"(SE {fmt(self.limit_se)}), {self.level:g}% CI [{fmt(self.ci_lb)}, {fmt(self.ci_ub)}]",
+        ]
+        return "\n".join(lines + _warning_lines(self.warnings))
 
     def to_dict(self) -> dict[str, Any]:
         """Every number as a JSON-ready dict (NaN becomes None)."""
@@ -288,9 +360,32 @@ def _mixed_regression(
     return WLS(yi, 1.0 / (vi + tau2), X), tau2
 
 
+def _asymmetry_regression(
+    res: MetaResult, x: FloatArray, model: str
+) -> tuple[FloatArray, FloatArray, int | None, float | None]:
+    """Coefficients (intercept, slope), their SEs, the t test's df (None for z) and
+    tau^2 of the regression of the effects on the precision measure ``x``."""
+    yi, vi, k = res.yi, res.vi, res.k
+    if model == "lm":
+        wls = WLS(yi, 1.0 / vi, np.column_stack([np.ones_like(yi), x]))
+        vb = cast(FloatArray, wls.a_inv) * (wls.rss() / (k - 2))
+        return wls.b, np.sqrt(np.diag(vb)), k - 2, None
+    wls, tau2 = _mixed_regression(yi, vi, x, res.method)
+    vb = cast(FloatArray, wls.a_inv)
+    df = None
+    if res.test == "knha":
+        df = k - 2
+        vb = vb * float(knha_factor(wls.rss(), df))
+    return wls.b, np.sqrt(np.diag(vb)), df, tau2
+
+
 def regression_test(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     model: str = "rma",
     predictor: str = "sei",
     method: str | None = None,
@@ -301,8 +396,9 @@ def regression_test(
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     model
         ``"rma"`` (default): a mixed-effects meta-regression with the fit's tau^2
         estimator and test (Sterne & Egger 2005; metafor's ``regtest`` default).
@@ -326,7 +422,7 @@ def regression_test(
     """
     model = cast(RegressionModel, check_choice(model, ("lm", "rma"), "model"))
     predictor = cast(Predictor, check_choice(predictor, ("sei", "vi"), "predictor"))
-    res = as_fit(data, method=method, test=test, level=level)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels, method=method, test=test, level=level)
     _need_studies(res, 3, "a regression test for funnel-plot asymmetry")
     yi, vi = res.yi, res.vi
     x = np.sqrt(vi) if predictor == "sei" else vi.copy()
@@ -337,22 +433,7 @@ def regression_test(
         )
     k = res.k
     alpha = 1.0 - res.level / 100.0
-    if model == "lm":
-        wls = WLS(yi, 1.0 / vi, np.column_stack([np.ones_like(yi), x]))
-        df: int | None = k - 2
-        vb = cast(FloatArray, wls.a_inv) * (wls.rss() / (k - 2))
-        tau2: float | None = None
-        reg_method: str | None = None
-    else:
-        wls, tau2 = _mixed_regression(yi, vi, x, res.method)
-        vb = cast(FloatArray, wls.a_inv)
-        df = None
-        if res.test == "knha":
-            df = k - 2
-            vb = vb * float(knha_factor(wls.rss(), df))
-        reg_method = res.method
-    se = np.sqrt(np.diag(vb))
-    b = wls.b
+    b, se, df, tau2 = _asymmetry_regression(res, x, model)
     warnings = _few_studies_warning(k)
     if np.ptp(yi) <= 1e-12 * float(np.max(np.abs(yi))):
         # Equal effects: the line is exact (slope 0), and a test of the slope
@@ -371,7 +452,7 @@ def regression_test(
     return RegressionTest(
         model=model,
         predictor=predictor,
-        method=reg_method,
+        method=None if model == "lm" else res.method,
         test="t" if model == "lm" else res.test,
         level=res.level,
         k=k,
@@ -390,8 +471,12 @@ def regression_test(
 
 
 def egger_test(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     model: str = "rma",
     method: str | None = None,
     test: str | None = None,
@@ -404,13 +489,18 @@ def egger_test(
     :func:`regression_test` for the parameters.
     """
     return regression_test(
-        data, model=model, predictor="sei", method=method, test=test, level=level
-    )
+        data, **_columns(yi, vi, sei, labels), model=model, predictor="sei", method=method,
+        test=test, level=level,
+    )  # fmt: skip
 
 
 def peese(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     model: str = "rma",
     method: str | None = None,
     test: str | None = None,
@@ -418,7 +508,10 @@ def peese(
 ) -> RegressionTest:
     """PEESE: the regression on the sampling variance and its limit estimate
     (Stanley & Doucouliagos 2014). See :func:`regression_test` for the parameters."""
-    return regression_test(data, model=model, predictor="vi", method=method, test=test, level=level)
+    return regression_test(
+        data, **_columns(yi, vi, sei, labels), model=model, predictor="vi", method=method,
+        test=test, level=level,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -426,8 +519,8 @@ def peese(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RankTest:
+@dataclass(frozen=True, repr=False)
+class RankTest(Result):
     """Begg and Mazumdar's rank correlation test.
 
     Attributes
@@ -455,9 +548,18 @@ class RankTest:
     exact: bool
     warnings: tuple[str, ...] = ()
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         how = "exact" if self.exact else "normal approximation"
-        return f"<RankTest k={self.k} tau={self.tau:.4g} p={self.pval:.4g} ({how})>"
+        return f"k={self.k} tau={self.tau:.4g} p={self.pval:.4g} ({how})"
+
+    def summary(self) -> str:
+        """Kendall's tau and its p-value, as a person reads them."""
+        how = "exact p-value" if self.exact else "normal approximation"
+        lines = [
+            f"Begg and Mazumdar's rank correlation: k = {self.k}, Kendall's tau = "
+            f"{fmt(self.tau)}, {p_equals(self.pval)} ({how})"
+        ]
+        return "\n".join(lines + _warning_lines(self.warnings))
 
     def to_dict(self) -> dict[str, Any]:
         """Every number as a JSON-ready dict."""
@@ -545,8 +647,12 @@ def _rank_pvalue(
 
 
 def rank_test(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     exact: bool | None = None,
 ) -> RankTest:
     """Begg and Mazumdar's (1994) rank correlation test for funnel-plot asymmetry.
@@ -560,8 +666,9 @@ def rank_test(
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     exact
         ``None`` (default): exact without ties up to :data:`EXACT_RANK_MAX_K`
         studies; ``True``: exact without ties at any k (O(k^3) time);
@@ -571,7 +678,7 @@ def rank_test(
     -------
     RankTest
     """
-    res = as_fit(data)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels)
     _need_studies(res, 3, "the rank correlation test")
     yi, vi = res.yi, res.vi
     w = 1.0 / vi
@@ -603,8 +710,8 @@ def rank_test(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class TrimAndFill:
+@dataclass(frozen=True, eq=False, repr=False)
+class TrimAndFill(Result):
     """Trim-and-fill: the number of studies estimated missing, and the fit with
     them filled in.
 
@@ -645,12 +752,27 @@ class TrimAndFill:
         """Labels of the filled studies."""
         return tuple(f"Filled {i + 1}" for i in range(self.k0))
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         res = self.fit
         return (
-            f"<TrimAndFill {res.method} k0={self.k0} side={self.side} k={res.k} "
-            f"est={res.estimate:.4g} [{res.ci_lb:.4g}, {res.ci_ub:.4g}]>"
+            f"{res.method} k0={self.k0} side={self.side} k={res.k} "
+            f"est={res.estimate:.4g} [{res.ci_lb:.4g}, {res.ci_ub:.4g}]"
         )
+
+    def summary(self) -> str:
+        """k0, the estimate before and after filling, and the filled studies."""
+        before, after = self.original, self.fit
+        lines = [
+            f"Trim-and-fill ({self.estimator}): {self.k0} studies estimated missing on the "
+            f"{self.side} (SE of k0 {fmt(self.se_k0, 2)})",
+            f"Observed studies ({before.k}): {fmt(before.estimate)} "
+            f"[{fmt(before.ci_lb)}, {fmt(before.ci_ub)}]",
+            f"With the filled studies ({after.k}): {fmt(after.estimate)} "
+            f"[{fmt(after.ci_lb)}, {fmt(after.ci_ub)}] ({after.method}, {after.level:g}% CI)",
+        ]
+        for label, y, v in zip(self.filled_labels, self.filled_yi, self.filled_vi, strict=True):
+            lines.append(f"  {label}: yi = {fmt(float(y))}, vi = {fmt(float(v))}")
+        return "\n".join(lines + _warning_lines(self.warnings))
 
     def to_dict(self) -> dict[str, Any]:
         """The filled fit's summary with k0, side and the filled studies."""
@@ -693,8 +815,12 @@ def _pooled_mean(yi: FloatArray, vi: FloatArray, method: str) -> float:
 
 
 def trim_and_fill(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     side: str | None = None,
     method: str | None = None,
     test: str | None = None,
@@ -719,8 +845,9 @@ def trim_and_fill(
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     side
         ``"left"`` or ``"right"``: where studies are missing; estimated if None.
     method, test, level
@@ -740,7 +867,7 @@ def trim_and_fill(
     ConvergenceError
         k0 does not settle within ``maxiter`` iterations.
     """
-    res = as_fit(data, method=method, test=test, level=level)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels, method=method, test=test, level=level)
     _need_studies(res, 3, "trim-and-fill")
     chosen = (
         missing_side(res)
@@ -764,8 +891,8 @@ def trim_and_fill(
         )
     labels = (*res.labels, *(f"Filled {i + 1}" for i in range(k0)))
     filled_fit = fit(
-        np.concatenate([res.yi, filled_yi]),
-        np.concatenate([res.vi, filled_vi]),
+        yi=np.concatenate([res.yi, filled_yi]),
+        vi=np.concatenate([res.vi, filled_vi]),
         method=res.method,
         test=res.test,
         level=res.level,
@@ -855,8 +982,8 @@ def trim(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FailSafeN:
+@dataclass(frozen=True, repr=False)
+class FailSafeN(Result):
     """Rosenthal's fail-safe N.
 
     Attributes
@@ -883,8 +1010,16 @@ class FailSafeN:
     alpha: float
     warnings: tuple[str, ...] = ()
 
-    def __repr__(self) -> str:
-        return f"<FailSafeN Rosenthal k={self.k} N={self.fsnum} p={self.pval:.4g}>"
+    def _short(self) -> str:
+        return f"Rosenthal k={self.k} N={self.fsnum} p={self.pval:.4g}"
+
+    def summary(self) -> str:
+        """The fail-safe N with Stouffer's combined z, as a person reads it."""
+        lines = [
+            f"Fail-safe N (Rosenthal): {self.fsnum} (k = {self.k}; Stouffer's z = "
+            f"{fmt(self.z, 3)}, one-sided {p_equals(self.pval)}; alpha = {self.alpha:g})"
+        ]
+        return "\n".join(lines + _warning_lines(self.warnings))
 
     def to_dict(self) -> dict[str, Any]:
         """Every number as a JSON-ready dict."""
@@ -905,7 +1040,15 @@ class FailSafeN:
         return _one_row(self)
 
 
-def fail_safe_n(data: MetaResult | pd.DataFrame, *, alpha: float = 0.05) -> FailSafeN:
+def fail_safe_n(
+    data: MetaResult | pd.DataFrame | None = None,
+    *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
+    alpha: float = 0.05,
+) -> FailSafeN:
     """Rosenthal's (1979) fail-safe N.
 
     The studies' z values y_i / sqrt(v_i) are combined by Stouffer's method,
@@ -915,14 +1058,15 @@ def fail_safe_n(data: MetaResult | pd.DataFrame, *, alpha: float = 0.05) -> Fail
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     alpha
         One-sided significance level (default 0.05).
     """
     if not 0.0 < alpha < 1.0:
         raise InputError(f"alpha is {alpha}; it must be between 0 and 1", fix="use e.g. 0.05")
-    res = as_fit(data)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels)
     k = res.k
     z = abs(float(np.sum(res.yi / np.sqrt(res.vi)))) / math.sqrt(k)
     fsnum = math.ceil(max(0.0, k * (z / norm_isf(alpha)) ** 2 - k))
@@ -941,8 +1085,8 @@ def fail_safe_n(data: MetaResult | pd.DataFrame, *, alpha: float = 0.05) -> Fail
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class SmallStudyEffects:
+@dataclass(frozen=True, eq=False, repr=False)
+class SmallStudyEffects(Result):
     """Every small-study-effects analysis of one fit (what ``metaan bias`` shows).
 
     Attributes
@@ -974,12 +1118,35 @@ class SmallStudyEffects:
     fsn: FailSafeN
     warnings: tuple[str, ...] = ()
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         return (
-            f"<SmallStudyEffects {self.fit.method} k={self.fit.k} "
-            f"Egger p={self.egger_lm.pval:.4g} Begg p={self.rank.pval:.4g} "
-            f"k0={self.trimfill.k0}>"
+            f"{self.fit.method} k={self.fit.k} Egger p={self.egger_lm.pval:.4g} "
+            f"Begg p={self.rank.pval:.4g} k0={self.trimfill.k0}"
         )
+
+    def summary(self) -> str:
+        """Every analysis in one table, then notes, the filled studies, warnings and
+        the rows left out (what ``metaan bias`` prints)."""
+        lines = [*fit_header(self.fit, "Small-study effects"), ""]
+        lines += _analysis_table(self.to_frame())
+        tf = self.trimfill
+        lines += [
+            "",
+            "Egger's test and PEESE: the estimate is the intercept (the effect of a study of "
+            "infinite precision).",
+            f"Trim-and-fill: {tf.k0} studies estimated missing on the {tf.side} (SE of k0 "
+            f"{fmt(tf.se_k0, 2)}); the estimate is that of the filled data.",
+            f"Begg's test: {'exact' if self.rank.exact else 'normal-approximation'} p-value. "
+            f"Fail-safe N: one-sided alpha = {self.fsn.alpha:g}.",
+        ]
+        if tf.k0:
+            lines += ["", "Filled studies:"]
+            for label, y, v in zip(tf.filled_labels, tf.filled_yi, tf.filled_vi, strict=True):
+                lines.append(f"  {label}: yi = {fmt(float(y))}, vi = {fmt(float(v))}")
+        warnings = dict.fromkeys(self.warnings + self.rank.warnings + tf.warnings)
+        if warnings:
+            lines += ["", "Warnings:"] + [f"  {w}" for w in warnings]
+        return "\n".join(lines + format_excluded(self.fit.excluded))
 
     def to_dict(self) -> dict[str, Any]:
         """The fit's summary and every analysis, JSON-ready."""
@@ -1059,8 +1226,12 @@ class SmallStudyEffects:
 
 
 def small_study_effects(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str | None = None,
     test: str | None = None,
     level: float | None = None,
@@ -1069,7 +1240,7 @@ def small_study_effects(
     """Every small-study-effects analysis at once: Egger's test and PEESE (each as
     weighted regression and as mixed-effects model), Begg's rank correlation,
     trim-and-fill and Rosenthal's fail-safe N (see the individual functions)."""
-    res = as_fit(data, method=method, test=test, level=level)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels, method=method, test=test, level=level)
     _need_studies(res, 3, "the analysis of small-study effects")
     return SmallStudyEffects(
         fit=res,

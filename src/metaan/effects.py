@@ -7,9 +7,41 @@ Two layers:
   each returning :class:`EffectArrays` ``(yi, vi)``; a study whose effect cannot
   be estimated gets ``nan`` in both;
 * :func:`escalc`, which takes a :class:`pandas.DataFrame` of studies and column
-  names, validates the cells (raising :class:`~metaan.errors.InputError` that
-  names the file, spreadsheet row, study and column), calls the pure function
-  and returns the table with ``yi``, ``vi`` and ``exclusion_reason`` added.
+  names (or values), validates the cells (raising
+  :class:`~metaan.errors.InputError` that names the file, spreadsheet row,
+  study and column), calls the pure function and returns the table with
+  ``yi``, ``vi``, ``exclusion_reason`` and ``measure`` added.
+
+Which columns each measure of :func:`escalc` needs:
+
+========================  ===============================================
+measure                   columns
+========================  ===============================================
+``SMD``, ``MD``           ``m1i, sd1i, n1i, m2i, sd2i, n2i``
+``OR``, ``RR``, ``RD``    ``ai, ci`` and ``n1i`` or ``bi``, ``n2i`` or ``di``
+``PLO``                   ``xi, ni``
+``ZCOR``                  ``ri, ni``
+any, precomputed          ``yi`` and one of ``vi``, ``sei``, or ``ci_lb`` + ``ci_ub``
+========================  ===============================================
+
+For a precomputed effect, ``yi`` with ``vi`` or ``sei`` is on the analysis
+scale (log OR for ``OR``, log RR for ``RR``, logit for ``PLO``, Fisher's z for
+``ZCOR``), as in metafor. ``yi`` with ``ci_lb`` and ``ci_ub`` is on the scale
+papers publish: the odds or risk ratio, the proportion, the correlation;
+estimate and limits are transformed (log, logit, artanh) and the standard
+error is taken from the width of the interval at ``level`` (see
+:func:`from_confidence_interval`). ``GEN`` is a generic effect, never
+transformed. Means may be endpoint values or changes from baseline (see
+:func:`standardized_mean_difference`). Rows are numbered as a spreadsheet shows
+the file: when ``data`` comes from :func:`metaan.io.read_table` (or keeps its
+integer index after filtering or sorting), row = index + 2; with any other
+index, row = position + 2; with no table, row = position + 1.
+
+The measure of an effect-size table is recorded in its ``measure`` column
+(:data:`MEASURE_COLUMN`), not in ``DataFrame.attrs``: a column survives
+filtering, sorting, ``merge`` and ``concat``, so a table of log odds ratios is
+still known as one after it has been joined to other data, and a table that
+mixes measures is refused rather than pooled (:func:`table_measure`).
 
 The numbers agree with metafor 3.8 (Viechtbauer 2010) to rounding: the
 conformance suite checks every reference data set at a relative tolerance of
@@ -26,20 +58,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, TypeAlias, get_args
+from typing import Any, Literal, NamedTuple, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.special import gammaln
 
+from metaan._args import (
+    Column,
+    as_table,
+    check_level,
+    column_values,
+    label_text,
+    n_rows,
+    study_labels,
+)
 from metaan._dist import norm_isf
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 
 __all__ = [
-    "LABEL_COLUMNS",
     "MEASURES",
+    "MEASURE_COLUMN",
     "ZERO_CELL_RULES",
     "EffectArrays",
     "Measure",
@@ -63,7 +104,7 @@ __all__ = [
     "se_from_sd",
     "smd_to_log_odds_ratio",
     "standardized_mean_difference",
-    "study_labels",
+    "table_measure",
     "zero_cell_correction",
 ]
 
@@ -78,11 +119,11 @@ Transform: TypeAlias = Literal["none", "log", "logit", "atanh"]
 """How a reported estimate and its confidence limits reach the analysis scale."""
 
 MEASURES: tuple[Measure, ...] = get_args(Measure)
-ZERO_CELL_RULES: tuple[ZeroCellRule, ...] = get_args(ZeroCellRule)
 
-#: Columns that :func:`escalc` uses as study labels when none is named, in this order
-#: (matched without regard to case).
-LABEL_COLUMNS: tuple[str, ...] = ("study", "study_id", "author")
+#: The column of an effect-size table that records the measure of each row's
+#: ``yi`` (:func:`escalc` writes it; :func:`table_measure` reads it).
+MEASURE_COLUMN = "measure"
+ZERO_CELL_RULES: tuple[ZeroCellRule, ...] = get_args(ZeroCellRule)
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 
@@ -126,16 +167,6 @@ def _check_add(add: float) -> float:
         raise InputError(
             f"add={add!r} is not a valid increment for zero cells",
             fix="give a number >= 0 (metafor's default is 0.5)",
-        )
-    return value
-
-
-def _check_level(level: float) -> float:
-    value = float(level)
-    if not math.isfinite(value) or not 1.0 < value < 100.0:
-        raise InputError(
-            f"level={level!r} is not a confidence level in percent",
-            fix="give the level of the published intervals in percent, e.g. 95 (not 0.95)",
         )
     return value
 
@@ -647,7 +678,7 @@ def from_confidence_interval(
     Altman DG, Bland JM (2011). How to obtain the confidence interval from a
     P value. *BMJ* 343:d2090.
     """
-    level = _check_level(level)
+    level = check_level(level)
     if transform not in _TRANSFORMS:
         raise InputError(
             f"unknown transform {transform!r}", fix=f"choose one of {', '.join(_TRANSFORMS)}"
@@ -787,71 +818,38 @@ def raw_columns(measure: str) -> tuple[str, ...]:
     return _RAW_ARGS[_SPECS[check_measure(measure)].family]
 
 
-def study_labels(
-    data: pd.DataFrame, label: str | None = None, *, source: str | None = None
-) -> list[str | None]:
-    """The study label of each row, as messages show it (``None`` where there is none).
-
-    Parameters
-    ----------
-    data
-        The study table.
-    label
-        The label column; by default the first of :data:`LABEL_COLUMNS` in
-        ``data`` (matched without regard to case), or none.
-    source
-        The file, for the error message if ``label`` is not a column.
-
-    Raises
-    ------
-    InputError
-        ``label`` is not a column of ``data``.
-    """
-    if label is None:
-        by_lower = {str(c).lower(): c for c in data.columns}
-        found = next((by_lower[name] for name in LABEL_COLUMNS if name in by_lower), None)
-        if found is None:
-            return [None] * len(data)
-        label = found
-    elif label not in data.columns:
-        raise _no_column(data, label, "the study labels (label)", source)
-    return [_label_text(v) for v in data[label].tolist()]
-
-
-def _no_column(data: pd.DataFrame, column: str, role: str, source: str | None) -> InputError:
-    names = ", ".join(str(c) for c in data.columns)
-    return InputError(
-        f"no such column (it was given for {role})",
-        file=source,
-        column=column,
-        fix=f"check the spelling; the table's columns are: {names}",
-    )
-
-
 class _Table:
-    """The study table with what error messages need: file, rows, labels."""
+    """The study table with what error messages need: file, rows, labels.
+
+    ``columns`` maps each argument to its column of ``data`` (``None`` when the
+    argument was given as values, which ``values`` then holds).
+    """
 
     def __init__(
         self,
         data: pd.DataFrame,
-        columns: dict[ColumnArg, str],
+        given: dict[ColumnArg, Any],
         source: str | None,
-        label: str | None,
+        labels: Any,
+        *,
+        by_position: bool = False,
     ) -> None:
         self.data = data
-        self.columns = columns
         self.source = source
-        for arg, column in columns.items():
-            if column not in data.columns:
-                raise _no_column(data, column, arg, source)
-        self.rows = spreadsheet_rows(data)
-        self.labels = study_labels(data, label, source=source)
+        n = len(data)
+        self.rows = np.arange(1, n + 1) if by_position else spreadsheet_rows(data)
+        self.labels = study_labels(data, labels, n=n, source=source)
+        self.columns: dict[ColumnArg, str | None] = {}
+        raw: dict[ColumnArg, pd.Series] = {}
+        for arg, value in given.items():
+            cells, column = column_values(data, value, arg, n, numeric=False, source=source)
+            self.columns[arg] = column
+            raw[arg] = data[column] if column is not None else pd.Series(cells, index=data.index)
         self.values: dict[ColumnArg, FloatArray] = {
-            arg: self._numeric(arg, column) for arg, column in columns.items()
+            arg: self._numeric(arg, series) for arg, series in raw.items()
         }
 
-    def _numeric(self, arg: ColumnArg, column: str) -> FloatArray:
-        series = self.data[column]
+    def _numeric(self, arg: ColumnArg, series: pd.Series) -> FloatArray:
         if pd.api.types.is_bool_dtype(series.dtype):
             self.fail(
                 series.notna().to_numpy(dtype=bool),
@@ -902,7 +900,7 @@ class _Table:
             text,
             file=self.source,
             row=int(self.rows[i]),
-            column=self.columns[arg],
+            column=self.columns[arg] or arg,
             study=self.labels[i],
             fix=fix,
         )
@@ -915,192 +913,229 @@ class _Table:
     def named(self, arg: ColumnArg) -> str:
         """``arg`` for an exclusion reason, with its column when the names differ."""
         column = self.columns[arg]
-        return arg if column == arg else f"{arg} (column {column})"
+        return arg if column is None or column == arg else f"{arg} (column {column})"
 
 
 _NUMBER_FIX = "enter a number, or leave the cell blank if the value is not reported"
 _MISSING_NOTE = "a blank cell leaves the study out of the analysis, with its reason"
 
 
-def _label_text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    return text or None
-
-
 def _num(x: float) -> str:
     return format(float(x), ".10g")
 
 
+def table_measure(
+    data: pd.DataFrame | None,
+    measure: str | None = None,
+    *,
+    used: npt.NDArray[np.bool_] | None = None,
+    source: str | None = None,
+) -> str | None:
+    """The effect measure of the rows ``used`` of an effect-size table.
+
+    :func:`escalc` records the measure of every row in the column
+    :data:`MEASURE_COLUMN`, which survives filtering, sorting, ``merge`` and
+    ``concat`` (pandas' ``attrs`` do not). ``measure``, when given, is used and
+    must agree with that column; otherwise the column's value is returned, or
+    None when the table has no such column.
+
+    Raises
+    ------
+    InputError
+        The column holds a value that is not one of :data:`MEASURES`, several
+        measures, or a blank among used rows that have a measure elsewhere.
+    """
+    if data is None or MEASURE_COLUMN not in data.columns:
+        return measure
+    rows = spreadsheet_rows(data)
+    cells = data[MEASURE_COLUMN].to_numpy(dtype=object)
+    if used is not None:
+        cells, rows = cells[used], rows[used]
+    codes, uniques = pd.factorize(cells)  # a handful of distinct values; missing is -1
+    names = [(label_text(u) or "").upper() for u in uniques]
+    present, first = np.unique(codes, return_index=True)
+    first_of = dict(zip(present.tolist(), first.tolist(), strict=True))
+    found: dict[str, int] = {}
+    for code, name in enumerate(names):
+        if name:
+            found.setdefault(name, int(rows[first_of[code]]))
+    is_blank = np.array([not name for name in names] + [True])[codes]  # -1 picks True
+    for value, row in found.items():
+        if value not in MEASURES:
+            raise InputError(
+                f"measure is {value!r}, which is not an effect measure ({', '.join(MEASURES)})",
+                file=source,
+                row=row,
+                column=MEASURE_COLUMN,
+                fix="this column records what yi is (metaan.escalc writes it); rename a "
+                "column of that name that means something else",
+            )
+    if len(found) > 1:
+        where = ", ".join(f"{m} (row {r})" for m, r in found.items())
+        raise InputError(
+            f"the table mixes effect measures: {where}",
+            file=source,
+            column=MEASURE_COLUMN,
+            fix="analyse one measure at a time (select the rows of one measure)",
+        )
+    blank = np.flatnonzero(is_blank)
+    if found and blank.size:
+        raise InputError(
+            f"the effect measure is blank here but {next(iter(found))} in other rows",
+            file=source,
+            row=int(rows[int(blank[0])]),
+            column=MEASURE_COLUMN,
+            fix="fill in the measure of every row with an effect size",
+        )
+    recorded = next(iter(found), None)
+    if measure is not None and recorded is not None and str(measure).upper() != recorded:
+        raise InputError(
+            f"measure={measure!r} was given but the table's effect sizes are {recorded}",
+            file=source,
+            column=MEASURE_COLUMN,
+            fix="leave out measure=, or give the measure of the table",
+        )
+    return recorded if measure is None else measure
+
+
+_COLUMN_ARGS: tuple[ColumnArg, ...] = get_args(ColumnArg)
+
+
+def _given(*values: Any) -> dict[ColumnArg, Any]:
+    """The column arguments given, in :data:`ColumnArg` order."""
+    return {a: v for a, v in zip(_COLUMN_ARGS, values, strict=True) if v is not None}
+
+
+def _study_table(
+    data: Any, given: dict[ColumnArg, Any], source: str | None
+) -> tuple[pd.DataFrame, bool]:
+    """``data`` as a table, or an empty one when every argument is given as values
+    (True: rows are then numbered by position, from 1)."""
+    table = as_table(data, source=source)
+    by_position = table is None
+    if table is None:
+        table = pd.DataFrame(index=pd.RangeIndex(n_rows(None, **given)))
+    if len(table) == 0:
+        raise InputError(
+            "the table has no rows", file=source, fix="add one row per study below the header"
+        )
+    return table, by_position
+
+
 def escalc(
-    data: pd.DataFrame,
+    data: pd.DataFrame | None,
     measure: str,
     *,
-    ai: str | None = None,
-    bi: str | None = None,
-    ci: str | None = None,
-    di: str | None = None,
-    n1i: str | None = None,
-    n2i: str | None = None,
-    m1i: str | None = None,
-    sd1i: str | None = None,
-    m2i: str | None = None,
-    sd2i: str | None = None,
-    xi: str | None = None,
-    ni: str | None = None,
-    ri: str | None = None,
-    yi: str | None = None,
-    vi: str | None = None,
-    sei: str | None = None,
-    ci_lb: str | None = None,
-    ci_ub: str | None = None,
+    ai: Column | None = None,
+    bi: Column | None = None,
+    ci: Column | None = None,
+    di: Column | None = None,
+    n1i: Column | None = None,
+    n2i: Column | None = None,
+    m1i: Column | None = None,
+    sd1i: Column | None = None,
+    m2i: Column | None = None,
+    sd2i: Column | None = None,
+    xi: Column | None = None,
+    ni: Column | None = None,
+    ri: Column | None = None,
+    yi: Column | None = None,
+    vi: Column | None = None,
+    sei: Column | None = None,
+    ci_lb: Column | None = None,
+    ci_ub: Column | None = None,
     level: float = 95.0,
     add: float = 0.5,
     to: str = "only0",
     drop00: bool = False,
     source: str | None = None,
-    label: str | None = None,
+    labels: Column | None = None,
 ) -> pd.DataFrame:
     """Compute effect sizes ``yi`` and sampling variances ``vi`` for a table of studies.
 
-    The column arguments are *names of columns* in ``data``, called as metafor's
-    ``escalc`` calls them. Which ones a measure needs:
-
-    ========================  ===============================================
-    measure                   columns
-    ========================  ===============================================
-    ``SMD``, ``MD``           ``m1i, sd1i, n1i, m2i, sd2i, n2i``
-    ``OR``, ``RR``, ``RD``    ``ai, ci`` and ``n1i`` or ``bi``, ``n2i`` or ``di``
-    ``PLO``                   ``xi, ni``
-    ``ZCOR``                  ``ri, ni``
-    any, precomputed          ``yi`` and one of ``vi``, ``sei``, or ``ci_lb`` + ``ci_ub``
-    ========================  ===============================================
-
-    For a precomputed effect, ``yi`` with ``vi`` or ``sei`` is on the analysis
-    scale (log OR for ``OR``, log RR for ``RR``, logit for ``PLO``, Fisher's
-    z for ``ZCOR``), as in metafor. ``yi`` with ``ci_lb`` and ``ci_ub`` is on
-    the scale papers publish: the odds or risk ratio, the proportion, the
-    correlation; estimate and limits are transformed (log, logit, artanh) and
-    the standard error is taken from the width of the interval at ``level``
-    (see :func:`from_confidence_interval`). ``GEN`` is a generic effect,
-    never transformed. Means may be endpoint values or changes from baseline
-    (see :func:`standardized_mean_difference`).
+    The column arguments, named as metafor's ``escalc`` names them, are columns
+    of ``data`` or values (one per row). Which ones each measure needs, and how a
+    precomputed estimate is read, is in the module notes (:mod:`metaan.effects`).
 
     Parameters
     ----------
     data
-        The studies, one per row.
+        The studies, one per row (``None`` when every column is given as values).
     measure
         One of :data:`MEASURES` (case is ignored).
     ai, bi, ci, di, n1i, n2i
-        Two groups, events: events (``ai``, ``ci``), non-events (``bi``,
-        ``di``) and totals (``n1i``, ``n2i``) in groups 1 and 2. Give totals
-        or non-events; if both, they must agree.
+        Events (``ai``, ``ci``), non-events (``bi``, ``di``) and totals (``n1i``,
+        ``n2i``) in groups 1 and 2. Give totals or non-events; if both, they must agree.
     m1i, sd1i, m2i, sd2i
-        Two groups, means: means and standard deviations (with ``n1i, n2i``).
-    xi, ni
-        One group: events and participants (``PLO``).
-    ri
-        One group: correlation (``ZCOR``, with ``ni``).
+        Means and standard deviations of groups 1 and 2 (with ``n1i, n2i``).
+    xi, ni, ri
+        One group: events and participants (``PLO``), or a correlation (``ZCOR``).
     yi, vi, sei, ci_lb, ci_ub
         Precomputed effect with its variance, standard error or confidence limits.
     level
-        Confidence level of ``ci_lb, ci_ub``, in percent (default 95).
+        Confidence level of ``ci_lb, ci_ub``: a percentage (95) or a fraction (0.95).
     add, to, drop00
-        Zero-cell rule for ``OR, RR, RD`` (``add`` and ``to`` also for ``PLO``;
-        other measures ignore them): see :func:`zero_cell_correction`. The
-        defaults (``add=0.5, to="only0", drop00=False``) are metafor's.
+        Zero-cell rule for ``OR, RR, RD`` (``add`` and ``to`` also for ``PLO``):
+        see :func:`zero_cell_correction`. The defaults are metafor's.
     source
         The file ``data`` came from, named in error messages.
-    label
-        Column of study labels, named in messages; by default the first of
-        :data:`LABEL_COLUMNS` present.
+    labels
+        Study labels for messages: a column or one label per row; by default the
+        first of :data:`~metaan._args.LABEL_COLUMNS` present.
 
     Returns
     -------
     pandas.DataFrame
         A copy of ``data`` (same index and row order) with float columns ``yi``
-        and ``vi`` and an object column ``exclusion_reason``: ``None`` for a
-        usable study, and a readable reason where ``yi`` and ``vi`` are nan (a
-        value the measure needs is missing; a double-zero table with
-        ``drop00=True``; a zero cell with no correction; ...). Existing columns
-        of those names are replaced. ``attrs`` records ``measure``, ``source``
-        and ``label``.
+        and ``vi``, an object column ``exclusion_reason`` (``None`` for a usable
+        study, else why ``yi`` and ``vi`` are nan) and a column ``measure`` (the
+        measure of every row, :data:`MEASURE_COLUMN`), which every function that
+        reads an effect-size table uses and which survives ``merge`` and ``concat``.
+        Existing columns of those names are replaced.
 
     Raises
     ------
     InputError
         An unknown measure or option; a named column that is not in ``data``;
         a column the measure does not use, or one it needs that was not given;
-        an empty table; a cell that is not a number, or out of range
-        (SD or SE <= 0, size < 1, events < 0 or > size, ``|r| > 1``, ...). The
-        message names the file, the spreadsheet row (header = row 1), the
-        study and the column.
-
-    Notes
-    -----
-    Rows are numbered as a spreadsheet shows the file: when ``data`` comes from
-    :func:`metaan.io.read_table` (or keeps its integer index after filtering or
-    sorting), row = index + 2; with any other index, row = position + 2.
-
-    References
-    ----------
-    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor
-    package. *Journal of Statistical Software* 36(3):1-48.
+        an empty table; a cell that is not a number, or out of range. The
+        message names the file, the spreadsheet row (header = row 1), the study
+        and the column. (References: see the module notes.)
     """
     chosen = check_measure(measure)
     spec = _SPECS[chosen]
     rule = check_zero_cell_rule(to)
     add = _check_add(add)
-    level = _check_level(level)
-    if not isinstance(data, pd.DataFrame):
-        raise InputError(
-            f"expected a pandas DataFrame of studies, got {type(data).__name__}",
-            file=source,
-            fix="read the file with metaan.io.read_table",
-        )
-    named: dict[ColumnArg, str | None] = {
-        "ai": ai,
-        "bi": bi,
-        "ci": ci,
-        "di": di,
-        "n1i": n1i,
-        "n2i": n2i,
-        "m1i": m1i,
-        "sd1i": sd1i,
-        "m2i": m2i,
-        "sd2i": sd2i,
-        "xi": xi,
-        "ni": ni,
-        "ri": ri,
-        "yi": yi,
-        "vi": vi,
-        "sei": sei,
-        "ci_lb": ci_lb,
-        "ci_ub": ci_ub,
-    }
-    given = {arg: column for arg, column in named.items() if column is not None}
+    level = check_level(level)
+    given = _given(
+        ai, bi, ci, di, n1i, n2i, m1i, sd1i, m2i, sd2i, xi, ni, ri, yi, vi, sei, ci_lb, ci_ub
+    )
     precomputed = _check_arguments(chosen, spec, given, source)
-    if len(data) == 0:
-        raise InputError(
-            "the table has no rows", file=source, fix="add one row per study below the header"
-        )
-    table = _Table(data, given, source, label)
-
+    frame, by_position = _study_table(data, given, source)
+    table = _Table(frame, given, source, labels, by_position=by_position)
     if precomputed:
-        effect, missing, reasons = _precomputed(table, spec, level)
-    elif spec.family == "means":
-        effect, missing, reasons = _means(table, chosen)
-    elif spec.family == "counts":
-        effect, missing, reasons = _counts(table, chosen, spec, add, rule, drop00)
-    elif spec.family == "proportion":
-        effect, missing, reasons = _proportion(table, spec, add, rule)
+        outcome = _precomputed(table, spec, level)
     else:
-        effect, missing, reasons = _correlation(table)
+        outcome = _from_raw_data(table, chosen, spec, add, rule, drop00)
+    return _with_effects(table.data, outcome, spec, chosen)
 
+
+def _from_raw_data(
+    table: _Table, measure: Measure, spec: _Spec, add: float, rule: ZeroCellRule, drop00: bool
+) -> _Outcome:
+    """The effects of a measure's family, computed from the raw columns."""
+    if spec.family == "means":
+        return _means(table, measure)
+    if spec.family == "counts":
+        return _counts(table, measure, spec, add, rule, drop00)
+    if spec.family == "proportion":
+        return _proportion(table, spec, add, rule)
+    return _correlation(table)
+
+
+def _with_effects(data: pd.DataFrame, outcome: _Outcome, spec: _Spec, measure: str) -> pd.DataFrame:
+    """``data`` with ``yi``, ``vi``, ``exclusion_reason`` and ``measure`` added."""
+    effect, missing, reasons = outcome
     excluded = np.isnan(effect.yi) | np.isnan(effect.vi)
     fallback = f"the {spec.name} cannot be computed from these values"
     why = np.array(reasons, dtype=object)
@@ -1113,14 +1148,12 @@ def escalc(
     out["yi"] = np.where(dropped, np.nan, effect.yi)
     out["vi"] = np.where(dropped, np.nan, effect.vi)
     out["exclusion_reason"] = pd.Series(final, index=data.index, dtype=object)
-    out.attrs.update(
-        {"measure": chosen, "source": source, "label": label, "precomputed": precomputed}
-    )
+    out[MEASURE_COLUMN] = measure
     return out
 
 
 def _check_arguments(
-    measure: Measure, spec: _Spec, given: dict[ColumnArg, str], source: str | None
+    measure: Measure, spec: _Spec, given: dict[ColumnArg, Any], source: str | None
 ) -> bool:
     """Check that the columns given fit the measure; return True for a precomputed effect."""
     raw_allowed = _RAW_ARGS[spec.family]

@@ -8,14 +8,17 @@ cost about as much as a single fit of 10^6 studies.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from metaan._args import Column
 from metaan.engine import SegmentFit, fit_segments
 from metaan.errors import InputError
+from metaan.io import spreadsheet_rows
 from metaan.models import METHODS, PREDICTIONS, TESTS, check_choice, check_level, prepare_effects
 from metaan.results import SUMMARY_FIELDS, Exclusion
 
@@ -54,12 +57,13 @@ def _groups(table: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, np.ndarra
 
 
 def fit_many(
-    data: pd.DataFrame,
+    data: pd.DataFrame | str | os.PathLike[str] | Any,
     *,
     by: str | Sequence[str],
-    yi: str = "yi",
-    vi: str | None = "vi",
-    sei: str | None = None,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 95.0,
@@ -71,12 +75,17 @@ def fit_many(
     Parameters
     ----------
     data
-        A table with one row per study.
+        A table with one row per study: a pandas DataFrame, or for tables larger
+        than one machine a Dask DataFrame or the path of a folder of Parquet
+        files. Those are shuffled so that each group sits in one partition, and
+        fitted partition by partition on Dask's workers; a Dask DataFrame gives
+        a Dask DataFrame back (lazy), a folder a pandas DataFrame.
     by
         The grouping column, or several.
-    yi, vi, sei
-        Column names of the effect sizes and of their sampling variances (or,
-        with ``vi=None``, standard errors).
+    yi, vi, sei, labels
+        The effect sizes and their sampling variances (or standard errors,
+        ``sei``) and the study labels, as for :func:`metaan.fit`: columns of
+        ``data`` or one value per row.
     method, test, level, prediction
         As for :func:`metaan.fit`.
     measure
@@ -107,13 +116,30 @@ def fit_many(
     test = check_choice(test, TESTS, "test")
     level = check_level(level)
     prediction = check_choice(prediction, PREDICTIONS, "prediction")
-    if not isinstance(data, pd.DataFrame):
-        raise InputError("fit_many needs a table", fix="pass a DataFrame with the columns named")
     names = [by] if isinstance(by, str) else [str(b) for b in by]
+    if not isinstance(data, pd.DataFrame):
+        from metaan._many_dask import fit_many_distributed, is_distributed
+
+        if is_distributed(data):
+            return fit_many_distributed(  # type: ignore[no-any-return]
+                data,
+                by=names,
+                yi=yi,
+                vi=vi,
+                sei=sei,
+                measure=measure,
+                method=method,
+                test=test,
+                level=level,
+                prediction=prediction,
+            )
+        raise InputError(
+            "fit_many needs a table",
+            fix="pass a DataFrame, a Dask DataFrame or a folder of Parquet files",
+        )
     levels, codes = _groups(data, names)
-    table = _effect_table(data, yi, vi, sei)
-    effects = prepare_effects(table, measure=measure)
-    row_numbers = np.asarray(table.index, dtype=np.int64) + 2  # as a spreadsheet shows them
+    effects = prepare_effects(data, yi=yi, vi=vi, sei=sei, labels=labels, measure=measure)
+    row_numbers = spreadsheet_rows(data)
     position = {int(r): i for i, r in enumerate(row_numbers)}
     kept = np.array([position[int(r)] for r in effects.rows if r is not None], dtype=np.int64)
     group_of = codes[kept]
@@ -134,35 +160,6 @@ def fit_many(
     out = out[[*names, *MANY_COLUMNS]]
     out.attrs["excluded"] = excluded[-1]
     return out
-
-
-def _effect_table(data: pd.DataFrame, yi: str, vi: str | None, sei: str | None) -> pd.DataFrame:
-    """The yi and vi (or sei) columns under those names, rows numbered as a spreadsheet."""
-    from metaan.io import spreadsheet_rows
-
-    missing = [c for c in (yi, vi, sei) if c is not None and c not in data.columns]
-    if missing:
-        raise InputError(
-            f"the column {missing[0]!r} is not in the table",
-            column=missing[0],
-            fix=f"use one of {', '.join(map(str, data.columns))}",
-        )
-    columns = {"yi": data[yi].to_numpy()}
-    if vi is not None and sei is None:
-        columns["vi"] = data[vi].to_numpy()
-    elif sei is not None:
-        columns["sei"] = data[sei].to_numpy()
-    else:
-        raise InputError("give the sampling variances (vi) or the standard errors (sei)")
-    table = pd.DataFrame(columns, index=spreadsheet_rows(data) - 2)
-    for label in ("study", "study_id", "label", "author", "trial"):
-        if label in data.columns:
-            table["study"] = data[label].to_numpy()
-            break
-    if "exclusion_reason" in data.columns:
-        table["exclusion_reason"] = data["exclusion_reason"].to_numpy()
-    table.attrs = dict(data.attrs)
-    return table
 
 
 def _excluded(

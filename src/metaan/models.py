@@ -20,18 +20,39 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from metaan._args import (
+    Column,
+    as_table,
+    check_choice,
+    check_level,
+    column_values,
+    display_labels,
+    is_default,
+    label_text,
+    n_rows,
+    study_labels,
+)
+from metaan.effects import table_measure
 from metaan.engine import fit_one
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
 from metaan.io import spreadsheet_rows
 from metaan.results import Exclusion, MetaResult
 
-__all__ = ["METHODS", "Method", "Test", "fit", "prepare_effects"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "Test",
+    "check_choice",
+    "check_level",
+    "fit",
+    "prepare_effects",
+]
 
 Method = Literal["EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -39,29 +60,6 @@ Test = Literal["z", "knha"]
 TESTS: tuple[str, ...] = get_args(Test)
 Prediction = Literal["metafor", "meta"]
 PREDICTIONS: tuple[str, ...] = get_args(Prediction)
-
-_LABEL_COLUMNS = ("study", "study_id", "label", "author", "trial")
-
-
-def check_level(level: float) -> float:
-    """Return a confidence level in percent, accepting 0.95 or 95."""
-    level = float(level)
-    if 0.0 < level < 1.0:
-        level *= 100.0
-    if not 0.0 < level < 100.0:
-        raise InputError(
-            f"level is {level}; a confidence level must be between 0 and 100 (percent)",
-            fix="use e.g. 95 or 0.95",
-        )
-    return level
-
-
-def check_choice(value: str, allowed: Sequence[str], what: str) -> str:
-    """Return ``value`` if it is one of ``allowed`` (case-insensitive for methods)."""
-    for option in allowed:
-        if value == option or value.upper() == option.upper():
-            return option
-    raise InputError(f"{what} is {value!r}", fix=f"choose one of {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -76,192 +74,129 @@ class EffectData:
     measure: str | None
     #: The file the effects came from, named in error messages.
     source: str | None = None
+    #: Position of each usable study among the rows given (0-based).
+    positions: tuple[int, ...] = ()
 
 
-def _as_float_array(values: Any, name: str) -> FloatArray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} contains a value that is not a number", column=name) from None
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise InputError(f"{name} must be one-dimensional, not of shape {arr.shape}", column=name)
-    return arr
-
-
-def _label_column(table: pd.DataFrame, label: str | None) -> str | None:
-    if label is not None:
-        if label not in table.columns:
+def _spread(vi: Column, sei: Column | None) -> tuple[str, Column]:
+    """Which argument holds the sampling error: ``vi`` (default), or ``sei`` when given."""
+    if sei is not None:
+        if not (vi is None or is_default(vi, "vi")):
             raise InputError(
-                f"the label column {label!r} is not in the table",
-                column=label,
-                fix=f"use one of {', '.join(map(str, table.columns))}",
+                "both vi and sei are given", fix="give the sampling variances or the SEs, not both"
             )
-        return label
-    for name in _LABEL_COLUMNS:
-        if name in table.columns:
-            return name
-    return None
+        return "sei", sei
+    if vi is None:
+        raise InputError("give the sampling variances (vi) or the standard errors (sei)")
+    return "vi", vi
 
 
-def _numeric_column(
-    values: pd.Series,
+def _check_spread(
+    v: FloatArray,
     name: str,
+    column: str | None,
     rows: Sequence[int | None],
-    studies: Sequence[str | None],
+    names: Sequence[str | None],
     source: str | None,
-) -> FloatArray:
-    """A table column as floats (blank cells NaN); text that is not a number is an error."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    text = values.notna() & numbers.isna()
-    if text.any():
-        i = int(np.flatnonzero(text.to_numpy())[0])
+) -> None:
+    bad = v <= 0.0  # NaN compares False
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = "a standard error" if name == "sei" else "a sampling variance"
         raise InputError(
-            f"{name} is {values.iloc[i]!r}, which is not a number",
+            f"{name} is {v[i]:g}; {what} must be > 0",
             file=source,
             row=rows[i],
-            study=studies[i],
-            column=name,
-            fix="write a number, or leave the cell blank if the value is missing",
+            study=names[i],
+            column=column or name,
+            fix="check the study's standard error or variance",
         )
-    return _as_float_array(numbers, name)
+
+
+def _exclusions(
+    table: pd.DataFrame | None,
+    y: FloatArray,
+    v: FloatArray,
+    spread: str,
+    rows: Sequence[int | None],
+    names: Sequence[str | None],
+) -> tuple[Exclusion, ...]:
+    """The rows without an effect size or variance, with escalc's reason where it gave one."""
+    missing = np.flatnonzero(~(np.isfinite(y) & np.isfinite(v))).tolist()
+    reasons: list[str | None] = [None] * y.size
+    if table is not None and "exclusion_reason" in table.columns:
+        reasons = [label_text(r) for r in table["exclusion_reason"]]
+    out = []
+    for j in missing:
+        which = "yi" if not np.isfinite(y[j]) else spread
+        out.append(Exclusion(rows[j], names[j], reasons[j] or f"{which} is missing"))
+    return tuple(out)
 
 
 def prepare_effects(
-    yi: Any,
-    vi: Any = None,
+    data: pd.DataFrame | None = None,
     *,
-    sei: Any = None,
-    labels: Sequence[str] | None = None,
-    label: str | None = None,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     measure: str | None = None,
     source: str | None = None,
 ) -> EffectData:
-    """Turn array-likes or an effect-size table into arrays of usable studies.
+    """The usable studies of a table or of arrays, and the rows left out (see :func:`fit`).
 
-    A table is a DataFrame with ``yi`` and ``vi`` (or ``sei``) columns, such as
-    :func:`metaan.escalc` returns; its ``exclusion_reason`` column, if present,
-    says why a row has no effect size. Rows with a missing ``yi`` or ``vi`` are
-    left out and listed in ``excluded``; they are never dropped silently. A
-    sampling variance that is not positive is an error.
+    ``yi``, ``vi`` (or ``sei``) and ``labels`` are columns of ``data`` or values,
+    one per row. Rows with a missing ``yi`` or ``vi`` are left out and listed in
+    ``excluded`` (with the table's ``exclusion_reason``, as :func:`metaan.escalc`
+    writes it, where there is one); they are never dropped silently. A sampling
+    variance or SE that is not positive is an error. The measure is ``measure``,
+    or the table's ``measure`` column (:func:`metaan.effects.table_measure`).
     """
-    rows: list[int | None]
-    reasons: list[str | None]
-    if isinstance(yi, pd.DataFrame):
-        table = yi
-        if "yi" not in table.columns:
-            raise InputError(
-                "the table has no yi column",
-                file=source,
-                column="yi",
-                fix="compute effect sizes first (metaan.escalc) or pass yi and vi arrays",
-            )
-        if "vi" in table.columns:
-            var_name, var_values = "vi", table["vi"]
-        elif "sei" in table.columns:
-            var_name, var_values = "sei", table["sei"]
-        else:
-            raise InputError(
-                "the table has neither a vi nor a sei column",
-                file=source,
-                column="vi",
-                fix="add sampling variances (vi) or standard errors (sei)",
-            )
-        if label is None and table.attrs.get("label") in table.columns:
-            label = str(table.attrs["label"])
-        if source is None and table.attrs.get("source"):
-            source = str(table.attrs["source"])
-        col = _label_column(table, label)
-        names = [str(s) for s in table[col]] if col is not None else [None] * len(table)
-        rows = [int(r) for r in spreadsheet_rows(table)]
-        y = _numeric_column(table["yi"], "yi", rows, names, source)
-        v = _numeric_column(var_values, var_name, rows, names, source)
-        label_list = [n if n is not None else f"Study {i + 1}" for i, n in enumerate(names)]
-        if "exclusion_reason" in table.columns:
-            reasons = [
-                None if (r is None or (isinstance(r, float) and math.isnan(r))) else str(r)
-                for r in table["exclusion_reason"]
-            ]
-        else:
-            reasons = [None] * len(table)
-        study_names: list[str | None] = list(names)
-        if measure is None:
-            measure = table.attrs.get("measure")
-    else:
-        y = _as_float_array(yi, "yi")
-        if vi is None and sei is None:
-            raise InputError("give the sampling variances vi or the standard errors sei")
-        if vi is not None and sei is not None:
-            raise InputError("give either vi or sei, not both")
-        v = _as_float_array(vi, "vi") if vi is not None else _as_float_array(sei, "sei")
-        var_name = "vi" if vi is not None else "sei"
-        if v.size != y.size:
-            raise InputError(f"yi has {y.size} values but {var_name} has {v.size}")
-        if labels is not None:
-            if len(labels) != y.size:
-                raise InputError(f"yi has {y.size} values but labels has {len(labels)}")
-            label_list = [str(s) for s in labels]
-            study_names = list(label_list)
-        else:
-            label_list = [f"Study {i + 1}" for i in range(y.size)]
-            study_names = [None] * y.size
-        rows = [i + 1 for i in range(y.size)]
-        reasons = [None] * y.size
-
-    if y.size == 0:
+    table = as_table(data, source=source)
+    spread, spread_value = _spread(vi, sei)
+    n = n_rows(table, yi=yi, **{spread: spread_value}, labels=labels)
+    if n == 0:
         raise InputError("there are no studies", file=source, fix="give at least one study")
-
-    bad_v = np.isfinite(v) & (v <= 0.0)
-    if bad_v.any():
-        i = int(np.flatnonzero(bad_v)[0])
-        what = "a standard error" if var_name == "sei" else "a sampling variance"
-        raise InputError(
-            f"{var_name} is {v[i]:g}; {what} must be > 0",
-            file=source,
-            row=rows[i],
-            study=study_names[i],
-            column=var_name,
-            fix="check the study's standard error or variance",
-        )
-    if var_name == "sei":
+    names = study_labels(table, labels, n=n, source=source)
+    rows: list[int | None] = (
+        [int(r) for r in spreadsheet_rows(table)] if table is not None else list(range(1, n + 1))
+    )
+    y, _ = column_values(table, yi, "yi", n, numeric=True, source=source, labels=names)
+    v, v_column = column_values(
+        table, spread_value, spread, n, numeric=True, source=source, labels=names
+    )
+    _check_spread(v, spread, v_column, rows, names, source)
+    if spread == "sei":
         v = v * v
-    missing = ~(np.isfinite(y) & np.isfinite(v))
-    excluded: list[Exclusion] = []
-    labels_kept, rows_kept = tuple(label_list), tuple(rows)
-    if missing.any():
-        for j in np.flatnonzero(missing).tolist():
-            reason = reasons[j]
-            if reason is None:
-                which = "yi" if not np.isfinite(y[j]) else var_name
-                reason = f"{which} is missing"
-            excluded.append(Exclusion(rows[j], study_names[j], reason))
-        kept = np.flatnonzero(~missing).tolist()
-        y, v = y[kept], v[kept]
-        labels_kept = tuple(label_list[i] for i in kept)
-        rows_kept = tuple(rows[i] for i in kept)
+    kept = np.isfinite(y) & np.isfinite(v)
+    measure = table_measure(table, measure, used=kept, source=source)
+    shown = display_labels(names)
+    if kept.all():  # the common case, kept fast for small fits
+        return EffectData(y, v, tuple(shown), tuple(rows), (), measure, source, tuple(range(n)))
+    idx = np.flatnonzero(kept).tolist()
     return EffectData(
-        yi=y,
-        vi=v,
-        labels=labels_kept,
-        rows=rows_kept,
-        excluded=tuple(excluded),
+        yi=y[idx],
+        vi=v[idx],
+        labels=tuple(shown[i] for i in idx),
+        rows=tuple(rows[i] for i in idx),
+        excluded=_exclusions(table, y, v, spread, rows, names),
         measure=measure,
         source=source,
+        positions=tuple(idx),
     )
 
 
 def fit(
-    yi: Any,
-    vi: Any = None,
+    data: pd.DataFrame | None = None,
     *,
-    sei: Any = None,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 95.0,
     measure: str | None = None,
-    labels: Sequence[str] | None = None,
-    label: str | None = None,
     source: str | None = None,
     prediction: str = "metafor",
 ) -> MetaResult:
@@ -269,11 +204,17 @@ def fit(
 
     Parameters
     ----------
-    yi
-        Effect sizes (array-like), or an effect-size table with ``yi`` and ``vi``
-        (or ``sei``) columns, as returned by :func:`metaan.escalc`.
-    vi, sei
-        Sampling variances or standard errors, when ``yi`` is an array.
+    data
+        A table with one row per study, such as :func:`metaan.escalc` returns, or
+        None when the values are given directly.
+    yi, vi, sei
+        The effect sizes and their sampling variances, or standard errors
+        (``sei``, instead of ``vi``): each the name of a column of ``data``
+        (default ``"yi"`` and ``"vi"``) or one value per study.
+    labels
+        The study labels: a column of ``data`` or one label per study. By
+        default the first of ``study``, ``study_id``, ``label``, ``author`` and
+        ``trial`` in the table, else ``Study 1``, ``Study 2``, ...
     method
         ``EE`` (common effect) or a tau^2 estimator: ``DL``, ``HE``, ``HS``,
         ``SJ``, ``ML``, ``REML`` (default), ``EB``, ``PM``.
@@ -282,11 +223,12 @@ def fit(
         the estimate is scaled by the weighted residual mean square and the
         t distribution with k - 1 df is used, as metafor does).
     level
-        Confidence level in percent (95) or as a fraction (0.95).
+        Confidence level as a percentage (95) or a fraction (0.95); see
+        :func:`metaan._args.check_level`.
     measure
-        The effect measure, carried through to the result (e.g. ``"SMD"``).
-    labels, label
-        Study labels for arrays, or the label column of a table.
+        The effect measure (e.g. ``"SMD"``). By default the table's ``measure``
+        column, which :func:`metaan.escalc` writes; when both are given they
+        must agree.
     source
         The file the data came from, for error messages.
     prediction
@@ -306,17 +248,18 @@ def fit(
     Raises
     ------
     InputError
-        Non-positive sampling variances, no studies, or fewer than two studies
-        for a random-effects model.
+        A column that is not in the table, values of the wrong length, a text
+        that is not a number, non-positive sampling variances, no studies, or
+        fewer than two studies for a random-effects model.
     """
     method = check_choice(method, METHODS, "method")
     test = check_choice(test, TESTS, "test")
     level = check_level(level)
     prediction = check_choice(prediction, PREDICTIONS, "prediction")
-    data = prepare_effects(
-        yi, vi, sei=sei, labels=labels, label=label, measure=measure, source=source
+    effects = prepare_effects(
+        data, yi=yi, vi=vi, sei=sei, labels=labels, measure=measure, source=source
     )
-    return fit_arrays(data, method=method, test=test, level=level, prediction=prediction)
+    return fit_arrays(effects, method=method, test=test, level=level, prediction=prediction)
 
 
 def fit_arrays(

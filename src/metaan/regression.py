@@ -48,17 +48,28 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from metaan._args import Column, as_table, check_choice, check_level, column_values, n_rows
+from metaan._base import Result
+from metaan._design import (
+    INTERCEPT,
+    Coding,
+    as_moderator_rows,
+    design_matrix,
+    level_name,
+    ordered_levels,
+)
 from metaan._dist import chi2_sf, norm_isf, t_isf
-from metaan._format import fmt, fmt_p, format_excluded
-from metaan._json import json_number
+from metaan._format import fmt, fmt_p, format_excluded, p_equals, text_table
+from metaan._json import json_number, jsonable
 from metaan.engine import knha_factor
 from metaan.errors import InputError, MetaanError, NotEstimableError
 from metaan.estimators import WLS, Batch, FloatArray, estimate_tau2, tau2_batch
 from metaan.heterogeneity import i2_h2, typical_within_variance
-from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, prepare_effects
+from metaan.models import METHODS, TESTS, EffectData, prepare_effects
 from metaan.results import Exclusion
 
 __all__ = [
+    "INTERCEPT",
     "Design",
     "MetaRegressionResult",
     "PermutationResult",
@@ -67,14 +78,12 @@ __all__ = [
     "fit_design",
     "fit_regression",
     "level_name",
+    "ordered_levels",
     "permutation_test",
 ]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-#: Name of the intercept column, as metafor names it.
-INTERCEPT = "intrcpt"
 
 #: Tolerance of the comparison of permuted statistics with the observed one
 #: (metafor's ``permutest``: ``comptol = .Machine$double.eps^0.5``).
@@ -85,82 +94,41 @@ _COMPTOL = math.sqrt(np.finfo(float).eps)
 # Moderators and the design matrix
 
 
-def level_name(value: Any) -> str:
-    """The text of a categorical value: whole floats lose their ``.0`` (``2.0`` -> ``"2"``)."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _is_categorical(col: pd.Series) -> bool:
-    """Text, boolean and pandas categorical columns are factors; numbers are covariates."""
-    dtype = col.dtype
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
-        return True
-    if pd.api.types.is_numeric_dtype(dtype):
-        return False
-    present = col[col.notna()]
-    # An object column holding only numbers (not their texts) is a covariate.
-    return not all(
-        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-        for v in present
-    )
-
-
-def ordered_levels(col: pd.Series) -> list[str]:
-    """The levels of a categorical column in R's ``factor`` order.
-
-    A pandas categorical keeps the order of its categories (those present); any
-    other column is sorted: numerically when its values are numbers, else as text.
-    """
-    present = col[col.notna()]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        seen = set(present.astype(object).tolist())
-        return [level_name(c) for c in col.cat.categories if c in seen]
-    values = list(dict.fromkeys(present.tolist()))
-    if all(
-        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-        for v in values
-    ):
-        values.sort(key=float)
-        return list(dict.fromkeys(level_name(v) for v in values))
-    return sorted({level_name(v) for v in values})
-
-
 @dataclass(frozen=True)
 class Design:
     """Effect sizes of the usable studies with their design matrix.
 
     ``X`` has one row per study in ``data`` and one column per name in
-    ``names`` (``intrcpt`` first when the model has an intercept).
-    ``reference_levels`` maps each categorical moderator coded by treatment
-    dummies to its reference level.
+    ``names`` (``intrcpt`` first when the model has an intercept); ``coding``
+    says how moderator values became those columns, and codes new values the
+    same way.
     """
 
     data: EffectData
     X: FloatArray
-    names: tuple[str, ...]
-    moderators: tuple[str, ...]
-    intercept: bool
-    reference_levels: tuple[tuple[str, str], ...] = ()
-    #: The levels of each categorical moderator, in coding order.
-    levels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    coding: Coding
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.coding.names
 
-def _effect_mask(yi: Any, vi: Any, sei: Any) -> BoolArray:
-    """Which input rows have a finite effect size and variance (as prepare_effects keeps)."""
-    if isinstance(yi, pd.DataFrame):
-        y = pd.to_numeric(yi["yi"], errors="coerce").to_numpy(dtype=float)
-        var_col = "vi" if "vi" in yi.columns else "sei"
-        v = pd.to_numeric(yi[var_col], errors="coerce").to_numpy(dtype=float)
-    else:
-        y = np.atleast_1d(np.asarray(yi, dtype=float))
-        v = np.atleast_1d(np.asarray(vi if vi is not None else sei, dtype=float))
-    return np.asarray(np.isfinite(y) & np.isfinite(v))
+    @property
+    def moderators(self) -> tuple[str, ...]:
+        return self.coding.moderators
 
+    @property
+    def intercept(self) -> bool:
+        return self.coding.intercept
 
-def _split_names(mods: str | Sequence[str]) -> list[str]:
-    return [mods] if isinstance(mods, str) else [str(m) for m in mods]
+    @property
+    def reference_levels(self) -> tuple[tuple[str, str], ...]:
+        """Each categorical moderator coded by treatment dummies, with its reference level."""
+        return self.coding.reference_levels
+
+    @property
+    def levels(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The levels of each categorical moderator, in coding order."""
+        return self.coding.factor_levels
 
 
 def _moderator_frame(mods: Any, table: pd.DataFrame | None, n: int) -> pd.DataFrame:
@@ -170,21 +138,12 @@ def _moderator_frame(mods: Any, table: pd.DataFrame | None, n: int) -> pd.DataFr
     if isinstance(mods, str) or (
         isinstance(mods, Sequence) and mods and all(isinstance(m, str) for m in mods)
     ):
-        names = _split_names(mods)
-        if table is None:
-            raise InputError(
-                "moderators given by name need a table",
-                fix="pass an effect-size table with the moderator columns, or the moderator values",
-            )
-        for name in names:
-            if name not in table.columns:
-                raise InputError(
-                    f"the moderator column {name!r} is not in the table",
-                    column=name,
-                    fix=f"use one of {', '.join(map(str, table.columns))}",
-                )
+        names = [mods] if isinstance(mods, str) else [str(m) for m in mods]
         if len(set(names)) != len(names):
             raise InputError("a moderator is named twice", fix="name each moderator once")
+        for name in names:  # a column that is not there (or no table) is an error
+            column_values(table, name, "mods", n, numeric=False)
+        assert table is not None
         frame = table.loc[:, names]
     elif isinstance(mods, pd.DataFrame):
         frame = mods
@@ -193,19 +152,7 @@ def _moderator_frame(mods: Any, table: pd.DataFrame | None, n: int) -> pd.DataFr
     elif isinstance(mods, Mapping):
         frame = pd.DataFrame({str(k): list(v) for k, v in mods.items()})
     else:
-        try:
-            arr = np.asarray(mods, dtype=float)
-        except (TypeError, ValueError):
-            raise InputError(
-                "the moderators contain a value that is not a number",
-                fix="pass text moderators as a DataFrame or a mapping of name to values",
-            ) from None
-        if arr.ndim == 1:
-            frame = pd.DataFrame({"mod": arr})
-        elif arr.ndim == 2:
-            frame = pd.DataFrame({f"mod{j + 1}": arr[:, j] for j in range(arr.shape[1])})
-        else:
-            raise InputError(f"the moderators must be 1- or 2-dimensional, not {arr.ndim}")
+        frame = _array_moderators(mods)
     if len(frame) != n:
         raise InputError(f"there are {n} studies but {len(frame)} rows of moderators")
     frame = frame.reset_index(drop=True)
@@ -213,57 +160,60 @@ def _moderator_frame(mods: Any, table: pd.DataFrame | None, n: int) -> pd.DataFr
     return frame
 
 
-def _columns(
-    frame: pd.DataFrame, intercept: bool
-) -> tuple[
-    list[FloatArray],
-    list[str],
-    list[tuple[str, str]],
-    list[tuple[str, tuple[str, ...]]],
-]:
-    cols: list[FloatArray] = []
-    names: list[str] = []
-    references: list[tuple[str, str]] = []
-    factor_levels: list[tuple[str, tuple[str, ...]]] = []
-    full_dummies = not intercept  # as R's ~ factor - 1: every level gets a column
-    for name in frame.columns:
-        col = frame[name]
-        if not _is_categorical(col):
-            try:
-                cols.append(col.to_numpy(dtype=float))
-            except (TypeError, ValueError):
-                raise InputError(
-                    f"the moderator {name} has a value that is not a number", column=name
-                ) from None
-            names.append(name)
-            continue
-        levels = ordered_levels(col)
-        factor_levels.append((name, tuple(levels)))
-        if len(levels) < 2 and not full_dummies:
-            raise NotEstimableError(
-                f"the moderator {name} has a single level ({levels[0]}) among the studies used; "
-                "a categorical moderator needs at least two"
-            )
-        text = col.map(level_name)
-        used = levels if full_dummies else levels[1:]
-        if not full_dummies:
-            references.append((name, levels[0]))
-        full_dummies = False
-        for lev in used:
-            cols.append(np.asarray((text == lev).to_numpy(), dtype=np.float64))
-            names.append(f"{name}[{lev}]")
-    return cols, names, references, factor_levels
+def _array_moderators(mods: Any) -> pd.DataFrame:
+    try:
+        arr = np.asarray(mods, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(
+            "the moderators contain a value that is not a number",
+            fix="pass text moderators as a DataFrame or a mapping of name to values",
+        ) from None
+    if arr.ndim == 1:
+        return pd.DataFrame({"mod": arr})
+    if arr.ndim == 2:
+        return pd.DataFrame({f"mod{j + 1}": arr[:, j] for j in range(arr.shape[1])})
+    raise InputError(f"the moderators must be 1- or 2-dimensional, not {arr.ndim}")
+
+
+def _drop_missing(
+    frame: pd.DataFrame, effects: EffectData, role: str
+) -> tuple[pd.DataFrame, EffectData]:
+    """The usable studies that have every moderator value; the others are excluded
+    with the moderator named (``"<role> <name> is missing"``)."""
+    used = frame.iloc[list(effects.positions)].reset_index(drop=True)
+    missing = used.isna().to_numpy()
+    if not missing.any():
+        return used, effects
+    excluded = list(effects.excluded)
+    for j in np.flatnonzero(missing.any(axis=1)).tolist():
+        gone = [str(c) for c, m in zip(used.columns, missing[j], strict=True) if m]
+        verb = "is" if len(gone) == 1 else "are"
+        reason = f"{role} {' and '.join(gone)} {verb} missing"
+        excluded.append(Exclusion(effects.rows[j], effects.labels[j], reason))
+    excluded.sort(key=lambda e: (e.row is None, e.row if e.row is not None else 0))
+    idx = np.flatnonzero(~missing.any(axis=1)).tolist()
+    kept = EffectData(
+        yi=effects.yi[idx],
+        vi=effects.vi[idx],
+        labels=tuple(effects.labels[i] for i in idx),
+        rows=tuple(effects.rows[i] for i in idx),
+        excluded=tuple(excluded),
+        measure=effects.measure,
+        source=effects.source,
+        positions=tuple(effects.positions[i] for i in idx),
+    )
+    return used.iloc[idx].reset_index(drop=True), kept
 
 
 def build_design(
-    yi: Any,
-    vi: Any = None,
-    mods: Any = None,
+    data: pd.DataFrame | None = None,
     *,
-    sei: Any = None,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    mods: Any = None,
     intercept: bool = True,
-    labels: Sequence[str] | None = None,
-    label: str | None = None,
+    labels: Column | None = None,
     measure: str | None = None,
     source: str | None = None,
     role: str = "moderator",
@@ -274,69 +224,20 @@ def build_design(
     and listed in ``data.excluded``, each with its reason (``"<role> <name> is
     missing"``).
     """
-    table = yi if isinstance(yi, pd.DataFrame) else None
-    data_all = prepare_effects(
-        yi, vi, sei=sei, labels=labels, label=label, measure=measure, source=source
+    table = as_table(data, source=source)
+    effects = prepare_effects(
+        table, yi=yi, vi=vi, sei=sei, labels=labels, measure=measure, source=source
     )
-    keep = _effect_mask(yi, vi, sei)
-    if int(keep.sum()) != data_all.yi.size:  # pragma: no cover - a broken invariant
-        raise RuntimeError("the usable studies do not line up with their moderators")
-    frame = _moderator_frame(mods, table, keep.size)
-    for name in frame.columns:
-        if name == INTERCEPT:
-            raise InputError(
-                f"a moderator may not be called {INTERCEPT!r}",
-                column=name,
-                fix="rename the column",
-            )
-
-    used = frame.loc[keep].reset_index(drop=True)
-    missing = used.isna().to_numpy()
-    excluded = list(data_all.excluded)
-    if missing.any():
-        for j in np.flatnonzero(missing.any(axis=1)).tolist():
-            gone = [str(c) for c, m in zip(used.columns, missing[j], strict=True) if m]
-            verb = "is" if len(gone) == 1 else "are"
-            reason = f"{role} {' and '.join(gone)} {verb} missing"
-            excluded.append(Exclusion(data_all.rows[j], data_all.labels[j], reason))
-        excluded.sort(key=lambda e: (e.row is None, e.row if e.row is not None else 0))
-    ok = ~missing.any(axis=1) if missing.size else np.ones(len(used), dtype=bool)
-    idx = np.flatnonzero(ok)
-    data = EffectData(
-        yi=data_all.yi[idx],
-        vi=data_all.vi[idx],
-        labels=tuple(data_all.labels[i] for i in idx),
-        rows=tuple(data_all.rows[i] for i in idx),
-        excluded=tuple(excluded),
-        measure=data_all.measure,
-    )
-    if idx.size == 0:
+    n = len(table) if table is not None else n_rows(None, yi=yi)
+    frame, effects = _drop_missing(_moderator_frame(mods, table, n), effects, role)
+    if effects.yi.size == 0:
         raise InputError(
             f"no study has an effect size, a variance and every {role} value",
             file=source,
             fix="check the yi, vi and moderator columns",
         )
-    cols, names, references, factor_levels = _columns(
-        used.iloc[idx].reset_index(drop=True), intercept
-    )
-    if intercept:
-        cols.insert(0, np.ones(idx.size))
-        names.insert(0, INTERCEPT)
-    if not cols:
-        raise InputError(
-            "the model has neither an intercept nor moderators",
-            fix="keep the intercept or name at least one moderator",
-        )
-    X = np.column_stack(cols).astype(np.float64) if idx.size else np.empty((0, len(cols)))
-    return Design(
-        data=data,
-        X=X,
-        names=tuple(names),
-        moderators=tuple(frame.columns),
-        intercept=intercept,
-        reference_levels=tuple(references),
-        levels=tuple(factor_levels),
-    )
+    X, coding = design_matrix(frame, intercept=intercept, what=role)
+    return Design(data=effects, X=X, coding=coding)
 
 
 def _check_estimable(X: FloatArray, names: Sequence[str], method: str, int_only: bool) -> None:
@@ -377,24 +278,57 @@ def _check_estimable(X: FloatArray, names: Sequence[str], method: str, int_only:
 # The fit
 
 
-@dataclass(frozen=True, eq=False)
-class RegressionPrediction:
-    """Fitted values of a meta-regression with their standard errors and CIs."""
+@dataclass(frozen=True, eq=False, repr=False)
+class RegressionPrediction(Result):
+    """Predicted average effects of a meta-regression, with confidence and prediction
+    intervals (metafor's ``predict.rma``).
+
+    ``X`` holds the design rows predicted at (one per prediction, columns
+    ``names``). ``pi_lb``/``pi_ub`` is where the true effect of a new study with
+    those moderator values lies: ``pred ± crit sqrt(se^2 + tau^2)`` with the
+    residual tau^2 (0 for a common-effect model, where it equals the CI).
+    """
 
     pred: FloatArray
     se: FloatArray
     ci_lb: FloatArray
     ci_ub: FloatArray
+    pi_lb: FloatArray
+    pi_ub: FloatArray
     level: float
+    X: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
+    names: tuple[str, ...] = ()
+
+    def _short(self) -> str:
+        if self.pred.size == 1:
+            return (
+                f"pred={self.pred[0]:.4g} [{self.ci_lb[0]:.4g}, {self.ci_ub[0]:.4g}] "
+                f"PI [{self.pi_lb[0]:.4g}, {self.pi_ub[0]:.4g}]"
+            )
+        return f"n={self.pred.size} level={self.level:g}%"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {"pred": self.pred, "se": self.se, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub}
-        )
+        """One row per prediction: the design values, then pred, se, CI and PI."""
+        frame = pd.DataFrame(self.X, columns=list(self.names)) if self.names else pd.DataFrame()
+        for name in _PREDICTION_FIELDS:
+            frame[name] = getattr(self, name)
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """The level and one record per prediction, JSON-ready."""
+        return {"level": self.level, "predictions": jsonable(self.to_frame())}
+
+    def summary(self) -> str:
+        """The predictions as a table, with the level of the intervals."""
+        head = f"Predicted effects ({self.level:g}% confidence and prediction intervals)"
+        return head + "\n" + text_table(self.to_frame())
+
+
+_PREDICTION_FIELDS = ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class MetaRegressionResult:
+class MetaRegressionResult(Result):
     """A fitted meta-regression (mixed effects, or common effect with ``method="EE"``).
 
     The coefficient arrays (``coef``, ``se``, ``stat``, ``pval``, ``ci_lb``,
@@ -407,7 +341,8 @@ class MetaRegressionResult:
     ``I2`` (percent) and ``H2`` the residual heterogeneity measures, ``R2`` the
     percentage of the intercept-only model's tau^2 that the moderators account
     for (``None`` when it does not apply: common effect, no intercept or no
-    moderators).
+    moderators). ``coding`` turns moderator values into design rows
+    (:meth:`predict`).
     """
 
     measure: str | None
@@ -447,6 +382,7 @@ class MetaRegressionResult:
     X: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
     labels: tuple[str, ...] = ()
     rows: tuple[int | None, ...] = ()
+    coding: Coding | None = None
 
     @property
     def p(self) -> int:
@@ -461,36 +397,73 @@ class MetaRegressionResult:
         w = 1.0 / (self.vi + tau2)
         return np.asarray(100.0 * w / float(w.sum()), dtype=np.float64)
 
-    def predict(self, newmods: npt.ArrayLike) -> RegressionPrediction:
-        """Fitted values and their confidence intervals at new rows of the design.
+    def predict(self, newmods: Any = None) -> RegressionPrediction:
+        """Predicted average effects with confidence and prediction intervals.
 
         Parameters
         ----------
         newmods
-            Rows of the design matrix, one value per coefficient in ``names``
-            (intercept included), as a 1-d row or a 2-d array.
+            Where to predict. ``None``: at each study of the fit (its fitted
+            value). A DataFrame, or a mapping of moderator name to a value or
+            values: the original moderator columns, coded as the fit coded them
+            (a categorical moderator by its level, e.g. ``{"dose": [10, 20],
+            "blinding": "open"}``). Or numbers: design rows as a 1-d row or a
+            2-d array, with one value per coefficient in ``names``, or one per
+            coefficient but the intercept (metafor's ``newmods``), which is then
+            added.
 
         Returns
         -------
         RegressionPrediction
-            ``pred = x b`` with ``se = sqrt(x V x')`` and the interval
-            ``pred ± crit se``, where ``crit`` is the quantile of the model's test
-            (t with ``df`` under Knapp-Hartung, else normal), as metafor's
-            ``predict.rma`` computes the confidence interval of a fitted value.
+            ``pred = x b`` with ``se = sqrt(x V x')``, the confidence interval
+            ``pred ± crit se`` and the prediction interval ``pred ± crit
+            sqrt(se^2 + tau^2)``, where ``crit`` is the quantile of the model's
+            test (t with ``df`` under Knapp-Hartung, else normal), as metafor
+            3.8's ``predict.rma`` computes them.
+
+        Raises
+        ------
+        InputError
+            A moderator missing or unknown, a level the fit has not seen, or
+            rows of the wrong width.
         """
-        x = np.atleast_2d(np.asarray(newmods, dtype=np.float64))
-        if x.shape[1] != self.p:
-            raise InputError(
-                f"newmods has {x.shape[1]} columns but the model has {self.p} coefficients",
-                fix=f"give one value per coefficient: {', '.join(self.names)}",
-            )
+        x = self._design_rows(newmods)
         pred = x @ self.coef
         se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.vcov, x))
         alpha = 1.0 - self.level / 100.0
         crit = t_isf(alpha / 2.0, self.df) if self.df is not None else norm_isf(alpha / 2.0)
+        tau2 = self.tau2 if self.method != "EE" else 0.0
+        half = crit * np.sqrt(se * se + tau2)
         return RegressionPrediction(
-            pred=pred, se=se, ci_lb=pred - crit * se, ci_ub=pred + crit * se, level=self.level
+            pred=pred,
+            se=se,
+            ci_lb=pred - crit * se,
+            ci_ub=pred + crit * se,
+            pi_lb=pred - half,
+            pi_ub=pred + half,
+            level=self.level,
+            X=x,
+            names=self.names,
         )
+
+    def _design_rows(self, newmods: Any) -> FloatArray:
+        if newmods is None:
+            return self.X
+        if isinstance(newmods, pd.DataFrame | Mapping):
+            if self.coding is None:  # pragma: no cover - every fit records its coding
+                raise InputError("this fit has no record of its moderator coding")
+            frame = as_moderator_rows(newmods, self.moderators)
+            return self.coding.matrix(frame)
+        x = np.atleast_2d(np.asarray(newmods, dtype=np.float64))
+        if self.intercept and x.shape[1] == self.p - 1:
+            x = np.column_stack([np.ones(x.shape[0]), x])
+        if x.ndim != 2 or x.shape[1] != self.p:
+            raise InputError(
+                f"newmods has {x.shape[-1]} columns but the model has {self.p} coefficients",
+                fix=f"give one value per coefficient ({', '.join(self.names)}), or the "
+                "moderator values by name",
+            )
+        return x
 
     @property
     def model(self) -> str:
@@ -502,17 +475,14 @@ class MetaRegressionResult:
         """True for a model with an intercept and no moderators."""
         return self.names == (INTERCEPT,)
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         qm = f"F({self.QM_df},{self.QM_df2})" if self.QM_df2 is not None else f"QM({self.QM_df})"
-        text = (
-            f"<MetaRegression {self.method} k={self.k} p={self.p} {qm}={self.QM:.4g} "
-            f"p={self.QMp:.3g}"
-        )
+        text = f"{self.method} k={self.k} p={self.p} {qm}={self.QM:.4g} p={self.QMp:.3g}"
         if self.method != "EE":
             text += f" tau2={self.tau2:.4g}"
         if self.R2 is not None:
             text += f" R2={self.R2:.1f}%"
-        return text + ">"
+        return text
 
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table: one row per coefficient, intercept first."""
@@ -609,6 +579,83 @@ def _typical_variance(vi: FloatArray, X: FloatArray | None) -> float:
     return float(X.shape[0] - X.shape[1]) / float(np.sum(w * (1.0 - h)))
 
 
+@dataclass(frozen=True)
+class _Coefficients:
+    """The weighted least-squares fit at a tau^2: coefficients, their covariance
+    (Knapp-Hartung scaled under ``knha``), tests and intervals."""
+
+    coef: FloatArray
+    vcov: FloatArray
+    se: FloatArray
+    stat: FloatArray
+    pval: FloatArray
+    ci_lb: FloatArray
+    ci_ub: FloatArray
+    df: int | None
+    test: str
+
+
+def _coefficients(
+    y: FloatArray, v: FloatArray, X: FloatArray, tau2: float, test: str, level: float
+) -> _Coefficients:
+    """Weighted least squares with weights ``1/(v_i + tau^2)``, then the
+    Knapp-Hartung scaling of the covariance by ``RSS / (k - p)`` under ``knha``."""
+    k, p = X.shape
+    wls = WLS(y, 1.0 / (v + tau2), X)
+    coef = np.asarray(wls.b, dtype=np.float64)
+    vcov = np.asarray(wls.a_inv, dtype=np.float64).reshape(p, p)
+    df: int | None = None
+    if test == "knha":
+        if k == 1:
+            test = "z"  # as metafor: one study leaves nothing to scale by
+        else:
+            df = k - p
+            vcov = float(knha_factor(wls.rss(), df)) * vcov
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(np.diag(vcov))
+        stat = coef / se
+    pval, crit = _pvals_and_crit(stat, df, level)
+    return _Coefficients(coef, vcov, se, stat, pval, coef - crit * se, coef + crit * se, df, test)
+
+
+def _moderator_test(fit: _Coefficients, btt: tuple[int, ...]) -> tuple[float, int | None, float]:
+    """QM (F = QM / m under Knapp-Hartung), its second df and its p-value."""
+    m = len(btt)
+    qm = _wald(fit.coef, fit.vcov, btt)
+    if fit.df is None:
+        return qm, None, chi2_sf(qm, m)
+    qm /= m
+    return qm, fit.df, float(special.fdtrc(m, fit.df, qm)) if fit.df > 0 else math.nan
+
+
+def _residual_heterogeneity(
+    y: FloatArray, v: FloatArray, X: FloatArray, method: str, tau2: float, int_only: bool
+) -> tuple[float, float, float, float]:
+    """QE with its p-value, I^2 (with the typical within-study variance
+    ``(k - p) / tr(P)``) and H^2."""
+    k, p = X.shape
+    if k <= p:
+        return 0.0, 1.0, 0.0, 1.0
+    qe = max(0.0, WLS(y, 1.0 / v, X).rss())
+    qep = chi2_sf(qe, k - p)
+    if method == "EE":
+        i2 = max(0.0, 100.0 * (qe - (k - p)) / qe) if qe > 0.0 else 0.0
+        return qe, qep, i2, qe / (k - p)
+    i2, h2 = i2_h2(tau2, _typical_variance(v, None if int_only else X))
+    return qe, qep, i2, h2
+
+
+def _pseudo_r2(
+    y: FloatArray, v: FloatArray, method: str, tau2: float
+) -> tuple[float | None, float | None]:
+    """Raudenbush's (2009) pseudo R^2 against the intercept-only model's tau^2 (and that tau^2)."""
+    try:
+        tau2_re = estimate_tau2(y, v, method, None).tau2
+    except MetaanError:
+        return None, None
+    return (0.0 if tau2_re == 0.0 else max(0.0, 100.0 * (tau2_re - tau2) / tau2_re)), tau2_re
+
+
 def fit_design(design: Design, *, method: str, test: str, level: float) -> MetaRegressionResult:
     """Fit the model of a prepared :class:`Design` (see :func:`fit_regression`).
 
@@ -623,118 +670,41 @@ def fit_design(design: Design, *, method: str, test: str, level: float) -> MetaR
     int_only = names == (INTERCEPT,)
     _check_estimable(X, names, method, int_only)
     k, p = X.shape
-    x_tau = None if int_only else X
-
-    if method == "EE" or k == 1:
-        tau2, se_tau2 = 0.0, None
-    else:
-        est = estimate_tau2(y, v, method, x_tau)
+    tau2, se_tau2 = 0.0, None
+    if method != "EE" and k > 1:
+        est = estimate_tau2(y, v, method, None if int_only else X)
         tau2, se_tau2 = est.tau2, est.se_tau2
-
-    wls = WLS(y, 1.0 / (v + tau2), X)
-    coef = np.asarray(wls.b, dtype=np.float64)
-    vcov = np.asarray(wls.a_inv, dtype=np.float64).reshape(p, p)
-    df: int | None = None
-    if test == "knha":
-        if k == 1:
-            test = "z"  # as metafor: one study leaves nothing to scale by
-        else:
-            df = k - p
-            rss = wls.rss()
-            vcov = float(knha_factor(rss, df)) * vcov
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(np.diag(vcov))
-        stat = coef / se
-    pval, crit = _pvals_and_crit(stat, df, level)
-
-    if design.intercept and p > 1:
-        btt: tuple[int, ...] = tuple(range(1, p))
-    else:
-        btt = tuple(range(p))
-    m = len(btt)
-    qm = _wald(coef, vcov, btt)
-    qm_df2: int | None = None
-    if df is not None:
-        qm /= m
-        qm_df2 = df
-        qmp = float(special.fdtrc(m, df, qm)) if df > 0 else math.nan
-    else:
-        qmp = chi2_sf(qm, m)
-
-    if k > p:
-        qe = max(0.0, WLS(y, 1.0 / v, X).rss())
-        qep = chi2_sf(qe, k - p)
-        if method == "EE":
-            i2 = max(0.0, 100.0 * (qe - (k - p)) / qe) if qe > 0.0 else 0.0
-            h2 = qe / (k - p)
-        else:
-            i2, h2 = i2_h2(tau2, _typical_variance(v, x_tau))
-    else:
-        qe, qep, i2, h2 = 0.0, 1.0, 0.0, 1.0
-
-    r2: float | None = None
-    tau2_re: float | None = None
+    fit = _coefficients(y, v, X, tau2, test, level)
+    btt = tuple(range(1, p)) if design.intercept and p > 1 else tuple(range(p))
+    qm, qm_df2, qmp = _moderator_test(fit, btt)
+    qe, qep, i2, h2 = _residual_heterogeneity(y, v, X, method, tau2, int_only)
+    r2 = tau2_re = None
     if not int_only and design.intercept and method != "EE":
-        try:
-            tau2_re = estimate_tau2(y, v, method, None).tau2
-        except MetaanError:
-            tau2_re = None
-        if tau2_re is not None:
-            r2 = 0.0 if tau2_re == 0.0 else max(0.0, 100.0 * (tau2_re - tau2) / tau2_re)
-
+        r2, tau2_re = _pseudo_r2(y, v, method, tau2)
     return MetaRegressionResult(
-        measure=data.measure,
-        method=method,
-        test=test,
-        level=level,
-        k=k,
-        names=names,
-        coef=coef,
-        se=se,
-        stat=stat,
-        pval=pval,
-        ci_lb=coef - crit * se,
-        ci_ub=coef + crit * se,
-        vcov=vcov,
-        df=df,
-        btt=btt,
-        QM=qm,
-        QM_df=m,
-        QM_df2=qm_df2,
-        QMp=qmp,
-        QE=qe,
-        QE_df=k - p,
-        QEp=qep,
-        tau2=tau2,
-        se_tau2=se_tau2,
-        I2=i2,
-        H2=h2,
-        R2=r2,
-        tau2_intercept_only=tau2_re,
-        intercept=design.intercept,
-        moderators=design.moderators,
-        reference_levels=design.reference_levels,
-        excluded=data.excluded,
-        yi=y,
-        vi=v,
-        X=X,
-        labels=data.labels,
-        rows=data.rows,
-    )
+        measure=data.measure, method=method, test=fit.test, level=level, k=k, names=names,
+        coef=fit.coef, se=fit.se, stat=fit.stat, pval=fit.pval, ci_lb=fit.ci_lb,
+        ci_ub=fit.ci_ub, vcov=fit.vcov, df=fit.df, btt=btt, QM=qm, QM_df=len(btt),
+        QM_df2=qm_df2, QMp=qmp, QE=qe, QE_df=k - p, QEp=qep, tau2=tau2, se_tau2=se_tau2,
+        I2=i2, H2=h2, R2=r2, tau2_intercept_only=tau2_re, intercept=design.intercept,
+        moderators=design.moderators, reference_levels=design.reference_levels,
+        excluded=data.excluded, yi=y, vi=v, X=X, labels=data.labels, rows=data.rows,
+        coding=design.coding,
+    )  # fmt: skip
 
 
 def fit_regression(
-    yi: Any,
-    vi: Any = None,
-    mods: Any = None,
+    data: pd.DataFrame | None = None,
     *,
-    sei: Any = None,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    mods: Any = None,
+    intercept: bool = True,
+    labels: Column | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 95.0,
-    intercept: bool = True,
-    labels: Sequence[str] | None = None,
-    label: str | None = None,
     measure: str | None = None,
     source: str | None = None,
 ) -> MetaRegressionResult:
@@ -742,21 +712,20 @@ def fit_regression(
 
     Parameters
     ----------
-    yi
-        Effect sizes (array-like), or an effect-size table (DataFrame with
-        ``yi`` and ``vi`` or ``sei`` columns, and the moderator columns).
-    vi, sei
-        Sampling variances or standard errors, when ``yi`` is an array. With a
-        table, a moderator name (or list of names) given in the place of ``vi``
-        is taken as ``mods``.
+    data, yi, vi, sei, labels, measure, source
+        The studies, as for :func:`metaan.fit`: a table and its columns, or the
+        values.
     mods
-        With a table: the name of a moderator column or a list of names. Any
-        input: a 1-d or 2-d array of moderator values, a DataFrame or a mapping
-        of name to values. Numeric moderators enter as they are; text, boolean
-        and categorical ones as treatment dummies (``name[level]``) with the
-        first level as reference: sorted order, or the order of a pandas
-        categorical's categories, as R's ``factor``. ``None`` fits the
-        intercept-only model.
+        The name of a moderator column of ``data`` or a list of names; or the
+        moderator values: a 1-d or 2-d array, a DataFrame or a mapping of name
+        to values (one row per study). Numeric moderators enter as they are;
+        text, boolean and categorical ones as treatment dummies
+        (``name[level]``) with the first level as reference: sorted order, or
+        the order of a pandas categorical's categories, as R's ``factor``.
+        ``None`` fits the intercept-only model.
+    intercept
+        Include an intercept (default). Without one, the first categorical
+        moderator gets a column for every level, as R's ``~ x - 1``.
     method
         ``EE`` (common effect) or a tau^2 estimator: ``DL``, ``HE``, ``HS``,
         ``SJ``, ``ML``, ``REML`` (default), ``EB``, ``PM``.
@@ -766,12 +735,7 @@ def fit_regression(
         with ``k - p`` df and the moderator test is ``F = QM / m`` with
         ``(m, k - p)`` df, as metafor).
     level
-        Confidence level in percent (95) or as a fraction (0.95).
-    intercept
-        Include an intercept (default). Without one, the first categorical
-        moderator gets a column for every level, as R's ``~ x - 1``.
-    labels, label, measure, source
-        As for :func:`metaan.fit`.
+        Confidence level as a percentage (95) or a fraction (0.95).
 
     Returns
     -------
@@ -779,13 +743,13 @@ def fit_regression(
         Coefficients with SE, test, p-value and CI; QM and QE with p-values;
         residual tau^2 with its SE, I^2, H^2 and R^2 (metafor's pseudo R^2
         ``max(0, 100 (tau2_RE - tau2) / tau2_RE)`` against the intercept-only
-        model with the same estimator; Raudenbush 2009).
+        model with the same estimator; Raudenbush 2009); ``predict()``.
 
     Raises
     ------
     InputError
-        A moderator column that does not exist, a moderator that is not a
-        number where one is needed, bad variances.
+        A column that does not exist, a moderator that is not a number where
+        one is needed, bad variances.
     NotEstimableError
         As many parameters as studies (``p + 1 > k`` for a mixed-effects model,
         ``p > k`` for ``EE``), or a rank-deficient design (a constant or
@@ -799,20 +763,14 @@ def fit_regression(
     method = check_choice(method, METHODS, "method")
     test = check_choice(test, TESTS, "test")
     level = check_level(level)
-    if (
-        isinstance(yi, pd.DataFrame)
-        and mods is None
-        and (isinstance(vi, str) or (isinstance(vi, Sequence) and vi and isinstance(vi[0], str)))
-    ):
-        vi, mods = None, vi
     design = build_design(
-        yi,
-        vi,
-        mods,
+        data,
+        yi=yi,
+        vi=vi,
         sei=sei,
+        mods=mods,
         intercept=intercept,
         labels=labels,
-        label=label,
         measure=measure,
         source=source,
     )
@@ -842,14 +800,14 @@ def format_regression(res: MetaRegressionResult) -> str:
     else:
         lines.append(f"I^2 (residual) = {fmt(res.I2, 2)}%   H^2 = {fmt(res.H2)}")
     lines.append(
-        f"Test for residual heterogeneity: QE({res.QE_df}) = {fmt(res.QE)}, p = {fmt_p(res.QEp)}"
+        f"Test for residual heterogeneity: QE({res.QE_df}) = {fmt(res.QE)}, {p_equals(res.QEp)}"
     )
     coefs = ", ".join(str(j + 1) for j in res.btt)
     if res.QM_df2 is not None:
         qm = f"F({res.QM_df}, {res.QM_df2}) = {fmt(res.QM)}"
     else:
         qm = f"QM({res.QM_df}) = {fmt(res.QM)}"
-    lines.append(f"Test of moderators (coefficients {coefs}): {qm}, p = {fmt_p(res.QMp)}")
+    lines.append(f"Test of moderators (coefficients {coefs}): {qm}, {p_equals(res.QMp)}")
     lines.append("")
     stat = "t" if res.df is not None else "z"
     width = max(10, *(len(n) for n in res.names))
@@ -913,7 +871,7 @@ def _batched_fit(
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class PermutationResult:
+class PermutationResult(Result):
     """A permutation test of a meta-regression's moderators (metafor's ``permutest``).
 
     ``QMp`` is the permutation p-value of the moderator test and ``pval`` those
@@ -939,13 +897,24 @@ class PermutationResult:
     QM_perm: FloatArray
     stat_perm: FloatArray
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         kind = "exact" if self.exact else "approximate"
-        return (
-            f"<PermutationTest {kind} n={self.n_perm} QM={self.QM:.4g} p={self.QMp:.4g}"
-            + (f" seed={self.seed}" if self.seed is not None else "")
-            + ">"
-        )
+        seed = f" seed={self.seed}" if self.seed is not None else ""
+        return f"{kind} n={self.n_perm} QM={self.QM:.4g} p={self.QMp:.4g}{seed}"
+
+    def summary(self) -> str:
+        """The permutation p-values of the moderator test and of each coefficient."""
+        kind = "exact (every distinct permutation)" if self.exact else "approximate"
+        seed = f", seed {self.seed}" if self.seed is not None else ""
+        stat = "F" if self.test == "knha" else "QM"
+        lines = [
+            f"Permutation test ({kind}; {self.n_perm} permutations{seed}; model "
+            f"{self.method}, test {self.test})",
+            f"Test of moderators: {stat} = {fmt(self.QM)}, permutation {p_equals(self.QMp)}",
+            "",
+            text_table(self.to_frame()),
+        ]
+        return "\n".join(lines)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per coefficient: estimate, observed statistic, permutation p-value."""
@@ -1027,6 +996,92 @@ def _orders_from_groups(G: IntArray, groups: IntArray) -> IntArray:
     return np.asarray(np.argsort(tau, axis=1))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Which permutations a test refits: every distinct one (``exact``), or
+    ``total - 1`` random ones after the observed data."""
+
+    groups: IntArray  # the class of identical design rows of each study
+    exact: bool
+    total: int
+    chunk: int
+
+
+def _plan(
+    result: MetaRegressionResult, n_perm: int, seed: int | None, exact: bool, chunk: int | None
+) -> _Plan:
+    """Count the distinct permutations (k! over the factorials of the sizes of groups
+    of identical design rows, or 2^k sign patterns) and decide exact or approximate."""
+    if n_perm < 2 and not exact:
+        raise InputError(f"n_perm is {n_perm}; a permutation test needs at least 2")
+    k, p = result.X.shape
+    limit = 10**6 if exact else n_perm
+    if result.int_only:
+        count = 2**k if k < 63 and 2**k <= limit else None
+        groups = np.zeros(k, dtype=np.int64)
+    else:
+        _, inverse = np.unique(result.X, axis=0, return_inverse=True)
+        groups = np.asarray(inverse, dtype=np.int64).reshape(-1)
+        count = _count_unique_permutations(groups, limit)
+    if exact and count is None:
+        raise InputError(
+            "an exact permutation test would need more than 10^6 permutations",
+            fix="use an approximate test (exact=False)",
+        )
+    if count is None and seed is None:
+        raise InputError(
+            "an approximate permutation test needs a seed",
+            fix="pass seed=<integer> so that the result can be reproduced",
+        )
+    per_chunk = chunk if chunk is not None else max(1, 4_000_000 // max(k * max(p, 2), 1))
+    return _Plan(groups, count is not None, count if count is not None else n_perm, per_chunk)
+
+
+def _sign_flips(
+    y: FloatArray, v: FloatArray, plan: _Plan, rng: np.random.Generator | None
+) -> Iterator[tuple[FloatArray, FloatArray]]:
+    """Batches of (y, v) with the signs of y flipped (an intercept-only model)."""
+    k, step = y.size, plan.chunk
+    if plan.exact:
+        codes = np.arange(plan.total, dtype=np.int64)
+        for start in range(0, plan.total, step):
+            c = codes[start : start + step, None]
+            signs = 1.0 - 2.0 * ((c >> np.arange(k)) & 1)
+            yield signs * y, np.broadcast_to(v, signs.shape).copy()
+        return
+    assert rng is not None
+    for start in range(1, plan.total, step):
+        m = min(step, plan.total - start)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(m, k))
+        yield signs * y, np.broadcast_to(v, signs.shape).copy()
+
+
+def _reorderings(
+    y: FloatArray, v: FloatArray, plan: _Plan, rng: np.random.Generator | None
+) -> Iterator[tuple[FloatArray, FloatArray]]:
+    """Batches of (y, v) reordered, which refits the model with the rows of X permuted."""
+    k, step = y.size, plan.chunk
+    if plan.exact:
+        gen = _multiset_permutations(plan.groups)
+        while True:
+            rows = [g for _, g in zip(range(step), gen, strict=False)]
+            if not rows:
+                return
+            order = _orders_from_groups(np.asarray(rows, dtype=np.int64), plan.groups)
+            yield y[order], v[order]
+    assert rng is not None
+    for start in range(1, plan.total, step):
+        m = min(step, plan.total - start)
+        order = np.argsort(rng.random((m, k)), axis=1)
+        yield y[order], v[order]
+
+
+def _share_at_least(values: FloatArray, observed: float) -> float:
+    """The share of permuted statistics at least the observed one, less metafor's tolerance."""
+    ok = ~np.isnan(values)
+    return float(np.mean(values[ok] >= observed - _COMPTOL)) if ok.any() else math.nan
+
+
 def permutation_test(
     result: MetaRegressionResult,
     n_perm: int = 1000,
@@ -1050,10 +1105,8 @@ def permutation_test(
     of groups of identical design rows, or 2^k sign patterns) is at most
     ``n_perm``, every one is used instead (an exact test), as metafor does.
 
-    The refits run in batches of numpy arrays: the tau^2 estimators and the
-    weighted least squares are computed for all permutations at once, the
-    iterative estimators (ML, REML, PM, EB) with a vectorised safeguarded Newton
-    iteration, so no Python code runs per permutation.
+    The refits run in batches of numpy arrays through the engine's estimators,
+    so no Python code runs per permutation.
 
     Parameters
     ----------
@@ -1074,85 +1127,26 @@ def permutation_test(
     -------
     PermutationResult
     """
-    if n_perm < 2 and not exact:
-        raise InputError(f"n_perm is {n_perm}; a permutation test needs at least 2")
-    k, p = result.X.shape
-    y, v, X = result.yi, result.vi, result.X
-    int_only = result.int_only
-    limit = 10**6 if exact else n_perm
-
-    if int_only:
-        count = 2**k if k < 63 and 2**k <= limit else None
-        groups = np.zeros(k, dtype=np.int64)
-    else:
-        _, inverse = np.unique(X, axis=0, return_inverse=True)
-        groups = np.asarray(inverse, dtype=np.int64).reshape(-1)
-        count = _count_unique_permutations(groups, limit)
-    is_exact = count is not None
-    if exact and not is_exact:
-        raise InputError(
-            "an exact permutation test would need more than 10^6 permutations",
-            fix="use an approximate test (exact=False)",
-        )
-    if not is_exact and seed is None:
-        raise InputError(
-            "an approximate permutation test needs a seed",
-            fix="pass seed=<integer> so that the result can be reproduced",
-        )
-
-    rng = np.random.default_rng(seed) if not is_exact else None
-    total = count if count is not None else n_perm
-    per_chunk = chunk if chunk is not None else max(1, 4_000_000 // max(k * max(p, 2), 1))
-
-    def batches() -> Iterator[tuple[FloatArray, FloatArray]]:
-        if int_only:
-            if is_exact:
-                codes = np.arange(total, dtype=np.int64)
-                for start in range(0, total, per_chunk):
-                    c = codes[start : start + per_chunk, None]
-                    signs = 1.0 - 2.0 * ((c >> np.arange(k)) & 1)
-                    yield signs * y, np.broadcast_to(v, signs.shape).copy()
-            else:
-                assert rng is not None
-                for start in range(1, total, per_chunk):
-                    m = min(per_chunk, total - start)
-                    signs = rng.choice(np.array([-1.0, 1.0]), size=(m, k))
-                    yield signs * y, np.broadcast_to(v, signs.shape).copy()
-            return
-        if is_exact:
-            gen = _multiset_permutations(groups)
-            while True:
-                rows = [g for _, g in zip(range(per_chunk), gen, strict=False)]
-                if not rows:
-                    return
-                order = _orders_from_groups(np.asarray(rows, dtype=np.int64), groups)
-                yield y[order], v[order]
-        else:
-            assert rng is not None
-            for start in range(1, total, per_chunk):
-                m = min(per_chunk, total - start)
-                order = np.argsort(rng.random((m, k)), axis=1)
-                yield y[order], v[order]
-
+    plan = _plan(result, n_perm, seed, exact, chunk)
+    y, v = result.yi, result.vi
+    rng = None if plan.exact else np.random.default_rng(seed)
+    batches = (_sign_flips if result.int_only else _reorderings)(y, v, plan, rng)
     qm_parts: list[FloatArray] = []
     stat_parts: list[FloatArray] = []
-    if not is_exact:
+    if not plan.exact:
         qm_parts.append(np.array([result.QM]))
         stat_parts.append(result.stat[None, :])
-    for Y, V in batches():
-        out = _batched_fit(Y, V, X, result.method, result.test, result.btt)
+    for Y, V in batches:
+        out = _batched_fit(Y, V, result.X, result.method, result.test, result.btt)
         qm_parts.append(out.QM)
         stat_parts.append(out.stat)
     qm_perm = np.concatenate(qm_parts)
     stat_perm = np.concatenate(stat_parts, axis=0)
-
-    def share(values: FloatArray, observed: float) -> float:
-        ok = ~np.isnan(values)
-        return float(np.mean(values[ok] >= observed - _COMPTOL)) if ok.any() else math.nan
-
-    qmp = min(1.0, share(qm_perm, result.QM))
     pval = np.array(
-        [min(1.0, share(np.abs(stat_perm[:, j]), abs(float(result.stat[j])))) for j in range(p)]
+        [
+            min(1.0, _share_at_least(np.abs(stat_perm[:, j]), abs(float(result.stat[j]))))
+            for j in range(result.p)
+        ]
     )
     return PermutationResult(
         method=result.method,
@@ -1162,10 +1156,10 @@ def permutation_test(
         stat=result.stat,
         pval=pval,
         QM=result.QM,
-        QMp=qmp,
+        QMp=min(1.0, _share_at_least(qm_perm, result.QM)),
         n_perm=int(qm_perm.size),
-        exact=is_exact,
-        seed=None if is_exact else seed,
+        exact=plan.exact,
+        seed=None if plan.exact else seed,
         QM_perm=qm_perm,
         stat_perm=stat_perm,
     )

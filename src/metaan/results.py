@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metaan._base import Result
 from metaan._dist import norm_isf
 from metaan._json import json_number
 from metaan.estimators import FloatArray
-from metaan.heterogeneity import HeterogeneityCI, q_profile_ci
+from metaan.heterogeneity import HeterogeneityCI, heterogeneity_ci
 
-__all__ = ["Exclusion", "MetaResult"]
+__all__ = ["Exclusion", "MetaResult", "Result"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ _RATIO_MEASURES = frozenset({"OR", "RR", "PETO"})
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class MetaResult:
+class MetaResult(Result):
     """The result of a univariate meta-analysis (common or random effects).
 
     Attribute names follow the JSON output of ``metaan fit --format json``.
@@ -129,7 +130,7 @@ class MetaResult:
     def _heterogeneity_ci(self) -> HeterogeneityCI | None:
         if not self.qprofile:
             return None
-        return q_profile_ci(self.yi, self.vi, level=self.level)
+        return heterogeneity_ci(self.yi, self.vi, self.level)
 
     @property
     def tau2_ci(self) -> tuple[float, float] | None:
@@ -165,16 +166,15 @@ class MetaResult:
         """True when the estimate is a log ratio (OR, RR, Peto OR)."""
         return self.measure in _RATIO_MEASURES or self.method == "PETO"
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         text = (
-            f"<MetaResult {self.method} k={self.k} est={self.estimate:.4g} "
-            f"[{self.ci_lb:.4g}, {self.ci_ub:.4g}]"
+            f"{self.method} k={self.k} est={self.estimate:.4g} [{self.ci_lb:.4g}, {self.ci_ub:.4g}]"
         )
         if self.tau2 is not None and self.model == "random":
             text += f" tau2={self.tau2:.4g}"
         if self.I2 is not None:
             text += f" I2={self.I2:.1f}%"
-        return text + ">"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """Every summary number as a JSON-ready dict (NaN becomes None)."""
@@ -221,3 +221,10 @@ class MetaResult:
         from metaan._format import format_summary
 
         return format_summary(self)
+
+    def to_r(self, **options: Any) -> str:
+        """This analysis as a self-contained R script for metafor that prints the
+        numbers to compare; the options are those of :func:`metaan.to_r`."""
+        from metaan.rexport import to_r
+
+        return to_r(self, **options)

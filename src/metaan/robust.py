@@ -53,8 +53,10 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from metaan._args import refuse_unused
+from metaan._base import Result
 from metaan._dist import t_isf, t_sf
-from metaan._format import fmt, fmt_p
+from metaan._format import fmt, fmt_p, p_equals
 from metaan._gls import BlockMatrix, Blocks
 from metaan._json import json_number
 from metaan._mvdata import codes_of
@@ -70,8 +72,8 @@ FloatArray = npt.NDArray[np.float64]
 KINDS = ("CR1", "CR2")
 
 
-@dataclass(frozen=True)
-class WaldTest:
+@dataclass(frozen=True, repr=False)
+class WaldTest(Result):
     """A robust test that several coefficients are 0: F with (df_num, df_denom)."""
 
     coefs: tuple[str, ...]
@@ -81,7 +83,24 @@ class WaldTest:
     pval: float
     test: str
 
+    def _short(self) -> str:
+        return (
+            f"{self.test} F({self.df_num}, {self.df_denom:.4g})={self.Fstat:.4g} p={self.pval:.4g}"
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The test as a one-row table (the coefficients joined by commas)."""
+        return pd.DataFrame([{**self.to_dict(), "coefs": ", ".join(self.coefs)}])
+
+    def summary(self) -> str:
+        """The test in one line."""
+        return (
+            f"Robust Wald test ({self.test}) of {', '.join(self.coefs)}: F({self.df_num}, "
+            f"{fmt(self.df_denom, 2)}) = {fmt(self.Fstat)}, {p_equals(self.pval)}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        """Every number, JSON-ready."""
         return {
             "coefs": list(self.coefs),
             "Fstat": json_number(self.Fstat),
@@ -111,7 +130,7 @@ class _Pieces:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RobustResult:
+class RobustResult(Result):
     """Cluster-robust coefficients, standard errors, tests and intervals.
 
     ``df`` holds one degrees-of-freedom value per coefficient (n - p for CR1, the
@@ -142,10 +161,10 @@ class RobustResult:
             raise InputError("name each coefficient to test once")
         return _wald(self, idx)
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         return (
-            f"<RobustResult {self.kind} clusters={self.n_clusters} "
-            f"{self.names[0]}={self.coef[0]:.4g} se={self.se[0]:.4g}>"
+            f"{self.kind} clusters={self.n_clusters} "
+            f"{self.names[0]}={self.coef[0]:.4g} se={self.se[0]:.4g}"
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -153,6 +172,7 @@ class RobustResult:
         return coefficient_frame(self, self.df)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every number, JSON-ready."""
         rows = coefficient_records(self.to_frame())
         return {
             "kind": self.kind,
@@ -164,6 +184,7 @@ class RobustResult:
         }
 
     def summary(self) -> str:
+        """The robust coefficient table and the test of the moderators."""
         what = "CR1, t(n - p)" if self.kind == "CR1" else "CR2, Satterthwaite t"
         lines = [f"Cluster-robust inference ({what}); {self.n_clusters} clusters ({self.cluster})"]
         width = max(len(n) for n in self.names)
@@ -181,7 +202,7 @@ class RobustResult:
             w = self.wald
             lines.append(
                 f"Test of moderators ({w.test}): F({w.df_num}, {fmt(w.df_denom, 2)}) = "
-                f"{fmt(w.Fstat)}, p = {fmt_p(w.pval)}"
+                f"{fmt(w.Fstat)}, {p_equals(w.pval)}"
             )
         return "\n".join(lines)
 
@@ -248,6 +269,10 @@ def _cluster_codes(
         if model.default_cluster is None:
             raise InputError("give the cluster of each effect", fix="e.g. cluster='study'")
         cluster = model.default_cluster
+    if data is not None and not (isinstance(cluster, str) and cluster not in model.clusters):
+        refuse_unused(
+            "data is read only for a cluster column that is not a level of the model", data=data
+        )
     if isinstance(cluster, str) and cluster in model.clusters:
         return codes_of(model.clusters[cluster]), cluster
     if isinstance(cluster, str):

@@ -52,11 +52,15 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from metaan._args import Column, column_values
+from metaan._base import Result
+from metaan._format import text_table
 from metaan._json import json_list, jsonable
 from metaan.bias import as_fit
 from metaan.engine import knha_factor
 from metaan.errors import InputError, NotEstimableError
 from metaan.estimators import ITERATIVE, FloatArray, Moments, tau2_batch
+from metaan.io import spreadsheet_rows
 from metaan.results import MetaResult
 
 __all__ = [
@@ -352,6 +356,10 @@ def _frame(labels: Sequence[str], rows: Sequence[int | None], **columns: Any) ->
     return pd.DataFrame(data)
 
 
+def _titled(title: str, settings: str, frame: pd.DataFrame) -> str:
+    return f"{title}; {settings}:\n{text_table(frame)}"
+
+
 def _need_studies(res: MetaResult, what: str) -> None:
     minimum = 2 if res.method == "EE" else 3
     if res.k < minimum:
@@ -366,8 +374,8 @@ def _need_studies(res: MetaResult, what: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class LeaveOneOut:
+@dataclass(frozen=True, eq=False, repr=False)
+class LeaveOneOut(Result):
     """The model refitted with each study left out in turn.
 
     Element i of every array is the fit without study i (``labels[i]``).
@@ -408,10 +416,18 @@ class LeaveOneOut:
     QE: FloatArray
     QEp: FloatArray
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         return (
-            f"<LeaveOneOut {self.method} k={self.k} estimate from {np.min(self.estimate):.4g} "
-            f"to {np.max(self.estimate):.4g}>"
+            f"{self.method} k={self.k} estimate from {np.min(self.estimate):.4g} "
+            f"to {np.max(self.estimate):.4g}"
+        )
+
+    def summary(self) -> str:
+        """The refits as a table, one row per omitted study."""
+        return _titled(
+            "Leave-one-out (each row: the fit without that study)",
+            f"{self.method}, test {self.test}, {self.level:g}% intervals",
+            self.to_frame(),
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -470,8 +486,12 @@ def _deletions(res: MetaResult) -> _Deletions:
 
 
 def leave_one_out(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str | None = None,
     test: str | None = None,
     level: float | None = None,
@@ -484,8 +504,9 @@ def leave_one_out(
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     method, test, level
         Override the fit's settings (or set them for a table; default REML, z, 95).
 
@@ -498,7 +519,7 @@ def leave_one_out(
     NotEstimableError
         Too few studies (3 for a random-effects model, 2 for a common effect).
     """
-    res = as_fit(data, method=method, test=test, level=level)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels, method=method, test=test, level=level)
     _need_studies(res, "leave-one-out")
     d = _deletions(res)
     return LeaveOneOut(
@@ -528,8 +549,8 @@ def leave_one_out(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class Influence:
+@dataclass(frozen=True, eq=False, repr=False)
+class Influence(Result):
     """Case-deletion diagnostics of each study (Viechtbauer & Cheung 2010).
 
     Attributes
@@ -576,9 +597,18 @@ class Influence:
     dfbetas: FloatArray
     influential: BoolArray
 
-    def __repr__(self) -> str:
-        flagged = int(np.sum(self.influential))
-        return f"<Influence {self.method} k={self.k} influential={flagged}>"
+    def _short(self) -> str:
+        return f"{self.method} k={self.k} influential={int(np.sum(self.influential))}"
+
+    def summary(self) -> str:
+        """The diagnostics as a table, influential studies marked with ``*``."""
+        frame = self.to_frame().drop(columns=["influential"])
+        frame.insert(0, " ", ["*" if flag else "" for flag in self.influential])
+        return _titled(
+            "Influence diagnostics (Viechtbauer & Cheung 2010; * = influential)",
+            f"{self.method}, test {self.test}",
+            frame,
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per study."""
@@ -609,8 +639,12 @@ class Influence:
 
 
 def influence(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str | None = None,
     test: str | None = None,
     level: float | None = None,
@@ -624,8 +658,9 @@ def influence(
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     method, test, level
         Override the fit's settings (or set them for a table).
 
@@ -633,7 +668,7 @@ def influence(
     -------
     Influence
     """
-    res = as_fit(data, method=method, test=test, level=level)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels, method=method, test=test, level=level)
     _need_studies(res, "influence diagnostics")
     d = _deletions(res)
     tau2 = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
@@ -681,8 +716,8 @@ def influence(
     )
 
 
-@dataclass(frozen=True, eq=False)
-class Baujat:
+@dataclass(frozen=True, eq=False, repr=False)
+class Baujat(Result):
     """Baujat plot coordinates of each study (Baujat et al. 2002).
 
     Attributes
@@ -706,9 +741,17 @@ class Baujat:
     x: FloatArray
     y: FloatArray
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         top = int(np.argmax(self.y))
-        return f"<Baujat {self.method} k={self.k} most influential: {self.labels[top]}>"
+        return f"{self.method} k={self.k} most influential: {self.labels[top]}"
+
+    def summary(self) -> str:
+        """The coordinates as a table, one row per study."""
+        return _titled(
+            "Baujat coordinates (x: contribution to heterogeneity; y: influence on the estimate)",
+            self.method,
+            self.to_frame(),
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per study."""
@@ -725,8 +768,12 @@ class Baujat:
 
 
 def baujat(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str | None = None,
     test: str | None = None,
     level: float | None = None,
@@ -737,12 +784,13 @@ def baujat(
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     method, test, level
         Override the fit's settings (or set them for a table).
     """
-    res = as_fit(data, method=method, test=test, level=level)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels, method=method, test=test, level=level)
     _need_studies(res, "the Baujat plot")
     d = _deletions(res)
     tau2 = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
@@ -763,8 +811,8 @@ def baujat(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class Cumulative:
+@dataclass(frozen=True, eq=False, repr=False)
+class Cumulative(Result):
     """Cumulative meta-analysis: the model refitted as the studies are added one
     at a time, in ``order``.
 
@@ -776,17 +824,20 @@ class Cumulative:
     ----------
     method, test, level
         The settings of the fits.
+    k
+        The number of studies (the last fit is to all of them).
     order
         Positions of the studies in the fit, in the cumulative order.
+    order_by
+        The column the studies were sorted by, or None (data order, or sort keys
+        given as values).
     labels, rows
         The study added at each step, and its source row.
-    k
-        Number of studies in each fit (1, 2, ..., k).
     estimate, se, stat, pval, ci_lb, ci_ub
         Pooled estimate, SE, test and confidence interval of each fit.
     df
-        Degrees of freedom of the t test under Knapp-Hartung (NaN for the first
-        fit, which uses z), else None.
+        Under Knapp-Hartung, the degrees of freedom of each fit's t test (None
+        for the first fit, which uses z); else None.
     tau2, I2, H2, QE, QEp
         Heterogeneity of each fit.
     """
@@ -794,14 +845,14 @@ class Cumulative:
     method: str
     test: str
     level: float
+    k: int
     order: IntArray
     labels: tuple[str, ...]
     rows: tuple[int | None, ...]
-    k: IntArray
     estimate: FloatArray
     se: FloatArray
     stat: FloatArray
-    df: FloatArray | None
+    df: tuple[int | None, ...] | None
     pval: FloatArray
     ci_lb: FloatArray
     ci_ub: FloatArray
@@ -810,23 +861,24 @@ class Cumulative:
     H2: FloatArray
     QE: FloatArray
     QEp: FloatArray
+    order_by: str | None = None
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         return (
-            f"<Cumulative {self.method} k={self.k.size} final est={self.estimate[-1]:.4g} "
-            f"[{self.ci_lb[-1]:.4g}, {self.ci_ub[-1]:.4g}]>"
+            f"{self.method} k={self.k} final est={self.estimate[-1]:.4g} "
+            f"[{self.ci_lb[-1]:.4g}, {self.ci_ub[-1]:.4g}]"
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per step: the study added and the fit so far."""
+        """One row per step: the study added, the number of studies so far and the fit."""
         columns: dict[str, Any] = {
-            "k": self.k,
+            "k": np.arange(1, self.k + 1, dtype=np.int64),
             "estimate": self.estimate,
             "se": self.se,
             "stat": self.stat,
         }
         if self.df is not None:
-            columns["df"] = self.df
+            columns["df"] = pd.array(list(self.df), dtype="Int64")
         columns.update(
             pval=self.pval,
             ci_lb=self.ci_lb,
@@ -846,54 +898,57 @@ class Cumulative:
             "method": self.method,
             "test": self.test,
             "level": self.level,
+            "k": self.k,
             "order": json_list(self.order),
+            "order_by": self.order_by,
             "studies": jsonable(self.to_frame()),
         }
 
+    def summary(self) -> str:
+        """The fits as a table, one row per study added."""
+        if self.order_by is not None:
+            how = f"ordered by {self.order_by}"
+        else:
+            how = (
+                "in data order"
+                if np.array_equal(self.order, np.arange(self.k))
+                else "in the order given"
+            )
+        return _titled(
+            f"Cumulative meta-analysis (each row: the fit to the studies so far), {how}",
+            f"{self.method}, test {self.test}, {self.level:g}% intervals",
+            self.to_frame(),
+        )
+
 
 def _fitted_positions(table: pd.DataFrame, res: MetaResult) -> list[int]:
-    """Positions in ``table`` of the studies of its fit ``res``: the rows with an
-    effect size and a variance (or standard error), in table order."""
-    spread = "vi" if "vi" in table.columns else "sei"
-    y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(dtype=float)
-    v = pd.to_numeric(table[spread], errors="coerce").to_numpy(dtype=float)
-    positions = np.flatnonzero(np.isfinite(y) & np.isfinite(v))
-    if positions.size != res.k or not np.array_equal(y[positions], res.yi):
-        raise InputError(  # pragma: no cover - the fit is made from this table
+    """Positions in ``table`` of the studies of its fit ``res``, found by their rows."""
+    where = {int(r): i for i, r in enumerate(spreadsheet_rows(table))}
+    if any(r is None or int(r) not in where for r in res.rows):  # pragma: no cover
+        raise InputError(
             "the studies of the fit do not match the table", fix="pass the table to order by"
         )
-    return [int(i) for i in positions]
+    return [where[int(r)] for r in res.rows if r is not None]
 
 
 def _order_keys(
-    data: MetaResult | pd.DataFrame, res: MetaResult, order: str | Sequence[Any] | Any
+    table: pd.DataFrame | None, res: MetaResult, order: Column, source: str | None
 ) -> pd.Series:
-    """The sort key of each study in ``res``, from a column of the table or an array."""
+    """The sort key of each study in ``res``, from a column of the table or values."""
+    column = order if isinstance(order, str) else None
     if isinstance(order, str):
-        if not isinstance(data, pd.DataFrame):
-            raise InputError(
-                f"cannot order by the column {order!r} of a fitted result",
-                fix="pass the effect-size table, or an array with one sort key per study",
-            )
-        if order not in data.columns:
-            raise InputError(
-                f"the order column {order!r} is not in the table",
-                column=order,
-                fix=f"use one of {', '.join(map(str, data.columns))}",
-            )
-        keys = data[order].iloc[_fitted_positions(data, res)].reset_index(drop=True)
-        column: str | None = order
+        n = len(table) if table is not None else res.k
+        values = list(column_values(table, order, "order", n, numeric=False, source=source)[0])
     else:
         values = list(np.asarray(order, dtype=object).ravel())
-        if isinstance(data, pd.DataFrame) and len(values) == len(data) != res.k:
-            values = [values[i] for i in _fitted_positions(data, res)]
-        if len(values) != res.k:
-            raise InputError(
-                f"order has {len(values)} values but the analysis has {res.k} studies",
-                fix="give one sort key per study in the analysis",
-            )
-        keys = pd.Series(values, dtype=object)
-        column = None
+    if table is not None and len(values) == len(table):  # one key per row of the table
+        values = [values[i] for i in _fitted_positions(table, res)]
+    if len(values) != res.k:
+        raise InputError(
+            f"order has {len(values)} values but the analysis has {res.k} studies",
+            fix="give one sort key per study in the analysis",
+        )
+    keys = pd.Series(values, dtype=object)
     missing = keys.isna().to_numpy()
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
@@ -911,9 +966,13 @@ def _order_keys(
 
 
 def cumulative(
-    data: MetaResult | pd.DataFrame,
+    data: MetaResult | pd.DataFrame | None = None,
     *,
-    order: str | Sequence[Any] | Any = None,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
+    order: Column | None = None,
     method: str | None = None,
     test: str | None = None,
     level: float | None = None,
@@ -926,12 +985,13 @@ def cumulative(
 
     Parameters
     ----------
-    data
-        A fitted :class:`~metaan.results.MetaResult` or an effect-size table.
+    data, yi, vi, sei, labels
+        A fitted :class:`~metaan.results.MetaResult`, or the studies as for
+        :func:`metaan.fit` (a table and its columns, or the values).
     order
-        ``None``: the data order. A column name of the table (e.g. ``"year"``),
-        or one sort key per study of the analysis (numbers, or text sorted as
-        text). With a table, an array may also have one key per table row.
+        ``None``: the data order. A column of the table (e.g. ``"year"``), or
+        one sort key per study of the analysis (numbers, or text sorted as
+        text); with a table, also one key per table row.
     method, test, level
         Override the fit's settings (or set them for a table).
 
@@ -942,59 +1002,62 @@ def cumulative(
     Raises
     ------
     InputError
-        An unknown column, a missing sort key, or keys of the wrong length.
+        An unknown column, a column named with a fitted result (there is no
+        table to read it from), a missing sort key, or keys of the wrong length.
     """
-    res = as_fit(data, method=method, test=test, level=level)
+    res = as_fit(data, yi=yi, vi=vi, sei=sei, labels=labels, method=method, test=test, level=level)
+    table = data if isinstance(data, pd.DataFrame) else None
+    if isinstance(order, str) and isinstance(data, MetaResult):
+        raise InputError(
+            f"cannot order by the column {order!r} of a fitted result",
+            fix="pass the effect-size table, or an array with one sort key per study",
+        )
     if order is None:
         perm = np.arange(res.k, dtype=np.int64)
     else:
-        keys = _order_keys(data, res, order)
+        keys = _order_keys(table, res, order, None)
         perm = np.asarray(keys.argsort(kind="stable").to_numpy(), dtype=np.int64)
-    y = res.yi[perm] - res.estimate
-    v = res.vi[perm]
+    return _cumulative_fits(res, perm, order if isinstance(order, str) else None)
+
+
+def _cumulative_fits(res: MetaResult, perm: IntArray, order_by: str | None) -> Cumulative:
+    """The fits to the leading 1, ..., k studies of ``res`` in the order ``perm``."""
     k = res.k
-    centre = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
-    estimate = np.empty(k)
-    se = np.empty(k)
-    stat = np.empty(k)
-    pval = np.empty(k)
-    lb = np.empty(k)
-    ub = np.empty(k)
-    tau2 = np.zeros(k)
-    i2 = np.zeros(k)
-    h2 = np.ones(k)
-    qe = np.zeros(k)
-    qep = np.ones(k)
-    df: FloatArray | None = np.full(k, np.nan) if res.test == "knha" else None
+    y, v = res.yi[perm], res.vi[perm]
     # The first study alone, as metafor reports it (z test whatever the test).
     crit = -float(special.ndtri((1.0 - res.level / 100.0) / 2.0))
-    estimate[0] = res.yi[perm[0]]
-    se[0] = math.sqrt(res.vi[perm[0]])
-    stat[0] = estimate[0] / se[0]
-    pval[0] = 2.0 * float(special.ndtr(-abs(stat[0])))
-    lb[0], ub[0] = estimate[0] - crit * se[0], estimate[0] + crit * se[0]
+    first_se = math.sqrt(v[0])
+    first = (y[0], first_se, y[0] / first_se, 2.0 * float(special.ndtr(-abs(y[0] / first_se))))
+    estimate, se, stat, pval = (np.array([value]) for value in first)
+    lb, ub = estimate - crit * se, estimate + crit * se
+    tau2, i2, h2, qe, qep = np.zeros(1), np.zeros(1), np.ones(1), np.zeros(1), np.ones(1)
+    dfs: list[int | None] = [None]
     if k > 1:
-        idx = np.arange(1, k, dtype=np.int64)
-        refits = _refits(y, v, res.method, "prefix", idx, centre)
+        centre = 0.0 if res.tau2 is None or res.method == "EE" else float(res.tau2)
+        refits = _refits(y - res.estimate, v, res.method, "prefix", np.arange(1, k), centre)
         est = refits.mu + res.estimate
-        s, z, p, low, high, dfs = _tests(est, refits, res.test, res.level)
-        estimate[1:], se[1:], stat[1:], pval[1:], lb[1:], ub[1:] = est, s, z, p, low, high
-        tau2[1:], i2[1:], h2[1:], qe[1:] = refits.tau2, refits.i2, refits.h2, refits.qe
-        qep[1:] = _qe_p(refits.qe, refits.n)
-        if df is not None and dfs is not None:
-            df[1:] = dfs
+        s, z, p, low, high, df = _tests(est, refits, res.test, res.level)
+        estimate, se, stat, pval = (
+            np.concatenate([a, b]) for a, b in ((estimate, est), (se, s), (stat, z), (pval, p))
+        )
+        lb, ub = np.concatenate([lb, low]), np.concatenate([ub, high])
+        tau2, i2 = np.concatenate([tau2, refits.tau2]), np.concatenate([i2, refits.i2])
+        h2, qe = np.concatenate([h2, refits.h2]), np.concatenate([qe, refits.qe])
+        qep = np.concatenate([qep, _qe_p(refits.qe, refits.n)])
+        if df is not None:
+            dfs += [int(d) for d in df]
     return Cumulative(
         method=res.method,
         test=res.test,
         level=res.level,
+        k=k,
         order=perm,
         labels=tuple(res.labels[i] for i in perm),
         rows=tuple(res.rows[i] for i in perm),
-        k=np.arange(1, k + 1, dtype=np.int64),
         estimate=estimate,
         se=se,
         stat=stat,
-        df=df,
+        df=tuple(dfs) if res.test == "knha" else None,
         pval=pval,
         ci_lb=lb,
         ci_ub=ub,
@@ -1003,4 +1066,5 @@ def cumulative(
         H2=h2,
         QE=qe,
         QEp=qep,
+        order_by=order_by,
     )

@@ -1146,114 +1146,166 @@ class _Where:
     unreadable: frozenset[str] = frozenset()
 
 
+def _at(where: _Where) -> str:
+    return f"{where.file} row {where.row}"
+
+
+def _problem(where: _Where, column: str, problem: str, fix: str) -> Problem:
+    return Problem(where.file, where.row, column, problem, fix, where.study)
+
+
+@dataclass
+class _Seen:
+    """What the records read so far hold, by the key each check compares on."""
+
+    ids: dict[Value, _Where] = field(default_factory=dict)
+    keys: dict[tuple[Value, ...], _Where] = field(default_factory=dict)
+    trial: dict[tuple[Value, str], tuple[Value, _Where]] = field(default_factory=dict)
+    treatment: dict[tuple[Value, Value], tuple[tuple[Value, Value], _Where]] = field(
+        default_factory=dict
+    )
+    arm_numbers: dict[tuple[Value, ...], tuple[Value, _Where, int]] = field(default_factory=dict)
+    randomised: dict[tuple[Value, Value], tuple[Value, _Where]] = field(default_factory=dict)
+
+
 def _cross_problems(located: list[tuple[_Where, dict[str, Value]]]) -> list[Problem]:
+    """Problems that only show across records: repeated ids or records, and a trial,
+    arm or shared arm described differently in two records (in record order)."""
     problems: list[Problem] = []
-
-    def add(where: _Where, column: str, problem: str, fix: str) -> None:
-        problems.append(Problem(where.file, where.row, column, problem, fix, where.study))
-
-    def at(where: _Where) -> str:
-        return f"{where.file} row {where.row}"
-
-    ids: dict[Value, _Where] = {}
-    keys: dict[tuple[Value, ...], _Where] = {}
-    trial: dict[tuple[Value, str], tuple[Value, _Where]] = {}
-    treatment: dict[tuple[Value, Value], tuple[tuple[Value, Value], _Where]] = {}
-    arm_numbers: dict[tuple[Value, ...], tuple[Value, _Where, int]] = {}
-    randomised: dict[tuple[Value, Value], tuple[Value, _Where]] = {}
+    seen = _Seen()
     for where, record in located:
-        skip = where.unreadable
-        record_id = record["record_id"]
-        if record_id is not None:
-            if record_id in ids:
-                add(
+        problems += _repeated_records(where, record, seen)
+        if record["study_id"] is None:
+            continue
+        problems += _trial_disagreements(where, record, seen)
+        same_arms = record["arm1_id"] == record["arm2_id"]  # reported on its own
+        for k in (1, 2):
+            if record[f"arm{k}_id"] is not None and not same_arms:
+                problems += _arm_disagreements(where, record, k, seen)
+    return problems
+
+
+def _repeated_records(where: _Where, record: dict[str, Value], seen: _Seen) -> list[Problem]:
+    out: list[Problem] = []
+    record_id = record["record_id"]
+    if record_id is not None:
+        if record_id in seen.ids:
+            out.append(
+                _problem(
                     where,
                     "record_id",
-                    f"record_id {record_id!r} is already used at {at(ids[record_id])}",
+                    f"record_id {record_id!r} is already used at {_at(seen.ids[record_id])}",
                     "give every record its own id",
                 )
-            else:
-                ids[record_id] = where
-        key = tuple(record[name] for name in _KEY_COLUMNS)
-        if record["study_id"] is not None and not skip.intersection(_KEY_COLUMNS):
-            if key in keys:
-                add(
+            )
+        else:
+            seen.ids[record_id] = where
+    key = tuple(record[name] for name in _KEY_COLUMNS)
+    if record["study_id"] is not None and not where.unreadable.intersection(_KEY_COLUMNS):
+        if key in seen.keys:
+            out.append(
+                _problem(
                     where,
                     "record_id",
-                    f"this record repeats {at(keys[key])}: same trial, arms, outcome_type, "
-                    "scale, time point and subgroup",
+                    f"this record repeats {_at(seen.keys[key])}: same trial, arms, "
+                    "outcome_type, scale, time point and subgroup",
                     "remove the duplicate, or tell the two apart with time_label or subgroup",
                 )
-            else:
-                keys[key] = where
-        study = record["study_id"]
-        if study is None:
+            )
+        else:
+            seen.keys[key] = where
+    return out
+
+
+def _trial_disagreements(where: _Where, record: dict[str, Value], seen: _Seen) -> list[Problem]:
+    out: list[Problem] = []
+    study = record["study_id"]
+    for name in _TRIAL_COLUMNS:
+        if name in where.unreadable:
             continue
-        for name in _TRIAL_COLUMNS:
-            if name in skip:
-                continue
-            value = record[name]
-            first = trial.setdefault((study, name), (value, where))
-            if first[0] != value:
-                add(
+        value = record[name]
+        first = seen.trial.setdefault((study, name), (value, where))
+        if first[0] != value:
+            out.append(
+                _problem(
                     where,
                     name,
-                    f"{name} is {_show(value)} here but {_show(first[0])} at {at(first[1])}, "
+                    f"{name} is {_show(value)} here but {_show(first[0])} at {_at(first[1])}, "
                     "another record of the same trial",
                     "use one value for the whole trial, or give the trials different study_ids",
                 )
-        same_arms = record["arm1_id"] == record["arm2_id"]  # reported on its own
-        group_known = not skip.intersection(_OUTCOME_GROUP)
-        group = tuple(record[name] for name in _OUTCOME_GROUP)
-        for k, drug, dose in (
-            (1, "intervention", "intervention_dose"),
-            (2, "comparator", "comparator_dose"),
-        ):
-            arm = record[f"arm{k}_id"]
-            if arm is None or same_arms or f"arm{k}_id" in skip:
-                continue
-            given = (record[drug], record[dose])
-            if drug not in skip and dose not in skip:
-                first_t = treatment.setdefault((study, arm), (given, where))
-                if first_t[0] != given:
-                    add(
-                        where,
-                        f"arm{k}_id",
-                        f"arm {arm!r} gets {_show(given[0])} {_show(given[1])} here but "
-                        f"{_show(first_t[0][0])} {_show(first_t[0][1])} at {at(first_t[1])}",
-                        "an arm id names one arm of the trial: use the same drug and dose "
-                        "wherever it appears, or give the arms different ids",
-                    )
-            count = record[f"n_randomised{k}"]
-            if count is not None:
-                first_r = randomised.setdefault((study, arm), (count, where))
-                if first_r[0] != count:
-                    add(
-                        where,
-                        f"n_randomised{k}",
-                        f"arm {arm!r} has n_randomised {count} here but {first_r[0]} at "
-                        f"{at(first_r[1])}",
-                        "a shared arm must have the same number randomised in every record",
-                    )
-            if record[f"imputed{k}"] == 1 or not group_known:
-                continue  # imputed values are specific to one comparison (e.g. Goodwin 2022)
-            for number in _ARM_NUMBERS:
-                value = record[f"{number}{k}"]
-                if value is None:
-                    continue
-                slot = (study, arm, *group, number)
-                first_n = arm_numbers.setdefault(slot, (value, where, k))
-                if first_n[0] != value:
-                    add(
-                        where,
-                        f"{number}{k}",
-                        f"arm {arm!r} has {number} {_show_number(value)} here but "
-                        f"{_show_number(first_n[0])} at {at(first_n[1])} "
-                        f"({number}{first_n[2]}), for the same outcome and time point",
-                        "a shared arm must carry the same numbers in every comparison: correct "
-                        "one of them, or flag imputed values with imputed1/imputed2",
-                    )
-    return problems
+            )
+    return out
+
+
+def _arm_disagreements(
+    where: _Where, record: dict[str, Value], k: int, seen: _Seen
+) -> list[Problem]:
+    """Arm ``k`` of the record against the same arm in earlier records: its drug and
+    dose, the number randomised, and its numbers for the same outcome and time."""
+    out: list[Problem] = []
+    skip, study, arm = where.unreadable, record["study_id"], record[f"arm{k}_id"]
+    if f"arm{k}_id" in skip:
+        return out
+    drug, dose = (
+        ("intervention", "intervention_dose") if k == 1 else ("comparator", "comparator_dose")
+    )
+    given = (record[drug], record[dose])
+    if drug not in skip and dose not in skip:
+        first_t = seen.treatment.setdefault((study, arm), (given, where))
+        if first_t[0] != given:
+            out.append(
+                _problem(
+                    where,
+                    f"arm{k}_id",
+                    f"arm {arm!r} gets {_show(given[0])} {_show(given[1])} here but "
+                    f"{_show(first_t[0][0])} {_show(first_t[0][1])} at {_at(first_t[1])}",
+                    "an arm id names one arm of the trial: use the same drug and dose "
+                    "wherever it appears, or give the arms different ids",
+                )
+            )
+    count = record[f"n_randomised{k}"]
+    if count is not None:
+        first_r = seen.randomised.setdefault((study, arm), (count, where))
+        if first_r[0] != count:
+            out.append(
+                _problem(
+                    where,
+                    f"n_randomised{k}",
+                    f"arm {arm!r} has n_randomised {count} here but {first_r[0]} at "
+                    f"{_at(first_r[1])}",
+                    "a shared arm must have the same number randomised in every record",
+                )
+            )
+    if record[f"imputed{k}"] == 1 or skip.intersection(_OUTCOME_GROUP):
+        return out  # imputed values are specific to one comparison (e.g. Goodwin 2022)
+    return out + _arm_number_disagreements(where, record, k, seen)
+
+
+def _arm_number_disagreements(
+    where: _Where, record: dict[str, Value], k: int, seen: _Seen
+) -> list[Problem]:
+    out: list[Problem] = []
+    study, arm = record["study_id"], record[f"arm{k}_id"]
+    group = tuple(record[name] for name in _OUTCOME_GROUP)
+    for number in _ARM_NUMBERS:
+        value = record[f"{number}{k}"]
+        if value is None:
+            continue
+        first_n = seen.arm_numbers.setdefault((study, arm, *group, number), (value, where, k))
+        if first_n[0] != value:
+            out.append(
+                _problem(
+                    where,
+                    f"{number}{k}",
+                    f"arm {arm!r} has {number} {_show_number(value)} here but "
+                    f"{_show_number(first_n[0])} at {_at(first_n[1])} "
+                    f"({number}{first_n[2]}), for the same outcome and time point",
+                    "a shared arm must carry the same numbers in every comparison: correct "
+                    "one of them, or flag imputed values with imputed1/imputed2",
+                )
+            )
+    return out
 
 
 def _show(value: Value) -> str:

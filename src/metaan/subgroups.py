@@ -12,7 +12,7 @@ variable and tests whether the levels differ in two ways:
   mods = ~ factor(g), method = "REML")``).
 
 tau^2 is estimated separately in each level by default; with
-``tau2="pooled"`` every level uses the residual tau^2 of the mixed-effects
+``tau2_mode="pooled"`` every level uses the residual tau^2 of the mixed-effects
 model (Borenstein et al. 2009, ch. 19).
 
 References
@@ -33,19 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaan._format import fmt, fmt_p, format_excluded
+from metaan._args import Column, as_table, check_choice, check_level, column_values, n_rows
+from metaan._base import Result
+from metaan._design import Coding, level_name, ordered_levels
+from metaan._format import fmt, fmt_p, format_excluded, p_equals
 from metaan._json import json_number
 from metaan.errors import InputError, NotEstimableError
-from metaan.models import METHODS, TESTS, EffectData, check_choice, check_level, fit_arrays
-from metaan.regression import (
-    INTERCEPT,
-    Design,
-    MetaRegressionResult,
-    build_design,
-    fit_design,
-    level_name,
-    ordered_levels,
-)
+from metaan.models import METHODS, TESTS, EffectData, fit_arrays
+from metaan.regression import Design, MetaRegressionResult, build_design, fit_design
 from metaan.results import Exclusion, MetaResult
 
 __all__ = ["SubgroupLevel", "SubgroupResult", "fit_subgroups"]
@@ -56,8 +51,8 @@ TAU2_MODES: tuple[str, ...] = ("separate", "pooled")
 SINGLE_STUDY_NOTE = "a single study: shown as reported, not pooled"
 
 
-@dataclass(frozen=True, eq=False)
-class SubgroupLevel:
+@dataclass(frozen=True, eq=False, repr=False)
+class SubgroupLevel(Result):
     """One level of the grouping variable and the model fitted to its studies.
 
     ``pooled`` is False for a level with a single study: ``fit`` then shows
@@ -74,9 +69,25 @@ class SubgroupLevel:
     def k(self) -> int:
         return self.fit.k
 
+    def _short(self) -> str:
+        return f"{self.name} {self.fit._short()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fit's summary numbers, whether it is pooled and the note."""
+        return {"level": self.name, **self.fit.to_dict(), "pooled": self.pooled, "note": self.note}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The studies of the level, with their weights (see :meth:`MetaResult.to_frame`)."""
+        return self.fit.to_frame()
+
+    def summary(self) -> str:
+        """The level's name (and note), then its fit's summary."""
+        head = f"Subgroup {self.name}" + (f" ({self.note})" if self.note else "")
+        return f"{head}\n{self.fit.summary()}"
+
 
 @dataclass(frozen=True, eq=False, repr=False)
-class SubgroupResult:
+class SubgroupResult(Result):
     """A subgroup analysis: a fit per level and the tests of subgroup differences.
 
     Attributes
@@ -171,16 +182,15 @@ class SubgroupResult:
     def QMp(self) -> float | None:
         return None if self.mixed is None else self.mixed.QMp
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         text = (
-            f"<Subgroups by={self.by} {self.method} k={self.k} levels={len(self.levels)}"
-            f" tau2={self.tau2_mode}"
+            f"by={self.by} {self.method} k={self.k} levels={len(self.levels)} tau2={self.tau2_mode}"
         )
         if self.Q_between is not None and self.Q_between_p is not None:
             text += f" Qb={self.Q_between:.4g} p={self.Q_between_p:.3g}"
         if self.mixed is not None:
             text += f" QM={self.mixed.QM:.4g} p={self.mixed.QMp:.3g}"
-        return text + ">"
+        return text
 
     def to_frame(self) -> pd.DataFrame:
         """One row per level: its fit's summary, whether it is pooled and any note."""
@@ -270,42 +280,89 @@ def _subset(data: EffectData, idx: Sequence[int]) -> EffectData:
     )
 
 
-def _grouping(data: Any, groups: Any) -> tuple[str, pd.Categorical]:
+def _grouping(
+    table: pd.DataFrame | None, by: Column, n: int, source: str | None
+) -> tuple[str, pd.Categorical]:
     """The grouping variable's name and its values as a categorical in factor order."""
-    if isinstance(groups, str):
-        if not isinstance(data, pd.DataFrame):
-            raise InputError(
-                "a grouping column given by name needs a table",
-                fix="pass an effect-size table, or the group of each study",
-            )
-        if groups not in data.columns:
-            raise InputError(
-                f"the grouping column {groups!r} is not in the table",
-                column=groups,
-                fix=f"use one of {', '.join(map(str, data.columns))}",
-            )
-        by, values = groups, data[groups].reset_index(drop=True)
+    if isinstance(by, pd.Series) and isinstance(by.dtype, pd.CategoricalDtype):
+        values = by.reset_index(drop=True)  # keeps the order of its categories
+        if len(values) != n:
+            raise InputError(f"by has {len(values)} values but there are {n} rows")
     else:
-        name = getattr(groups, "name", None)
-        by = str(name) if name is not None else "group"
-        values = pd.Series(list(groups) if not isinstance(groups, pd.Series) else groups.tolist())
-        if isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype):
-            values = groups.reset_index(drop=True)
+        cells, _ = column_values(table, by, "by", n, numeric=False, source=source)
+        values = pd.Series(list(cells))
+    name = by if isinstance(by, str) else getattr(by, "name", None)
     order = ordered_levels(values)
     text = [None if pd.isna(x) else level_name(x) for x in values.astype(object)]
-    return by, pd.Categorical(text, categories=order)
+    return str(name) if name is not None else "group", pd.Categorical(text, categories=order)
+
+
+def _difference_tests(
+    design: Design, by: str, method: str, test: str, level: float
+) -> tuple[MetaRegressionResult | None, MetaRegressionResult | None, str | None]:
+    """The common-effect (Q-between) and mixed-effects (QM) meta-regressions on the
+    subgroup dummies, and why the mixed-effects one is missing, if it is."""
+    level_names = design.levels[0][1]
+    if len(level_names) < 2:
+        return None, None, "a single subgroup: there are no differences to test"
+    effects = design.data
+    treatment = Design(
+        data=effects,
+        X=np.column_stack([np.ones(effects.yi.size), design.X[:, 1:]]),
+        coding=Coding((by,), (level_names,), intercept=True),
+    )
+    common = fit_design(treatment, method="EE", test="z", level=level)
+    try:
+        return common, fit_design(treatment, method=method, test=test, level=level), None
+    except NotEstimableError as exc:
+        note = f"the mixed-effects test of subgroup differences cannot be estimated: {exc}"
+        return common, None, note
+
+
+def _pooled_tau2(
+    mixed: MetaRegressionResult | None, note: str | None, by: str
+) -> tuple[float, float | None]:
+    """The residual tau^2 (with its SE) every level shares under ``tau2_mode="pooled"``."""
+    if mixed is None:
+        raise NotEstimableError(f"tau^2 cannot be pooled across the subgroups of {by}: {note}")
+    return mixed.tau2, mixed.se_tau2
+
+
+def _level_fits(
+    design: Design,
+    method: str,
+    test: str,
+    level: float,
+    pooled: tuple[float, float | None] | None,
+) -> list[SubgroupLevel]:
+    """The fit of each level: pooled (with the shared tau^2 when there is one), or
+    a single study as reported."""
+    member = np.argmax(design.X, axis=1)
+    fitted: list[SubgroupLevel] = []
+    for j, name in enumerate(design.levels[0][1]):
+        idx = np.flatnonzero(member == j).tolist()
+        sub = _subset(design.data, idx)
+        if len(idx) == 1:
+            one = fit_arrays(sub, method="EE", test="z", level=level)
+            fitted.append(SubgroupLevel(name, one, pooled=False, note=SINGLE_STUDY_NOTE))
+            continue
+        res = fit_arrays(sub, method=method, test=test, level=level, fixed_tau2=pooled)
+        fitted.append(SubgroupLevel(name, res, pooled=True))
+    return fitted
 
 
 def fit_subgroups(
-    data: Any,
-    groups: Any,
+    data: pd.DataFrame | None = None,
     *,
+    by: Column,
+    yi: Column = "yi",
+    vi: Column = "vi",
+    sei: Column | None = None,
+    labels: Column | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 95.0,
-    tau2: str = "separate",
-    labels: Sequence[str] | None = None,
-    label: str | None = None,
+    tau2_mode: str = "separate",
     measure: str | None = None,
     source: str | None = None,
 ) -> SubgroupResult:
@@ -313,11 +370,11 @@ def fit_subgroups(
 
     Parameters
     ----------
-    data
-        An effect-size table (DataFrame with ``yi`` and ``vi`` or ``sei``), or a
-        pair ``(yi, vi)`` of arrays.
-    groups
-        The grouping column's name (with a table), or the group of each study.
+    data, yi, vi, sei, labels, measure, source
+        The studies, as for :func:`metaan.fit`: a table and its columns, or the
+        values.
+    by
+        The grouping variable: a column of ``data``, or the group of each study.
         Levels are ordered as R's ``factor`` orders them (sorted; numerically
         for numbers; a pandas categorical keeps its order); the first is the
         reference of the dummies of the moderator tests.
@@ -327,14 +384,13 @@ def fit_subgroups(
     test
         ``z`` or ``knha`` (then the mixed-effects test is an F test).
     level
-        Confidence level in percent or as a fraction.
-    tau2
+        Confidence level as a percentage (95) or a fraction (0.95).
+    tau2_mode
         ``"separate"`` (default): tau^2 is estimated within each level.
         ``"pooled"``: every level uses the residual tau^2 of the mixed-effects
         model with the subgroup dummies (refused when that model cannot be
-        estimated).
-    labels, label, measure, source
-        As for :func:`metaan.fit`.
+        estimated). (Named so as not to be taken for metafor's ``tau2=``, which
+        fixes tau^2 at a value.)
 
     Returns
     -------
@@ -348,105 +404,33 @@ def fit_subgroups(
     Raises
     ------
     InputError
-        A grouping column that does not exist, bad effect sizes.
+        A grouping column that does not exist, bad effect sizes. (A study with no
+        group is not an error: it is left out and listed in ``excluded``.)
     NotEstimableError
-        ``tau2="pooled"`` when the mixed-effects model cannot be estimated.
-
-    Notes
-    -----
-    A study with no group is left out and listed in ``excluded``.
+        ``tau2_mode="pooled"`` when the mixed-effects model cannot be estimated.
     """
     method = check_choice(method, METHODS, "method")
     test = check_choice(test, TESTS, "test")
     level = check_level(level)
-    tau2_mode = check_choice(tau2, TAU2_MODES, "tau2")
-    if isinstance(data, pd.DataFrame):
-        yi, vi = data, None
-    else:
-        try:
-            yi, vi = data
-        except (TypeError, ValueError):
-            raise InputError(
-                "data must be an effect-size table or a pair (yi, vi)",
-                fix="pass a DataFrame with yi and vi columns, or (yi, vi)",
-            ) from None
-    by, cat = _grouping(data, groups)
+    tau2_mode = check_choice(tau2_mode, TAU2_MODES, "tau2_mode")
+    table = as_table(data, source=source)
+    n = len(table) if table is not None else n_rows(None, yi=yi)
+    name, cat = _grouping(table, by, n, source)
     design = build_design(
-        yi,
-        vi,
-        pd.DataFrame({by: cat}),
-        intercept=False,
-        labels=labels,
-        label=label,
-        measure=measure,
-        source=source,
-        role="subgroup",
-    )
-    effects = design.data
-    level_names = design.levels[0][1]
-    member = np.argmax(design.X, axis=1)
-    n_levels = len(level_names)
-
-    common: MetaRegressionResult | None = None
-    mixed: MetaRegressionResult | None = None
-    mixed_note: str | None = None
-    if n_levels >= 2:
-        X = np.column_stack([np.ones(effects.yi.size), design.X[:, 1:]])
-        treatment = Design(
-            data=effects,
-            X=X,
-            names=(INTERCEPT, *design.names[1:]),
-            moderators=(by,),
-            intercept=True,
-            reference_levels=((by, level_names[0]),),
-            levels=design.levels,
-        )
-        common = fit_design(treatment, method="EE", test="z", level=level)
-        try:
-            mixed = fit_design(treatment, method=method, test=test, level=level)
-        except NotEstimableError as exc:
-            mixed_note = (
-                f"the mixed-effects test of subgroup differences cannot be estimated: {exc}"
-            )
-    else:
-        mixed_note = "a single subgroup: there are no differences to test"
-
-    tau2_pooled: float | None = None
-    se_tau2_pooled: float | None = None
-    if tau2_mode == "pooled" and method != "EE" and n_levels >= 2:
-        if mixed is None:
-            raise NotEstimableError(
-                f"tau^2 cannot be pooled across the subgroups of {by}: {mixed_note}"
-            )
-        tau2_pooled, se_tau2_pooled = mixed.tau2, mixed.se_tau2
-
-    fitted: list[SubgroupLevel] = []
-    for j, name in enumerate(level_names):
-        idx = np.flatnonzero(member == j).tolist()
-        sub = _subset(effects, idx)
-        if len(idx) == 1:
-            one = fit_arrays(sub, method="EE", test="z", level=level)
-            fitted.append(SubgroupLevel(name, one, pooled=False, note=SINGLE_STUDY_NOTE))
-        elif tau2_pooled is not None:
-            res = fit_arrays(
-                sub,
-                method=method,
-                test=test,
-                level=level,
-                fixed_tau2=(tau2_pooled, se_tau2_pooled),
-            )
-            fitted.append(SubgroupLevel(name, res, pooled=True))
-        else:
-            fitted.append(
-                SubgroupLevel(
-                    name, fit_arrays(sub, method=method, test=test, level=level), pooled=True
-                )
-            )
-    if tau2_mode == "pooled" and method != "EE" and n_levels == 1:
+        table, yi=yi, vi=vi, sei=sei, mods=pd.DataFrame({name: cat}), intercept=False,
+        labels=labels, measure=measure, source=source, role="subgroup",
+    )  # fmt: skip
+    common, mixed, mixed_note = _difference_tests(design, name, method, test, level)
+    pooled = None
+    if tau2_mode == "pooled" and method != "EE" and len(design.levels[0][1]) >= 2:
+        pooled = _pooled_tau2(mixed, mixed_note, name)
+    fitted = _level_fits(design, method, test, level, pooled)
+    tau2_pooled = None if pooled is None else pooled[0]
+    if tau2_mode == "pooled" and method != "EE" and len(fitted) == 1:
         tau2_pooled = fitted[0].fit.tau2  # one subgroup: its own tau^2 is the pooled one
-
+    effects = design.data
     return SubgroupResult(
-        by=by,
+        by=name,
         method=method,
         test=test,
         level=level,
@@ -464,7 +448,7 @@ def fit_subgroups(
         tau2_pooled=tau2_pooled,
         measure=effects.measure,
         excluded=effects.excluded,
-        empty_levels=tuple(c for c in cat.categories if c not in level_names),
+        empty_levels=tuple(c for c in cat.categories if c not in design.levels[0][1]),
     )
 
 
@@ -495,13 +479,13 @@ def format_subgroups(res: SubgroupResult) -> str:
     if res.Q_between is not None:
         lines.append(
             f"  fixed effect (Q-between): Q({res.Q_between_df}) = {fmt(res.Q_between)}, "
-            f"p = {fmt_p(res.Q_between_p)}"
+            f"{p_equals(res.Q_between_p)}"
         )
     if res.mixed is not None:
         m = res.mixed
         qm = f"F({m.QM_df}, {m.QM_df2})" if m.QM_df2 is not None else f"QM({m.QM_df})"
         lines.append(
-            f"  mixed effects ({m.method}): {qm} = {fmt(m.QM)}, p = {fmt_p(m.QMp)}"
+            f"  mixed effects ({m.method}): {qm} = {fmt(m.QM)}, {p_equals(m.QMp)}"
             + (f"; residual tau^2 = {fmt(m.tau2)}" if m.method != "EE" else "")
         )
     if res.mixed_note:

@@ -38,7 +38,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from metaan._args import Column, numeric_columns
 from metaan._dist import chi2_sf, norm_isf, norm_sf
 from metaan.errors import InputError, NotEstimableError
 from metaan.estimators import FloatArray
@@ -235,30 +237,45 @@ def _result(
     )
 
 
+def _tables_of(
+    data: Any, ai: Column, n1i: Column, ci: Column, n2i: Column, labels: Any, source: str | None
+) -> _Tables:
+    """The 2x2 tables of a table's columns or of the counts given (the data convention)."""
+    columns = {"ai": ai, "n1i": n1i, "ci": ci, "n2i": n2i}
+    counts, names, rows = numeric_columns(data, columns, labels=labels, source=source)
+    return _tables(counts["ai"], counts["n1i"], counts["ci"], counts["n2i"], names, list(rows))
+
+
 def fit_mh(
-    ai: Any,
-    n1i: Any,
-    ci: Any,
-    n2i: Any,
+    data: pd.DataFrame | None = None,
     *,
+    ai: Column = "ai",
+    n1i: Column = "n1i",
+    ci: Column = "ci",
+    n2i: Column = "n2i",
     measure: str = "OR",
     level: float = 95.0,
-    labels: Sequence[str] | None = None,
-    rows: Sequence[int | None] | None = None,
+    labels: Column | None = None,
     correct: bool = True,
+    source: str | None = None,
 ) -> MetaResult:
     """Mantel-Haenszel common-effect estimate from 2x2 tables.
 
     Parameters
     ----------
+    data
+        A table with one row per study, or None when the counts are given directly.
     ai, n1i, ci, n2i
-        Events and totals in group 1 (treatment) and group 2 (control).
+        Events and totals in group 1 (treatment) and group 2 (control): columns
+        of ``data`` or one value per study.
     measure
         ``OR`` (log odds ratio, Robins-Breslow-Greenland variance), ``RR`` (log
         risk ratio, Greenland-Robins variance) or ``RD`` (risk difference,
         Sato-Greenland-Robins variance).
     level
-        Confidence level in percent.
+        Confidence level as a percentage (95) or a fraction (0.95).
+    labels, source
+        Study labels (as for :func:`metaan.fit`) and the file, for messages.
     correct
         Continuity correction in the Cochran-Mantel-Haenszel test (OR only).
 
@@ -272,7 +289,7 @@ def fit_mh(
 
     measure = check_choice(measure, ("OR", "RR", "RD"), "measure for Mantel-Haenszel")
     level = check_level(level)
-    t = _tables(ai, n1i, ci, n2i, labels, rows)
+    t = _tables_of(data, ai, n1i, ci, n2i, labels, source)
     if t.a.size == 0:
         raise InputError("no study has complete 2x2 counts")
     a, b, c, d = t.a, t.b, t.c, t.d
@@ -384,16 +401,19 @@ def _cmh_and_tarone(t: _Tables, odds_ratio: float, correct: bool) -> dict[str, f
 
 
 def fit_peto(
-    ai: Any,
-    n1i: Any,
-    ci: Any,
-    n2i: Any,
+    data: pd.DataFrame | None = None,
     *,
+    ai: Column = "ai",
+    n1i: Column = "n1i",
+    ci: Column = "ci",
+    n2i: Column = "n2i",
     level: float = 95.0,
-    labels: Sequence[str] | None = None,
-    rows: Sequence[int | None] | None = None,
+    labels: Column | None = None,
+    source: str | None = None,
 ) -> MetaResult:
     """Peto's one-step common odds ratio (Yusuf et al. 1985), on the log scale.
+
+    The arguments are those of :func:`fit_mh`.
 
     Each table contributes O - E (observed minus expected events in group 1 under
     the hypergeometric distribution) and its variance V; the log odds ratio is
@@ -403,7 +423,7 @@ def fit_peto(
     from metaan.models import check_level
 
     level = check_level(level)
-    t = _tables(ai, n1i, ci, n2i, labels, rows)
+    t = _tables_of(data, ai, n1i, ci, n2i, labels, source)
     if t.a.size == 0:
         raise InputError("no study has complete 2x2 counts")
     a = t.a

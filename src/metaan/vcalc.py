@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from metaan._args import column_values, n_rows
 from metaan._gls import BlockMatrix, Blocks
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
@@ -54,34 +55,6 @@ FloatArray = npt.NDArray[np.float64]
 #: A correlation between observations or constructs: one value for every pair, or a
 #: labelled square matrix (a DataFrame, or a mapping of label to mapping of label).
 Correlation = float | pd.DataFrame | Mapping[Any, Mapping[Any, float]]
-
-
-def _column(
-    data: pd.DataFrame | None, value: Any, name: str, k: int | None, *, numeric: bool
-) -> tuple[np.ndarray, str | None]:
-    """The values of an argument: a column of ``data`` named by ``value``, or the values."""
-    if isinstance(value, str):
-        if data is None or value not in data.columns:
-            fix = f"use one of {', '.join(map(str, data.columns))}" if data is not None else None
-            raise InputError(f"{name}: there is no column {value!r}", column=value, fix=fix)
-        series = data[value]
-        column: str | None = value
-    else:
-        series = pd.Series(np.asarray(value).reshape(-1) if np.ndim(value) else [value] * (k or 1))
-        column = None
-    if k is not None and len(series) != k:
-        raise InputError(f"{name} has {len(series)} values but there are {k} effects")
-    if numeric:
-        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
-        text_cells = np.flatnonzero(series.notna().to_numpy() & np.isnan(numbers))
-        if text_cells.size:
-            raise InputError(
-                f"{name} must be a number, not {series.iloc[int(text_cells[0])]!r}",
-                row=int(spreadsheet_rows(_frame(data, k))[text_cells[0]]),
-                column=column,
-            )
-        return numbers, column
-    return series.to_numpy(dtype=object), column
 
 
 def _frame(data: pd.DataFrame | None, k: int | None) -> pd.DataFrame:
@@ -230,13 +203,13 @@ def vcalc(
         argument without its partner (``obs`` without ``rho``, ``time1`` without
         ``phi``, ``grp2`` without ``grp1``).
     """
-    v_all, _ = _column(data, vi, "vi", None if data is None else len(data), numeric=True)
-    k = v_all.shape[0]
+    k = n_rows(data, vi=vi)
+    v_all, _ = column_values(data, vi, "vi", k, numeric=True)
     frame = _frame(data, k)
     rows = spreadsheet_rows(frame)
-    cl, cl_col = _column(data, cluster, "cluster", k, numeric=False)
+    cl, cl_col = column_values(data, cluster, "cluster", k, numeric=False)
     if subgroup is not None:
-        sg, _ = _column(data, subgroup, "subgroup", k, numeric=False)
+        sg, _ = column_values(data, subgroup, "subgroup", k, numeric=False)
         joined = np.empty(k, dtype=object)
         joined[:] = list(zip(cl.tolist(), sg.tolist(), strict=True))
         cl = joined
@@ -298,14 +271,14 @@ def _group_arrays(
     def labels(value: Any, name: str, default: Any) -> np.ndarray:
         if value is None:
             return np.full(k, default, dtype=object)
-        out, column = _column(data, value, name, k, numeric=False)
+        out, column = column_values(data, value, name, k, numeric=False)
         _no_missing(out, name, column, rows)
         return out
 
     def numbers(value: Any, name: str, default: np.ndarray) -> np.ndarray:
         if value is None:
             return default
-        out, column = _column(data, value, name, k, numeric=True)
+        out, column = column_values(data, value, name, k, numeric=True)
         _no_missing(out, name, column, rows)
         return out
 

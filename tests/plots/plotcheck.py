@@ -70,7 +70,7 @@ def _reference_case(path: Path) -> PlotCase:
     table = pd.DataFrame(data["data"])
     table["label"] = [_label(r) for _, r in table.iterrows()]
     measure = data["effect"]["measure"]
-    fit = metaan.fit(table, label="label", measure=measure, source=path.name)
+    fit = metaan.fit(table, labels="label", measure=measure, source=path.name)
     effect = data["effect"]
     events = None
     if "ai" in effect:
@@ -136,7 +136,7 @@ def study_cases() -> tuple[PlotCase, ...]:
         PlotCase(
             name="studies_psilocybin",
             table=psi,
-            fit=metaan.fit(psi, label="label", measure="SMD"),
+            fit=metaan.fit(psi, labels="label", measure="SMD"),
             measure="SMD",
             events=None,
             subgroup="blinding",
@@ -154,9 +154,9 @@ def study_cases() -> tuple[PlotCase, ...]:
     ]
     ssri = ssri[~ssri["record_id"].duplicated()].reset_index(drop=True)
     effects = escalc(
-        ssri, "OR", ai="events1", n1i="total1", ci="events2", n2i="total2", label="study_id"
+        ssri, "OR", ai="events1", n1i="total1", ci="events2", n2i="total2", labels="study_id"
     )
-    ssri_fit = metaan.fit(effects, label="study_id", measure="OR")
+    ssri_fit = metaan.fit(effects, labels="study_id", measure="OR")
     keep = effects["yi"].notna().to_numpy()
     used = effects[keep].reset_index(drop=True)
     cases.append(
@@ -197,7 +197,7 @@ def study_cases() -> tuple[PlotCase, ...]:
         PlotCase(
             name="studies_psilocybin_primary",
             table=prim,
-            fit=metaan.fit(prim, label="label", measure="SMD"),
+            fit=metaan.fit(prim, labels="label", measure="SMD"),
             measure="SMD",
             events=None,
             subgroup="comparator_kind",

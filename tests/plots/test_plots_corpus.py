@@ -75,7 +75,7 @@ def test_the_forest_plot_draws_one_row_per_study_and_one_diamond(case: PlotCase)
 def test_the_subgroup_forest_draws_a_block_and_a_diamond_per_pooled_level(
     case: PlotCase,
 ) -> None:
-    sg = fit_subgroups(case.table, case.subgroup, label="label", measure=case.measure)
+    sg = fit_subgroups(case.table, by=case.subgroup, labels="label", measure=case.measure)
     fig = plots.forest(sg, overall=case.fit)
     pooled = [lev for lev in sg.levels if lev.pooled]
     assert len(artists(fig, r"diamond-g\d+")) == len(pooled)
@@ -212,12 +212,12 @@ def test_the_labbe_plot_puts_each_study_at_its_two_risks(case: PlotCase) -> None
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_the_comparison_plot_draws_a_diamond_and_interval_per_analysis(case: PlotCase) -> None:
     if case.subgroup:
-        sg = fit_subgroups(case.table, case.subgroup, label="label", measure=case.measure)
+        sg = fit_subgroups(case.table, by=case.subgroup, labels="label", measure=case.measure)
         analyses = {lev.name: lev.fit for lev in sg.levels}
         fig = plots.compare(sg)
     else:
         analyses = {
-            m: fit(case.table, method=m, label="label", measure=case.measure)
+            m: fit(case.table, method=m, labels="label", measure=case.measure)
             for m in ("EE", "DL", "REML", "PM")
         }
         fig = plots.compare(analyses)

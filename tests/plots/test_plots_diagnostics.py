@@ -121,7 +121,7 @@ def test_the_comparison_plot_refuses_to_mix_ratios_and_differences() -> None:
 
 
 def test_a_common_effect_analysis_in_a_comparison_has_no_prediction_whisker() -> None:
-    ee = metaan.fit(BCG.table, method="EE", label="label", measure="OR")
+    ee = metaan.fit(BCG.table, method="EE", labels="label", measure="OR")
     fig = plots.compare({"Common effect": ee, "Random effects": BCG.fit})
     assert len(artists(fig, r"diamond-\d")) == 2
     assert [line.get_gid() for line in lines(fig, r"pi-\d")] == ["pi-1"]

@@ -38,7 +38,7 @@ def test_a_forty_character_label_stays_on_one_line_and_is_not_cut() -> None:
     labels = [f"{name:<34.34}{1948 + i:>6}" for i, name in enumerate(BCG.fit.labels)]
     labels[0] = "Wellcome-Hoechst Multicentre Group 1979"[:34] + "  1979"
     assert all(len(label) == 40 for label in labels)
-    res = metaan.fit(BCG.fit.yi, BCG.fit.vi, labels=labels, measure="OR")
+    res = metaan.fit(yi=BCG.fit.yi, vi=BCG.fit.vi, labels=labels, measure="OR")
     fig = plots.forest(res)
     drawn = {t.get_gid(): t.get_text() for t in artists(fig, r"label-\d+")}
     assert sorted(drawn.values()) == sorted(labels)  # whole, on one line each
@@ -48,7 +48,7 @@ def test_a_forty_character_label_stays_on_one_line_and_is_not_cut() -> None:
 def test_a_long_label_is_wrapped_whole_and_kept_clear_of_the_plot() -> None:
     long = "A very long trial name that runs well past forty characters, " * 2
     labels = [long.strip(), *BCG.fit.labels[1:]]
-    res = metaan.fit(BCG.fit.yi, BCG.fit.vi, labels=labels, measure="OR")
+    res = metaan.fit(yi=BCG.fit.yi, vi=BCG.fit.vi, labels=labels, measure="OR")
     fig = plots.forest(res, columns={"Year": BCG.table["year"].tolist()})
     (text,) = artists(fig, "label-0")
     assert "\n" in text.get_text()
@@ -64,7 +64,7 @@ def test_a_long_label_is_wrapped_whole_and_kept_clear_of_the_plot() -> None:
 def test_the_plot_grows_with_the_rows_and_keeps_its_font_at_k_200() -> None:
     rng = np.random.default_rng(20240601)
     k = 200
-    res = metaan.fit(rng.normal(0.2, 0.3, k), rng.uniform(0.01, 0.2, k), measure="SMD")
+    res = metaan.fit(yi=rng.normal(0.2, 0.3, k), vi=rng.uniform(0.01, 0.2, k), measure="SMD")
     fig = plots.forest(res)
     assert len(lines(fig, r"study-\d+")) == k
     assert assert_inside_x(fig, r"ci-\d+") == k
@@ -127,7 +127,7 @@ def test_extra_columns_need_one_value_per_study() -> None:
 def test_excluded_studies_are_shown_marked_and_explained() -> None:
     table = BCG.table.copy()
     table.loc[4, "vi"] = np.nan
-    res = metaan.fit(table, label="label", measure="OR")
+    res = metaan.fit(table, labels="label", measure="OR")
     fig = plots.forest(res)
     assert len(lines(fig, r"study-\d+")) == 12
     (label,) = artists(fig, r"label-x0")
@@ -180,7 +180,9 @@ def test_intervals_beyond_given_limits_end_in_arrows_inside_the_axis() -> None:
 def test_a_mantel_haenszel_forest_has_no_prediction_interval() -> None:
     ev = BCG.events
     assert ev is not None
-    res = fit_mh(ev["ai"], ev["n1i"], ev["ci"], ev["n2i"], labels=list(BCG.fit.labels))
+    res = fit_mh(
+        ai=ev["ai"], n1i=ev["n1i"], ci=ev["ci"], n2i=ev["n2i"], labels=list(BCG.fit.labels)
+    )
     fig = plots.forest(res)
     assert artists(fig, "pi-overall") == []
     assert_texts_in_svg(fig, ["Common-effect model (Mantel-Haenszel)"])
@@ -188,7 +190,7 @@ def test_a_mantel_haenszel_forest_has_no_prediction_interval() -> None:
 
 def test_a_subgroup_of_one_study_is_shown_but_not_pooled() -> None:
     normand = next(c for c in reference_cases() if c.name == "normand_SMD")
-    sg = fit_subgroups(normand.table, "source", label="label", measure="SMD")
+    sg = fit_subgroups(normand.table, by="source", labels="label", measure="SMD")
     single = [j for j, lev in enumerate(sg.levels) if not lev.pooled]
     assert single
     fig = plots.forest(sg)

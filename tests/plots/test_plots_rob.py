@@ -48,7 +48,7 @@ def test_the_traffic_light_names_every_study_and_domain() -> None:
 def test_a_long_forest_continues_on_pages_with_the_same_header_and_axis() -> None:
     rng = np.random.default_rng(3)
     k = 90
-    res = metaan.fit(rng.normal(-0.3, 0.2, k), rng.uniform(0.01, 0.1, k),
+    res = metaan.fit(yi=rng.normal(-0.3, 0.2, k), vi=rng.uniform(0.01, 0.1, k),
                      labels=[f"Trial {i}" for i in range(k)], measure="SMD")  # fmt: skip
     pages = plots.forest_pages(res, page_size=(7.0, 9.0), title="Long")
     assert len(pages) >= 2

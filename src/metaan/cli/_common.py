@@ -25,16 +25,11 @@ import click
 import numpy as np
 import pandas as pd
 
+from metaan._args import check_level as confidence_level
+from metaan._args import label_column, study_labels
 from metaan._checks import table_warnings
 from metaan._output import atomic_write, refuse_input
-from metaan.effects import (
-    LABEL_COLUMNS,
-    MEASURES,
-    ZERO_CELL_RULES,
-    escalc,
-    raw_columns,
-    study_labels,
-)
+from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns, table_measure
 from metaan.errors import InputError, MetaanError
 from metaan.io import read_table
 from metaan.models import fit
@@ -45,6 +40,7 @@ __all__ = [
     "EFFECT_OPTION_NAMES",
     "EXCLUDED_COLUMNS",
     "FORMATS",
+    "PRECOMPUTED_COLUMNS",
     "check_level",
     "chosen_format",
     "compute_effects_from_options",
@@ -110,27 +106,15 @@ EFFECT_OPTION_NAMES: tuple[str, ...] = (
 
 
 def check_level(ctx: click.Context | None, param: click.Parameter | None, value: float) -> float:
-    """A confidence level in percent, strictly between 50 and 100.
-
-    A level of 1 or below is almost always a proportion typed for a percentage
-    (0.95 for 95), and one below 50 is no confidence interval anyone reports:
-    both are refused with the flag that was probably meant, rather than drawn as
-    a 1% interval.
-    """
+    """A confidence level in percent, by the library's one rule
+    (:func:`metaan._args.check_level`): a percentage from 50 up to 100 or a
+    fraction from 0.5 up to 1; anything else (1, 1.5, a 30 % interval) is refused
+    with the flag named, rather than drawn as a 1.5 % interval."""
     flag = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "--level"
-    if not 50.0 <= value < 100.0:
-        hint = (
-            f"; {value:g} looks like a proportion: for a {value * 100:g}% interval give "
-            f"{flag} {value * 100:g}"
-            if 0.5 <= value < 1.0
-            else ""
-        )
-        raise click.BadParameter(
-            f"{value:g} is not a confidence level in percent between 50 and 100 (e.g. 95){hint}",
-            ctx=ctx,
-            param=param,
-        )
-    return value
+    try:
+        return confidence_level(value, flag)
+    except InputError as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
 
 
 def effect_options(func: F) -> F:
@@ -351,6 +335,8 @@ def compute_effects_from_options(
     measure: str | None = options.get("measure") or table.attrs.get("measure")
     columns.update(_columns_by_name(table, measure, columns))
     if measure is None:
+        measure = _recorded_measure(table, source)
+    if measure is None:
         if columns.get("yi") is None:
             raise InputError(
                 "no effect measure given",
@@ -368,7 +354,7 @@ def compute_effects_from_options(
         to=str(options.get("to", "only0")),
         drop00=bool(options.get("drop00", False)),
         source=source,
-        label=options.get("label"),
+        labels=options.get("label"),
     )
     for warning in table_warnings(effects, columns, _label_column(effects, options.get("label"))):
         click.echo(f"metaan: warning: {source}: {warning}", err=True)
@@ -376,16 +362,23 @@ def compute_effects_from_options(
 
 
 def _label_column(table: pd.DataFrame, label: str | None) -> str | None:
-    """The column of study labels: ``--label``, else the first of metaan's label names."""
-    if label is not None:
-        return label
-    by_lower = {str(c).lower(): str(c) for c in table.columns}
-    return next((by_lower[name] for name in LABEL_COLUMNS if name in by_lower), None)
+    """The column of study labels: ``--label``, else the one metaan's rule chooses."""
+    return label if label is not None else label_column(table)
+
+
+def _recorded_measure(table: pd.DataFrame, source: str) -> str | None:
+    """The measure a table of effect sizes records (the output of ``metaan effects``),
+    so that precomputed log odds ratios stay odds ratios."""
+    usable = None
+    if "yi" in table.columns:
+        usable = pd.to_numeric(table["yi"], errors="coerce").notna().to_numpy()
+    return table_measure(table, used=usable, source=source)
 
 
 #: Alternatives for the same arm: totals or non-events.
 _PARTNERS = {"n1i": "bi", "bi": "n1i", "n2i": "di", "di": "n2i"}
-_PRECOMPUTED = ("yi", "vi", "sei", "ci_lb", "ci_ub")
+#: The column flags of a precomputed effect.
+PRECOMPUTED_COLUMNS = ("yi", "vi", "sei", "ci_lb", "ci_ub")
 
 
 def _columns_by_name(
@@ -394,7 +387,7 @@ def _columns_by_name(
     """Columns named as metafor's arguments, for the arguments no flag named."""
     present = {str(c) for c in table.columns}
     named = {name for name, column in columns.items() if column is not None}
-    if named & set(_PRECOMPUTED):
+    if named & set(PRECOMPUTED_COLUMNS):
         return {}
     if measure is not None and measure.upper() != "GEN":
         found = {
@@ -426,6 +419,7 @@ def fit_effects(
     with showing_exclusions(effects, file, options.get("label")):
         res = fit(
             effects,
+            labels=options.get("label"),
             method=method,
             test=test.lower(),
             level=level,

@@ -22,7 +22,7 @@ from metaan.cli._common import (
     read_input,
     write_output,
 )
-from metaan.effects import measure_name
+from metaan.effects import MEASURE_COLUMN, measure_name, table_measure
 from metaan.results import Exclusion
 
 OutputFormat = Literal["csv", "json", "table"]
@@ -83,6 +83,11 @@ def _whole_numbers_as_integers(result: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def _measure(result: pd.DataFrame) -> str:
+    """The measure escalc recorded (the same in every row)."""
+    return str(table_measure(result) or "GEN")
+
+
 def _as_json(result: pd.DataFrame, exclusions: list[Exclusion], source: str) -> str:
     columns = [str(c) for c in result.columns]
     excluded = [e.to_dict() for e in exclusions]
@@ -92,8 +97,8 @@ def _as_json(result: pd.DataFrame, exclusions: list[Exclusion], source: str) -> 
     ]
     document = {
         "source": source,
-        "measure": result.attrs.get("measure"),
-        "yi": measure_name(str(result.attrs.get("measure", "GEN"))),
+        "measure": _measure(result),
+        "yi": measure_name(_measure(result)),
         "k": len(records),
         "k_excluded": len(excluded),
         "columns": columns,
@@ -104,9 +109,9 @@ def _as_json(result: pd.DataFrame, exclusions: list[Exclusion], source: str) -> 
 
 
 def _as_text(result: pd.DataFrame, excluded: list[Exclusion]) -> str:
-    shown = result.drop(columns=["exclusion_reason"])
+    shown = result.drop(columns=["exclusion_reason", MEASURE_COLUMN])
     body = shown.to_string(index=False, na_rep="NA", float_format=lambda x: f"{x:.6g}")
-    measure = str(result.attrs.get("measure", "GEN"))
+    measure = _measure(result)
     lines = [body, "", f"yi: {measure_name(measure)} ({measure}); vi: its sampling variance"]
     if excluded:
         lines.append(f"Excluded: {len(excluded)} of {len(result)} studies")

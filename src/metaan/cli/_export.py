@@ -9,8 +9,8 @@ import click
 from metaan.cli._app import main
 from metaan.cli._common import (
     COLUMN_FLAGS,
+    PRECOMPUTED_COLUMNS,
     _columns_by_name,
-    compute_effects_from_options,
     effect_options,
     model_options,
     naming_file,
@@ -78,9 +78,9 @@ def _escalc_columns(
     file: str, table: Any, options: dict[str, Any], measure: str | None
 ) -> dict[str, str]:
     """The raw columns escalc used (argument -> column), or none for precomputed effects."""
-    effects = compute_effects_from_options(file, table, **{**options, "measure": measure})
-    if effects.attrs.get("precomputed"):
-        return {}
     given = {name: options.get(name) for name, _, _ in COLUMN_FLAGS}
     given.update(_columns_by_name(table, measure, given))
-    return {name: str(column) for name, column in given.items() if column is not None}
+    named = {name: str(column) for name, column in given.items() if column is not None}
+    if named.keys() & set(PRECOMPUTED_COLUMNS):  # yi and vi go into the script as they are
+        return {}
+    return named

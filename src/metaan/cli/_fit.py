@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 import pandas as pd
 
+from metaan._args import study_labels
 from metaan._format import format_excluded
 from metaan._json import jsonable
 from metaan.cli._app import main
@@ -108,14 +110,15 @@ def fit_from_options(
             f"test {test} does not apply to {method_upper}", fix="use --test z (the default)"
         )
     a, n1, c, n2 = count_arrays(table, effects, options)
-    labels = _labels(effects)
+    counts = pd.DataFrame({"ai": a, "n1i": n1, "ci": c, "n2i": n2}, index=table.index)
+    labels = study_labels(table, options.get("label"), source=file)
     rows = [int(r) for r in spreadsheet_rows(table)]
+    common: dict[str, Any] = {"labels": labels, "level": level, "source": file}
     with showing_exclusions(effects, file, options.get("label")):
         if method_upper == "PETO":
-            res = fit_peto(a, n1, c, n2, level=level, labels=labels, rows=rows)
+            res = fit_peto(counts, **common)
         else:
-            measure = str(options["measure"])
-            res = fit_mh(a, n1, c, n2, measure=measure, level=level, labels=labels, rows=rows)
+            res = fit_mh(counts, measure=str(options["measure"]), **common)
     # Keep escalc's reason (e.g. "n2i is missing") for the rows it could not use.
     reasons = dict(zip(rows, effects["exclusion_reason"].tolist(), strict=True))
     excluded = tuple(
@@ -123,14 +126,6 @@ def fit_from_options(
         for e in res.excluded
     )
     return replace(res, excluded=excluded)
-
-
-def _labels(effects: pd.DataFrame) -> list[str]:
-    label = effects.attrs.get("label")
-    for name in (label, "study", "study_id", "label", "author", "trial"):
-        if name and name in effects.columns:
-            return [str(v) for v in effects[name]]
-    return [f"Study {i + 1}" for i in range(len(effects))]
 
 
 def render(res: MetaResult, output_format: str) -> str:
@@ -181,11 +176,13 @@ def render(res: MetaResult, output_format: str) -> str:
     help="Meta-regression on these moderator columns (text columns become dummies).",
 )
 @click.option(
-    "--tau2-pooled/--tau2-separate",
-    "tau2_pooled",
-    default=False,
+    "--tau2-mode",
+    "tau2_mode",
+    type=click.Choice(["separate", "pooled"]),  # metaan.subgroups.TAU2_MODES
+    default="separate",
     show_default=True,
-    help="With --subgroup: one residual tau^2 for every level, or one per level.",
+    help="With --subgroup: tau^2 estimated within each level (separate), or one residual "
+    "tau^2 for every level (pooled).",
 )
 @click.option(
     "--prediction",
@@ -205,7 +202,7 @@ def fit_command(
     subgroup: str | None,
     by: str | None,
     mods: str | None,
-    tau2_pooled: bool,
+    tau2_mode: str,
     prediction: str,
     output_format: str,
     output: str | None,
@@ -235,7 +232,7 @@ def fit_command(
             return
         if subgroup is not None or mods is not None:
             grouped = _fit_grouped(
-                file, method, test.lower(), level, subgroup, mods, tau2_pooled, options
+                file, method, test.lower(), level, subgroup, mods, tau2_mode, options
             )
             note_on_stderr((), grouped.excluded, file)
             write_output(_render_grouped(grouped, shape), output, [file])
@@ -252,7 +249,7 @@ def _fit_grouped(
     level: float,
     subgroup: str | None,
     mods: str | None,
-    tau2_pooled: bool,
+    tau2_mode: str,
     options: dict[str, Any],
 ) -> SubgroupResult | MetaRegressionResult:
     """The subgroup analysis or meta-regression the options ask for."""
@@ -278,15 +275,17 @@ def _fit_grouped(
                 fix=f"use one of {', '.join(map(str, table.columns))}",
             )
     effects = compute_effects_from_options(file, table, **options)
+    common: dict[str, Any] = {
+        "labels": options.get("label"),
+        "method": method,
+        "test": test,
+        "level": level,
+        "source": file,
+    }
     with showing_exclusions(effects, file, options.get("label")):
         if subgroup is not None:
-            tau2 = "pooled" if tau2_pooled else "separate"
-            return fit_subgroups(
-                effects, subgroup, method=method, test=test, level=level, tau2=tau2, source=file
-            )
-        return fit_regression(
-            effects, mods=names, method=method, test=test, level=level, source=file
-        )
+            return fit_subgroups(effects, by=subgroup, tau2_mode=tau2_mode, **common)
+        return fit_regression(effects, mods=names, **common)
 
 
 def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: str) -> str:
@@ -319,8 +318,22 @@ def _fit_by(
             f"--by needs an inverse-variance model, not {method.upper()}",
             fix="use --method EE or a tau^2 estimator",
         )
-    table = read_input(file, options)
     names = [n.strip() for n in by.split(",")]
+    if Path(file).is_dir():  # a folder of Parquet files, fitted through Dask
+        columns = {k: options.get(k) or None for k in ("yi", "vi", "sei")}
+        return fit_many(
+            file,
+            by=names,
+            yi=columns["yi"] or "yi",
+            vi=None if columns["sei"] else columns["vi"] or "vi",
+            sei=columns["sei"],
+            measure=options.get("measure") or "GEN",
+            method=method,
+            test=test,
+            level=level,
+            prediction=prediction,
+        )
+    table = read_input(file, options)
     for name in names:
         if name not in table.columns:
             raise InputError(
@@ -333,7 +346,13 @@ def _fit_by(
     effects[names] = table[names].to_numpy()
     with showing_exclusions(effects, file, options.get("label")):
         return fit_many(
-            effects, by=names, method=method, test=test, level=level, prediction=prediction
+            effects,
+            by=names,
+            labels=options.get("label"),
+            method=method,
+            test=test,
+            level=level,
+            prediction=prediction,
         )
 
 

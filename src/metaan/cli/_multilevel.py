@@ -103,7 +103,7 @@ def run_multilevel(
     V = _sampling(effects, names, options)
     common: dict[str, Any] = dict(
         V=V, mods=mod_names, method=method, test=test.lower(), level=level,
-        label=options.get("label"), source=file,
+        labels=options.get("label"), source=file,
     )  # fmt: skip
     if names:
         res = fit_multilevel(effects, levels=names, **common)

@@ -215,6 +215,7 @@ def _grouped_figure(req: _Request, table: pd.DataFrame) -> tuple[Figure, tuple[E
         )
     effects = compute_effects_from_options(req.file, table, **req.options)
     model: dict[str, Any] = {
+        "labels": req.options.get("label"),
         "method": req.method,
         "test": req.test,
         "level": req.level,
@@ -231,7 +232,7 @@ def _grouped_figure(req: _Request, table: pd.DataFrame) -> tuple[Figure, tuple[E
             "compare draws one row per subgroup", fix="name the column with --subgroup COL"
         )
     _column(table, req.subgroup, "--subgroup", req.file)
-    sg = fit_subgroups(effects, req.subgroup, **model)
+    sg = fit_subgroups(effects, by=req.subgroup, **model)
     if req.kind == "compare":
         fig = plots.compare(sg, xlim=req.xlim, title=req.title, **req.favour)
         return fig, sg.excluded
@@ -250,7 +251,12 @@ def _subgroup_forest(
     positions = _positions(rows, table)
     extra = _study_columns(table, req.columns, positions, "--columns", req.file)
     overall: MetaResult = fit(
-        effects, method=req.method, test=req.test, level=req.level, source=req.file
+        effects,
+        labels=req.options.get("label"),
+        method=req.method,
+        test=req.test,
+        level=req.level,
+        source=req.file,
     )
     return plots.forest(
         sg,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import pandas as pd
 
-from metaan._format import fmt, format_excluded
+from metaan._format import fit_header, format_excluded
 from metaan.cli._app import main
 from metaan.cli._common import (
     chosen_format,
@@ -36,16 +36,14 @@ if TYPE_CHECKING:
 
 ANALYSES = ("all", "leave1out", "influence", "baujat", "cumulative")
 
-_TITLES = {
-    "leave_one_out": "Leave-one-out (each row: the fit without that study)",
-    "influence": "Influence diagnostics (Viechtbauer & Cheung 2010; * = influential)",
-    "baujat": "Baujat coordinates (x: contribution to heterogeneity; y: influence on the estimate)",
-    "cumulative": "Cumulative meta-analysis (each row: the fit to the studies so far)",
-}
-
 
 def _run(
-    effects: pd.DataFrame, res: MetaResult, which: str, order: str | None, file: str
+    effects: pd.DataFrame,
+    res: MetaResult,
+    which: str,
+    order: str | None,
+    file: str,
+    labels: str | None,
 ) -> list[Analysis]:
     from metaan.sensitivity import baujat, cumulative, influence, leave_one_out
 
@@ -63,7 +61,12 @@ def _run(
             try:
                 out.append(
                     cumulative(
-                        effects, order=order, method=res.method, test=res.test, level=res.level
+                        effects,
+                        labels=labels,
+                        order=order,
+                        method=res.method,
+                        test=res.test,
+                        level=res.level,
                     )
                 )
             except InputError as exc:
@@ -71,32 +74,10 @@ def _run(
     return out
 
 
-def _frame_as_text(frame: pd.DataFrame) -> str:
-    """A table for people: 4 decimals, ``-`` for missing values."""
-    return frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4f}")
-
-
-def _as_text(res: MetaResult, analyses: list[Analysis], order: str | None) -> str:
-    from metaan.sensitivity import Cumulative, Influence
-
-    lines = [
-        f"Sensitivity analyses: k = {res.k}; model {res.method}, test {res.test}, "
-        f"{res.level:g}% intervals",
-        f"Pooled estimate: {fmt(res.estimate)} [{fmt(res.ci_lb)}, {fmt(res.ci_ub)}]"
-        + (f", tau^2 = {fmt(res.tau2)}" if res.model == "random" else ""),
-    ]
-    for analysis in analyses:
-        name = str(analysis.to_dict()["analysis"])
-        frame = analysis.to_frame()
-        title = _TITLES[name]
-        if isinstance(analysis, Cumulative):
-            title += f", ordered by {order}" if order else ", in data order"
-        if isinstance(analysis, Influence):
-            frame = frame.drop(columns=["influential"])
-            frame.insert(0, " ", ["*" if flag else "" for flag in analysis.influential])
-        lines += ["", title + ":", _frame_as_text(frame)]
-    lines += format_excluded(res.excluded)
-    return "\n".join(lines) + "\n"
+def _as_text(res: MetaResult, analyses: list[Analysis]) -> str:
+    parts = ["\n".join(fit_header(res, "Sensitivity analyses"))]
+    parts += [analysis.summary() for analysis in analyses]
+    return "\n".join(["\n\n".join(parts), *format_excluded(res.excluded)]) + "\n"
 
 
 def _as_csv(res: MetaResult, analyses: list[Analysis]) -> str:
@@ -111,22 +92,16 @@ def _as_csv(res: MetaResult, analyses: list[Analysis]) -> str:
     return frame_as_csv(with_excluded_rows(table, res.excluded))
 
 
-def render(
-    res: MetaResult, analyses: list[Analysis], output_format: str, source: str, order: str | None
-) -> str:
+def render(res: MetaResult, analyses: list[Analysis], output_format: str, source: str) -> str:
     """The analyses as text in one of :data:`FORMATS`."""
-    from metaan.sensitivity import Cumulative
-
     if output_format == "json":
         document: dict[str, Any] = {"source": source, "fit": res.to_dict()}
         for analysis in analyses:
             document[str(analysis.to_dict()["analysis"])] = analysis.to_dict()
-        if any(isinstance(a, Cumulative) for a in analyses):
-            document["cumulative"]["order_by"] = order
         return json_text(document)
     if output_format == "csv":
         return _as_csv(res, analyses)
-    return _as_text(res, analyses, order)
+    return _as_text(res, analyses)
 
 
 @main.command("sensitivity")
@@ -174,6 +149,6 @@ def sensitivity_command(
     shape = chosen_format(output_format, output)
     with naming_file(file):
         effects, res = fit_effects(file, method, test, level, options)
-        analyses = _run(effects, res, which, order, file)
+        analyses = _run(effects, res, which, order, file, options.get("label"))
     note_on_stderr((), res.excluded, file)
-    write_output(render(res, analyses, shape, file, order), output, [file])
+    write_output(render(res, analyses, shape, file), output, [file])

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from metaan.effects import study_labels
+from metaan._args import study_labels
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 

@@ -28,6 +28,7 @@ from typing import Literal, TypeAlias, get_args
 import numpy as np
 import pandas as pd
 
+from metaan._args import check_level
 from metaan._dist import chi2_sf, norm_isf, t_isf
 from metaan.errors import InputError
 from metaan.network._basic import Decomposition, KrahnFits, decomposition, likelihood_tau2
@@ -114,7 +115,7 @@ def fit_network(
         ``good`` if small effects are better (a lower depression score), ``bad`` if
         large ones are (more responders); it directs the P-scores.
     level
-        Confidence level of the intervals, in percent.
+        Confidence level of the intervals: a percentage (95) or a fraction (0.95).
     incr, allstudies
         The zero-cell rule of :func:`pairwise` for arm-level events.
     source
@@ -134,27 +135,13 @@ def fit_network(
     """
     chosen = _check_method(method, source)
     small = check_small_values(small_values)
-    if not 0.0 < level < 100.0:
-        raise InputError(f"level is {level}", file=source, fix="give a percentage, e.g. 95")
+    level = check_level(level)
     if tau2 is not None and not (math.isfinite(tau2) and tau2 >= 0.0):
         raise InputError(f"tau2 is {tau2}; a variance must be >= 0", file=source)
+    arms = (study, treatment, events, n, mean, sd)
+    comparisons = (treat1, treat2, yi, vi, sei)
     contrasts, excluded, measure = _read(
-        data,
-        study,
-        treatment,
-        events,
-        n,
-        mean,
-        sd,
-        treat1,
-        treat2,
-        yi,
-        vi,
-        sei,
-        measure,
-        incr,
-        allstudies,
-        source,
+        data, *arms, *comparisons, measure, incr, allstudies, source
     )
     ref = _reference(contrasts, reference, source)
     return _fit(contrasts, chosen, tau2, ref, small, level, measure, excluded, source)
@@ -298,8 +285,8 @@ def _fit(
         m=c.m,
         n=c.n,
         d=designs,
-        common=_estimates("common", common, level, small, None),
-        random=_estimates("random", random, level, small, df),
+        common=_estimates("common", common, c.treatments, measure, level, small, None),
+        random=_estimates("random", random, c.treatments, measure, level, small, df),
         tau2=estimate,
         I2=I2,
         I2_ci=I2_ci,
@@ -334,6 +321,8 @@ def _design_list(c: Contrasts) -> tuple[tuple[tuple[str, ...], int], ...]:
 def _estimates(
     model: Literal["common", "random"],
     fit: GraphFit,
+    treatments: tuple[str, ...],
+    measure: str | None,
     level: float,
     small: SmallValues,
     df: int | None,
@@ -353,6 +342,9 @@ def _estimates(
         upper_p = np.where(off, TE + half, 0.0)
     return NetworkEstimates(
         model,
+        treatments,
+        measure,
+        level,
         fit.tau2,
         TE,
         se,

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from metaan._base import Result
+from metaan._format import fmt
 from metaan._json import json_list
 from metaan.errors import InputError
 from metaan.network._table import FloatArray
@@ -81,8 +83,8 @@ def pscores(TE: FloatArray, seTE: FloatArray, small_values: SmallValues) -> Floa
     return np.asarray(np.sum(np.where(off, better, 0.0), axis=1) / (n - 1), dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class Ranking:
+@dataclass(frozen=True, repr=False)
+class Ranking(Result):
     """Rank probabilities, mean ranks and SUCRA from ``nsim`` simulated networks.
 
     ``probabilities[i, r]`` is the probability that treatment i has rank r + 1
@@ -113,7 +115,27 @@ class Ranking:
             frame[f"rank_{r + 1}"] = self.probabilities[:, r]
         return frame
 
+    def _short(self) -> str:
+        return f"{self.model} n={len(self.treatments)} nsim={self.nsim} seed={self.seed}"
+
+    def summary(self) -> str:
+        """SUCRA, P-score and mean rank of every treatment, the best first."""
+        width = max(len("treatment"), *(len(t) for t in self.treatments))
+        better = "small" if self.small_values == "good" else "large"
+        lines = [
+            f"Ranking, {self.model} effects ({better} effects are better); SUCRA from "
+            f"{self.nsim} simulations (seed {self.seed})",
+            f"{'treatment':<{width}}  {'SUCRA':>6}  {'P-score':>7}  {'mean rank':>9}",
+        ]
+        for i in np.argsort(-self.sucra, kind="stable"):
+            lines.append(
+                f"{self.treatments[i]:<{width}}  {fmt(float(self.sucra[i]), 3):>6}  "
+                f"{fmt(float(self.pscore[i]), 3):>7}  {fmt(float(self.mean_rank[i]), 2):>9}"
+            )
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
+        """Every number, JSON-ready."""
         return {
             "model": self.model,
             "small_values": self.small_values,

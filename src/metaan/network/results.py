@@ -9,7 +9,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from metaan._format import fmt_typeset
+from metaan._base import Result
+from metaan._format import fmt, fmt_p, fmt_typeset
 from metaan._json import json_list, json_number
 from metaan.network._basic import Decomposition
 from metaan.network._data import Contrasts
@@ -25,18 +26,21 @@ Model = Literal["common", "random"]
 _RATIO = frozenset({"OR", "RR"})
 
 
-@dataclass(frozen=True)
-class NetworkEstimates:
+@dataclass(frozen=True, repr=False)
+class NetworkEstimates(Result):
     """Every treatment versus every other under one model, as n x n matrices.
 
-    Row i, column j is treatment i versus treatment j (a log ratio for OR and RR), in
-    the order of :attr:`NetworkResult.treatments`; the diagonal is 0 (p-values nan).
-    ``pscore`` holds each treatment's P-score. ``lower_predict`` and
-    ``upper_predict`` are the prediction interval of a random-effects model (t with
-    the df of Q, as netmeta), None when Q has fewer than 2 df or for common effects.
+    Row i, column j is ``treatments[i]`` versus ``treatments[j]`` (a log ratio for OR
+    and RR); the diagonal is 0 (p-values nan). ``pscore`` holds each treatment's
+    P-score. ``lower_predict`` and ``upper_predict`` are the prediction interval of a
+    random-effects model (t with the df of Q, as netmeta), None when Q has fewer than
+    2 df or for common effects.
     """
 
     model: Model
+    treatments: tuple[str, ...]
+    measure: str | None
+    level: float
     tau2: float
     TE: FloatArray
     seTE: FloatArray
@@ -53,7 +57,24 @@ class NetworkEstimates:
         """The variance of every estimate, ``seTE ** 2``."""
         return self.seTE * self.seTE
 
-    def to_dict(self, treatments: tuple[str, ...]) -> dict[str, Any]:
+    def _short(self) -> str:
+        return f"{self.model} n={len(self.treatments)} tau2={self.tau2:.4g}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per ordered pair of treatments (row versus column of the matrices):
+        estimate, SE, CI, z and p, and the prediction interval where there is one."""
+        i, j = np.nonzero(~np.eye(len(self.treatments), dtype=bool))
+        names = np.array(self.treatments, dtype=object)
+        frame = pd.DataFrame({"treat1": names[i], "treat2": names[j]})
+        for name in ("TE", "seTE", "lower", "upper", "z", "pval"):
+            frame[name] = getattr(self, name)[i, j]
+        if self.lower_predict is not None and self.upper_predict is not None:
+            frame["lower_predict"] = self.lower_predict[i, j]
+            frame["upper_predict"] = self.upper_predict[i, j]
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every matrix (row versus column) and the P-scores, JSON-ready."""
         out: dict[str, Any] = {
             name: [json_list(row) for row in getattr(self, name)]
             for name in ("TE", "seTE", "lower", "upper", "z", "pval")
@@ -61,12 +82,36 @@ class NetworkEstimates:
         if self.lower_predict is not None and self.upper_predict is not None:
             out["lower_predict"] = [json_list(row) for row in self.lower_predict]
             out["upper_predict"] = [json_list(row) for row in self.upper_predict]
-        out["pscore"] = {t: json_number(p) for t, p in zip(treatments, self.pscore, strict=True)}
+        out["pscore"] = {
+            t: json_number(p) for t, p in zip(self.treatments, self.pscore, strict=True)
+        }
         return out
+
+    def summary(self) -> str:
+        """Each treatment's P-score and its estimates against every other treatment."""
+        ratio = self.measure in _RATIO
+        head = f"Network estimates, {self.model} effects"
+        if self.model == "random":
+            head += f" (tau^2 = {fmt(self.tau2)})"
+        width = max(len("treatment"), *(len(t) for t in self.treatments))
+        lines = [head + f"; row versus column, {self.level:g}% CI", ""]
+        for i, row in enumerate(self.treatments):
+            lines.append(f"{row} (P-score {fmt(float(self.pscore[i]), 2)}) versus")
+            for j, col in enumerate(self.treatments):
+                if i == j:
+                    continue
+                te, lo, hi = self.TE[i, j], self.lower[i, j], self.upper[i, j]
+                if ratio:
+                    te, lo, hi = math.exp(te), math.exp(lo), math.exp(hi)
+                lines.append(
+                    f"  {col:<{width}}  {fmt(te):>9} [{fmt(lo)}, {fmt(hi)}]  "
+                    f"p = {fmt_p(float(self.pval[i, j]))}"
+                )
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class NetworkResult:
+class NetworkResult(Result):
     """A network meta-analysis by the graph-theoretical method (Rücker 2012).
 
     ``k`` studies, ``m`` comparisons, ``n`` treatments, ``d`` designs. ``tau2`` is
@@ -130,12 +175,12 @@ class NetworkResult:
         """The position of a treatment in :attr:`treatments`."""
         return self.treatments.index(treatment)
 
-    def __repr__(self) -> str:
+    def _short(self) -> str:
         tau2 = "NA" if self.tau2 is None else f"{self.tau2:.4g}"
         i2 = "" if self.I2 is None else f" I2={self.I2:.1f}%"
         return (
-            f"<NetworkResult {self.method} k={self.k} m={self.m} n={self.n} "
-            f"reference={self.reference!r} tau2={tau2}{i2} Q={self.Q:.4g} (df {self.df_Q})>"
+            f"{self.method} k={self.k} m={self.m} n={self.n} "
+            f"reference={self.reference!r} tau2={tau2}{i2} Q={self.Q:.4g} (df {self.df_Q})"
         )
 
     def _show(self, x: FloatArray) -> FloatArray:
@@ -225,8 +270,8 @@ class NetworkResult:
             "df_Q": self.df_Q,
             "pval_Q": json_number(self.pval_Q),
             "decomposition": None if dec is None else _decomposition_dict(dec),
-            "common": self.common.to_dict(self.treatments),
-            "random": self.random.to_dict(self.treatments),
+            "common": self.common.to_dict(),
+            "random": self.random.to_dict(),
             "netsplit": self.netsplit.to_dict(),
             "excluded": [e.to_dict() for e in self.excluded],
         }

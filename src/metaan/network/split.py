@@ -51,7 +51,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from metaan._base import Result
 from metaan._dist import norm_isf
+from metaan._format import fmt, fmt_p
 from metaan._json import json_list
 from metaan.network._basic import KrahnFits
 from metaan.network._data import Contrasts
@@ -91,8 +93,8 @@ class SplitEstimates:
     pval: FloatArray
 
 
-@dataclass(frozen=True)
-class NetSplit:
+@dataclass(frozen=True, repr=False)
+class NetSplit(Result):
     """Direct and indirect evidence for every comparison, under both models.
 
     Comparison ``A:B`` is A versus B; pairs are listed in R's order of the
@@ -137,6 +139,38 @@ class NetSplit:
         frame["z"] = e.z
         frame["pval"] = e.pval
         return frame
+
+    def _short(self) -> str:
+        both = int(np.sum(np.isfinite(self.random.pval)))
+        return f"{self.method} comparisons={len(self.comparisons)} with_both={both}"
+
+    def summary(self) -> str:
+        """Direct, indirect and network estimates (random effects) of every comparison
+        with both kinds of evidence, and the test of their difference."""
+        e = self.random
+        ratio = self.measure in ("OR", "RR")
+        show: Callable[[float], float] = (lambda x: float(np.exp(x))) if ratio else float
+        crit = norm_isf((1.0 - self.level / 100.0) / 2.0)
+        both = np.flatnonzero(np.isfinite(e.direct) & np.isfinite(e.indirect))
+        lines = [
+            f"Direct versus indirect evidence ({self.method}, random effects; {self.level:g}% CI)",
+            f"{len(both)} of {len(self.comparisons)} comparisons have both.",
+        ]
+        for c in both:
+            lines.append("")
+            lines.append(
+                f"{self.comparisons[c]}  (k = {int(self.k[c])}, direct share "
+                f"{fmt(float(e.proportion[c]), 2)})"
+            )
+            for name in ("network", "direct", "indirect"):
+                est, se = float(getattr(e, name)[c]), float(getattr(e, f"{name}_se")[c])
+                lo, hi = show(est - crit * se), show(est + crit * se)
+                lines.append(f"  {name:<8}  {fmt(show(est)):>9} [{fmt(lo)}, {fmt(hi)}]")
+            lines.append(
+                f"  direct - indirect: {fmt(float(e.diff[c]))} (SE {fmt(float(e.diff_se[c]))}),"
+                f" z = {fmt(float(e.z[c]), 2)}, p = {fmt_p(float(e.pval[c]))}"
+            )
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """Every number, JSON-ready (missing values are None)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -29,7 +30,7 @@ from matplotlib.patches import Circle, Polygon, Rectangle
 
 from metaan._format import fmt_typeset
 from metaan.errors import InputError
-from metaan.network import NetSplit, NetworkResult, SplitEstimates
+from metaan.network import NetSplit, NetworkEstimates, NetworkResult, SplitEstimates
 from metaan.network._table import FloatArray
 from metaan.plots import _theme as th
 from metaan.plots._inputs import favours_text
@@ -507,23 +508,33 @@ def league_heatmap(
     ax.set_ylim(n, 0)
     ax.set_axis_off()
     better = -est.TE if res.small_values == "good" else est.TE
+    for i in range(n):
+        _league_names(ax, i, "\n".join(names[i]), (0.1 / cell_w, 0.08 / cell_h))
+    _league_cells(ax, est, better, ["\n".join(layout(c)) for c in cells.values()])
+    _footnotes(fig, lines, title)
+    return fig
+
+
+def _league_cells(ax: Axes, est: NetworkEstimates, better: FloatArray, texts: list[str]) -> None:
+    """The cells of the league table, off the diagonal in row order with their
+    ``texts``; the diagonal grey."""
+    n = est.TE.shape[0]
     scale = float(np.nanmax(np.abs(better))) or 1.0
     cmap = LinearSegmentedColormap.from_list(
         "league", [to_rgb(th.VERMILLION), (1.0, 1.0, 1.0), to_rgb(th.BLUE)]
     )
+    text = iter(texts)
     for i in range(n):
-        _league_names(ax, i, "\n".join(names[i]), (0.1 / cell_w, 0.08 / cell_h))
         for j in range(n):
             diagonal = i == j
             excludes = not diagonal and bool(est.lower[i, j] > 0 or est.upper[i, j] < 0)
             shade = cmap(0.5 + 0.5 * float(better[i, j]) / scale)
-            face = th.LIGHT_GREY if diagonal else shade
             ax.add_patch(
                 Rectangle(
                     (j, i),
                     1,
                     1,
-                    facecolor=face,
+                    facecolor=th.LIGHT_GREY if diagonal else shade,
                     edgecolor=th.BLACK if excludes else "white",
                     linewidth=1.4 if excludes else 0.8,
                     gid=f"cell-{i}-{j}",
@@ -534,17 +545,15 @@ def league_heatmap(
             ax.text(
                 j + 0.5,
                 i + 0.5,
-                "\n".join(layout(cells[i, j])),
+                next(text),
                 ha="center",
                 va="center",
                 linespacing=1.2,
-                fontsize=size,
+                fontsize=th.SMALL_SIZE,
                 fontweight="bold" if excludes else "normal",
                 fontfamily=th.FONT_FAMILY,
                 parse_math=False,
             )
-    _footnotes(fig, lines, title)
-    return fig
 
 
 def _two_lines(cell: tuple[str, str, str]) -> list[str]:
@@ -567,7 +576,7 @@ def _widest(
 def _league_names(ax: Axes, i: int, name: str, gap: tuple[float, float]) -> None:
     """Treatment ``i``'s name left of its row and, standing upright, above its column;
     ``gap`` is the space between name and table in the axes' units (x, y)."""
-    style = {
+    style: dict[str, Any] = {
         "fontsize": th.SMALL_SIZE,
         "fontweight": "bold",
         "fontfamily": th.FONT_FAMILY,

@@ -439,15 +439,21 @@ def _screen(
 
 
 def _share_controls(
-    usable: pd.DataFrame, kind: str, model: ModelSpec, reasons: dict[Any, str]
+    usable: pd.DataFrame,
+    kind: str,
+    model: ModelSpec,
+    reasons: dict[Any, str],
+    split: bool = True,
 ) -> pd.DataFrame:
-    """Split (or use once) a control arm shared by several records of one trial."""
+    """Split (or use once) a control arm shared by several records of one trial;
+    with ``split=False`` every record keeps the whole arm (for a model of their
+    covariance, :mod:`metaan.report.dependent`)."""
     size_col, event_col = ("n2", None) if kind == "continuous" else ("total2", "events2")
     group_keys = ["study_id", "arm2_id", "outcome_type", "time_weeks", "scale"]
     keys = usable[group_keys].astype("string").fillna("")
     sharing = keys.groupby(list(keys.columns), sort=False)[group_keys[0]].transform("size")
-    usable = usable.assign(_sharing=sharing.astype(int))
-    if model.shared_control == "first":
+    usable = usable.assign(_sharing=sharing.astype(int) if split else 1)
+    if split and model.shared_control == "first":
         first = ~keys.duplicated()
         for idx in usable.index[~first.to_numpy()]:
             reasons[idx] = (
@@ -513,6 +519,7 @@ def effect_analysis(
     measure: str | None = None,
     classes: Sequence[str] | None = None,
     account: bool = True,
+    split_controls: bool = True,
 ) -> Analysis:
     """Compute the effect sizes of the selected records and fit the model.
 
@@ -529,12 +536,14 @@ def effect_analysis(
     used as published. Every trial of ``classes`` (by default the drug classes of
     the selected records) that does not enter the analysis is listed with its reason
     (``account=False`` skips that, for a single comparison shown on its own).
+    ``split_controls=False`` keeps every shared control arm whole (see
+    :func:`_share_controls`).
     """
     chosen = select(frame, selection).copy()
     if measure is None:
         measure = model.measure if kind == "continuous" else model.response_measures[0]
     reasons, reported = _screen(chosen, kind, measure, model)
-    usable = _share_controls(chosen.drop(index=list(reasons)), kind, model, reasons)
+    usable = _share_controls(chosen.drop(index=list(reasons)), kind, model, reasons, split_controls)
     effects = _effects(usable, kind, measure, reported, reasons)
     excluded = tuple(
         Excluded(
@@ -588,8 +597,8 @@ def effect_analysis(
 
 def _fit(records: pd.DataFrame, model: ModelSpec, measure: str) -> MetaResult:
     return fit(
-        records["yi"].to_numpy(dtype=float),
-        records["vi"].to_numpy(dtype=float),
+        yi=records["yi"].to_numpy(dtype=float),
+        vi=records["vi"].to_numpy(dtype=float),
         method=model.method,
         test=model.test,
         level=model.level,

@@ -25,13 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metaan.errors import SpecError
+from metaan._args import check_level
+from metaan.errors import InputError, SpecError
 from metaan.grade import GradeRules
 
 __all__ = [
     "BiasSpec",
     "ClassSpec",
     "ComparisonSpec",
+    "DependentClassSpec",
+    "DependentSpec",
     "DoseSpec",
     "Filter",
     "GradeSpec",
@@ -259,6 +262,29 @@ class ReproductionSpec:
 
 
 @dataclass(frozen=True)
+class DependentClassSpec:
+    """One class of the shared-control model of multi-arm trials."""
+
+    class_id: str = field(default="", metadata={"key": "id", "required": True})
+    #: The comparisons, every active arm against its trial's control (default: the
+    #: class's continuous selection).
+    continuous: Selection | None = None
+
+
+@dataclass(frozen=True)
+class DependentSpec:
+    """Multi-arm trials modelled with a shared-control covariance, a sensitivity
+    analysis beside the split-control one (:mod:`metaan.report.dependent`)."""
+
+    classes: tuple[DependentClassSpec, ...] = field(default=(), metadata=_key("class"))
+    #: The correlation of comparisons of one trial on different observations (scale
+    #: or time point); comparisons on the same observation need none.
+    rho: float = 0.6
+    #: Why this rho, in words, for the methods.
+    rho_reason: str = ""
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """A parsed and checked report specification."""
 
@@ -281,6 +307,7 @@ class ReportSpec:
     #: Attributions the data licences require, as the report prints them.
     attribution: tuple[str, ...] = ()
     figure_formats: tuple[str, ...] = ("svg", "png")
+    dependent: DependentSpec | None = None
 
     @property
     def name(self) -> str:
@@ -416,6 +443,9 @@ def _read_field(c: _Checker, kind: Any, raw: Any, table: str, key: str, meta: An
     if origin is tuple:
         inner = typing.get_args(kind)[0]
         items = c.value(raw, table, key, (list,))
+        if dataclasses.is_dataclass(inner):  # an array of tables, [[table.key]]
+            name = f"{table}.{key}".strip(".")
+            return tuple(_read_dataclass(c, typing.cast(type, inner), v, name) for v in items)
         values = tuple(c.value(v, table, key, (inner,)) for v in items)
         for v in values:
             if "choices" in meta:
@@ -497,9 +527,6 @@ class _Figures:
     formats: tuple[str, ...] = field(default=("svg", "png"), metadata=_choices("svg", "png", "pdf"))
 
 
-#: The top-level tables a report can do without (None when absent).
-_OPTIONAL = (ComparisonSpec, DoseSpec, NetworkSpec)
-
 #: The top-level tables: key -> (dataclass, a list of tables?).
 _TOP: dict[str, tuple[type, bool]] = {
     "report": (_Report, False),
@@ -515,7 +542,12 @@ _TOP: dict[str, tuple[type, bool]] = {
     "reproduction": (ReproductionSpec, True),
     "network": (NetworkSpec, False),
     "figures": (_Figures, False),
+    "dependent": (DependentSpec, False),
 }
+
+
+#: Tables that are None when the file leaves them out.
+_OPTIONAL = (ComparisonSpec, DoseSpec, DependentSpec, NetworkSpec)
 
 
 def _output(c: _Checker, report: _Report, spec_path: Path) -> Path:
@@ -570,9 +602,22 @@ def _check_references(c: _Checker, parts: dict[str, Any]) -> None:
                     f"{name} = {text!r} is not a number as printed",
                     'write it as text, e.g. estimate = "-0.9031"',
                 )
+    dep: DependentSpec | None = parts["dependent"]
+    if dep is not None:
+        if not dep.classes:
+            raise c.fail("dependent", "class", "no classes", 'add [[dependent.class]] id = "..."')
+        for entry in dep.classes:
+            if entry.class_id not in ids:
+                raise c.fail(
+                    "dependent.class", "id", f"{entry.class_id!r} is not a class id", f"use {ids}"
+                )
+        if not -1.0 <= dep.rho <= 1.0:
+            raise c.fail("dependent", "rho", f"is {dep.rho}", "give a correlation in [-1, 1]")
     model: ModelSpec = parts["model"]
-    if not 0 < model.level < 100:
-        raise c.fail("model", "level", f"is {model.level}", "give a percentage, e.g. 95")
+    try:  # the library's one rule for a confidence level (95, or 0.95)
+        parts["model"] = dataclasses.replace(model, level=check_level(model.level))
+    except InputError as exc:
+        raise c.fail("model", "level", f"is {model.level}", exc.problem) from None
     if not all(0 < x < 1 for x in parts["bias"].contours):
         raise c.fail("bias", "contours", "must be p-values between 0 and 1", "e.g. [0.10, 0.05]")
     if "svg" not in parts["figures"].formats:
@@ -629,4 +674,5 @@ def load_spec(path: str | Path) -> ReportSpec:
         network=parts["network"],
         attribution=parts["data"].attribution,
         figure_formats=parts["figures"].formats,
+        dependent=parts["dependent"],
     )

@@ -235,20 +235,12 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         if m.imputed == "include"
         else " Records with imputed values are left out."
     )
-    network = spec.network
-    network_text = []
-    if network is not None and network.classes:
-        network_text.append(
-            "The network meta-analysis fits the graph-theoretical model (Rücker 2012) with "
-            f"random effects, τ² by {_ESTIMATORS.get(network.method, network.method)} as R's "
-            "netmeta 3.4 estimates it, multi-arm trials kept whole and reweighted, the "
-            "design-by-treatment decomposition of Q (Krahn et al. 2013), back-calculated "
-            "direct and indirect evidence and P-scores (Rücker & Schwarzer 2015); its numbers "
-            "are checked against netmeta to the same tolerance. An indirect comparison of two "
-            "pooled estimates (Bucher et al. 1997) keeps their inference: with a "
-            "Hartung-Knapp estimate it uses Student's t with the smaller degrees of freedom."
-        )
-    return [
+    from metaan.report.dependent import methods_paragraph
+    from metaan.report.network import methods_paragraph as network_paragraph
+
+    shared = methods_paragraph(spec, results.sections.get("dependent"))
+    network = network_paragraph(spec)
+    paragraphs = [
         f"The report pools {'; and '.join(pooled)}, in random-effects models with "
         f"{_ESTIMATORS.get(m.method, m.method)}, solved to 1e-14 relative by a bracketed Newton "
         f"search. {test}; {pi}. Heterogeneity is described by Cochran's Q, I² and tau², with "
@@ -261,13 +253,16 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         "open-label trials and without trials outside the declared populations. Small-study "
         "effects are examined with contour-enhanced funnel plots, Egger's regression test and "
         f"trim-and-fill (L0 estimator) where a class has at least {spec.bias.min_k} comparisons.",
-        *network_text,
         "Every number is computed by metaan "
         f"{versions.get('metaan', '')}, whose statistics are checked against R's metafor 3.8 "
         "to a relative tolerance of 1e-9 on published data sets. Software: "
         + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "metaan")
         + ".",
     ]
+    for extra in (shared, network):  # after the sensitivity analyses, before the software
+        if extra:
+            paragraphs.insert(len(paragraphs) - 1, extra)
+    return paragraphs
 
 
 def key_findings(results: ReportResults) -> list[str]:

@@ -49,7 +49,7 @@ def _between(results: ReportResults, pooled: list[ClassResults]) -> MetaResult |
         return None
     fits = [c.primary.fit for c in pooled if c.primary.fit is not None]
     return fit(
-        [f.estimate for f in fits],
+        yi=[f.estimate for f in fits],
         sei=[f.se for f in fits],
         method="EE",
         level=results.spec.model.level,

@@ -103,11 +103,11 @@ def _by_comparator(a: Analysis, results: ReportResults) -> tuple[SubgroupResult 
     try:
         return fit_subgroups(
             table,
-            d.subgroup,
+            by=d.subgroup,
             method=m.method,
             test=m.test,
             level=m.level,
-            label="study",
+            labels="study",
             measure=a.measure,
         ), ""
     except MetaanError as exc:
@@ -206,7 +206,7 @@ def _regression(
             method=m.method,
             test=m.test,
             level=m.level,
-            label="study",
+            labels="study",
             measure=a.measure,
         )
     except MetaanError as exc:

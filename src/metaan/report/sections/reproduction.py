@@ -88,8 +88,8 @@ def _fit_for(a: Analysis, r: ReproductionSpec, results: ReportResults) -> MetaRe
         return a.fit
     m = dataclasses.replace(model, prediction=r.prediction, test=test)
     return fit(
-        a.records["yi"].to_numpy(dtype=float),
-        a.records["vi"].to_numpy(dtype=float),
+        yi=a.records["yi"].to_numpy(dtype=float),
+        vi=a.records["vi"].to_numpy(dtype=float),
         method=m.method,
         test=m.test,
         level=m.level,

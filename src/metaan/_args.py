@@ -1,0 +1,324 @@
+"""The arguments every public function shares, checked in one place.
+
+One data convention runs through metaan: ``fn(data, *, yi="yi", vi="vi", ...)``.
+``data`` is a table (a :class:`pandas.DataFrame`) or ``None``; every argument
+that holds per-study values is either the name of a column of ``data`` or the
+values themselves (one per row of ``data``, or per study when there is no
+table). :func:`column_values` reads such an argument; :func:`as_table` checks
+``data``; :func:`refuse_unused` turns an argument that would be ignored into an
+error that says so.
+
+Two more rules live here so that every function applies them the same way:
+
+* study labels (:func:`study_labels`): the ``labels`` argument (a column or the
+  labels), else the first of :data:`LABEL_COLUMNS` in the table (matched without
+  regard to case), else none, shown as ``Study 1``, ``Study 2``, ... by position;
+* the confidence level (:func:`check_level`): a percentage from 50 up to 100
+  (``95``) or a fraction from 0.5 up to 1 (``0.95``); anything else is refused,
+  1 as ambiguous (100 % as a fraction, 1 % as a percentage) and 1.5 as a 1.5 %
+  interval no one means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from metaan.errors import InputError
+from metaan.io import spreadsheet_rows
+
+__all__ = [
+    "LABEL_COLUMNS",
+    "Column",
+    "as_table",
+    "check_choice",
+    "check_level",
+    "column_values",
+    "display_labels",
+    "is_default",
+    "label_column",
+    "label_text",
+    "n_rows",
+    "numeric_columns",
+    "refuse_unused",
+    "study_labels",
+]
+
+#: A column of ``data`` (its name) or one value per row.
+Column: TypeAlias = Any
+
+#: Columns used as study labels when none is named, in this order (matched
+#: without regard to case).
+LABEL_COLUMNS: tuple[str, ...] = ("study", "study_id", "label", "author", "trial")
+
+
+def check_level(level: Any, name: str = "level") -> float:
+    """A confidence level in percent, from a percentage (95) or a fraction (0.95).
+
+    A level is a percentage from 50 up to 100 or a fraction from 0.5 up to 1; so
+    1 (a 100 % interval as a fraction, a 1 % one as a percentage) and 1.5 (1.5 %)
+    are refused, as is anything below a 50 % interval, which no one reports and
+    which is almost always a typing slip.
+    """
+    if isinstance(level, bool) or not isinstance(level, int | float | np.integer | np.floating):
+        raise InputError(
+            f"{name} is {level!r}, not a number",
+            fix="give the confidence level as a percentage (95) or a fraction (0.95)",
+        )
+    value = float(level)
+    if 0.5 <= value < 1.0:
+        return value * 100.0
+    if 50.0 <= value < 100.0:
+        return value
+    why = (
+        "1, which is ambiguous (a 100 % interval as a fraction, 1 % as a percentage)"
+        if value == 1.0
+        else f"{level!r}; a confidence level is a percentage from 50 to 100 or a fraction "
+        "from 0.5 to 1"
+    )
+    raise InputError(f"{name} is {why}", fix="give e.g. 95 or 0.95")
+
+
+def check_choice(value: str, allowed: Sequence[str], what: str) -> str:
+    """Return ``value`` as spelt in ``allowed`` (case is ignored), or raise InputError."""
+    if isinstance(value, str):
+        for option in allowed:
+            if value == option or value.upper() == option.upper():
+                return option
+    raise InputError(f"{what} is {value!r}", fix=f"choose one of {', '.join(allowed)}")
+
+
+def as_table(data: Any, *, source: str | None = None) -> pd.DataFrame | None:
+    """``data`` as a table, or None; anything else is an error that shows the call."""
+    if data is None or isinstance(data, pd.DataFrame):
+        return data
+    raise InputError(
+        f"data must be a table (a pandas DataFrame) or None, not {type(data).__name__}",
+        file=source,
+        fix="pass the values by keyword instead, e.g. fit(yi=[...], vi=[...])",
+    )
+
+
+def is_default(value: Any, default: str | None) -> bool:
+    """True when an argument still has its default (a column name, or None)."""
+    if default is None:
+        return value is None
+    return isinstance(value, str) and value == default
+
+
+def refuse_unused(why: str, **arguments: Any) -> None:
+    """Raise InputError naming the arguments that are given (not None) but would be
+    ignored, and ``why``."""
+    given = [name for name, value in arguments.items() if value is not None]
+    if given:
+        verb = "is" if len(given) == 1 else "are"
+        raise InputError(
+            f"{', '.join(given)} {verb} given but would be ignored: {why}",
+            fix=f"leave out {', '.join(given)}",
+        )
+
+
+def _length(value: Any) -> int | None:
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, np.ndarray):
+        return value.shape[0] if value.ndim else 1
+    return 1 if np.ndim(value) == 0 else len(value)
+
+
+def n_rows(data: pd.DataFrame | None, **arguments: Any) -> int:
+    """The number of rows: ``len(data)``, or the length of the first argument given
+    as values. An argument naming a column without a table is an error."""
+    for name, value in arguments.items():
+        if data is None and isinstance(value, str):
+            raise InputError(
+                f"{name}={value!r} names a column, but no table was given",
+                fix=f"pass the table as data, or give {name} as values",
+            )
+    if data is not None:
+        return len(data)
+    for value in arguments.values():
+        n = _length(value)
+        if n is not None:
+            return n
+    raise InputError("no data: give a table, or the values by keyword (yi=..., vi=...)")
+
+
+def _no_column(data: pd.DataFrame, column: str, name: str, source: str | None) -> InputError:
+    return InputError(
+        f"no such column (it was given as {name})",
+        file=source,
+        column=column,
+        fix=f"check the spelling; the table's columns are: {', '.join(map(str, data.columns))}",
+    )
+
+
+def column_values(
+    data: pd.DataFrame | None,
+    value: Column,
+    name: str,
+    n: int,
+    *,
+    numeric: bool,
+    source: str | None = None,
+    labels: Sequence[str | None] | None = None,
+) -> tuple[np.ndarray, str | None]:
+    """The values of an argument (a column of ``data`` named by ``value``, or the
+    values; a single value is repeated) and the column's name (None for values).
+
+    With ``numeric``, the values are floats (blank cells NaN) and a text that is
+    not a number is an error naming its row (as a spreadsheet shows it), study
+    and column.
+    """
+    column: str | None = None
+    if numeric and not isinstance(value, str | pd.Series):
+        fast = _float_array(value)  # the fast path: numbers given as an array
+        if fast is not None:
+            if fast.size != n:
+                raise InputError(
+                    f"{name} has {fast.size} values but there are {n} rows", file=source
+                )
+            return fast, None
+    if isinstance(value, str):
+        if data is None:
+            n_rows(None, **{name: value})
+        assert data is not None
+        if value not in data.columns:
+            raise _no_column(data, value, name, source)
+        series = data[value].reset_index(drop=True)
+        column = value
+    elif isinstance(value, pd.Series):
+        series = value.reset_index(drop=True)
+    elif np.ndim(value) == 0:
+        series = pd.Series([value] * n, dtype=object)
+    else:
+        array = np.asarray(value, dtype=object)
+        if array.ndim != 1:
+            raise InputError(
+                f"{name} must be one value per row, not an array of shape {array.shape}"
+            )
+        series = pd.Series(array, dtype=object)
+    if len(series) != n:
+        raise InputError(f"{name} has {len(series)} values but there are {n} rows", file=source)
+    if not numeric:
+        return series.to_numpy(dtype=object), column
+    return _numbers(series, name, column, data, source, labels), column
+
+
+def _float_array(value: Any) -> np.ndarray | None:
+    """``value`` as floats when it is a 1-d array of numbers (not booleans), else None."""
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError):  # pragma: no cover - ragged input
+            return None
+    if value.ndim == 1 and value.dtype.kind in "iuf":
+        return np.asarray(value, dtype=np.float64)
+    return None
+
+
+def _numbers(
+    series: pd.Series,
+    name: str,
+    column: str | None,
+    data: pd.DataFrame | None,
+    source: str | None,
+    labels: Sequence[str | None] | None,
+) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series.dtype):
+        bad = np.flatnonzero(series.notna().to_numpy())
+        problem = "a true/false value, not a number"
+    else:
+        numbers = pd.to_numeric(series, errors="coerce")
+        bad = np.flatnonzero(series.notna().to_numpy() & numbers.isna().to_numpy())
+        problem = "which is not a number"
+        if not bad.size:
+            return np.asarray(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
+    i = int(bad[0])
+    rows = (spreadsheet_rows(data) if data is not None else np.arange(1, len(series) + 1)).tolist()
+    raise InputError(
+        f"{name} is {series.iloc[i]!r}, {problem}",
+        file=source,
+        row=int(rows[i]),
+        study=labels[i] if labels is not None else None,
+        column=column,
+        fix="write a number, or leave the cell blank if the value is missing",
+    )
+
+
+def label_text(value: object) -> str | None:
+    """A label cell as text: None when blank or missing; whole floats lose ``.0``."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def label_column(data: pd.DataFrame) -> str | None:
+    """The column of study labels when none is named: the first of
+    :data:`LABEL_COLUMNS` in ``data`` (an exact match first, then any case)."""
+    names = {str(c): c for c in data.columns}
+    lower = {str(c).lower(): c for c in reversed(list(data.columns))}
+    for name in LABEL_COLUMNS:
+        if name in names:
+            return str(names[name])
+        if name in lower:
+            return str(lower[name])
+    return None
+
+
+def study_labels(
+    data: pd.DataFrame | None,
+    labels: Column | None = None,
+    *,
+    n: int | None = None,
+    source: str | None = None,
+) -> list[str | None]:
+    """The study label of each row (``None`` where there is none).
+
+    ``labels`` is a column of ``data`` or one label per row; by default the first
+    of :data:`LABEL_COLUMNS` in ``data`` (matched without regard to case), or
+    none. :func:`display_labels` names the rows without a label.
+    """
+    count = n if n is not None else (len(data) if data is not None else None)
+    if labels is None:
+        column = label_column(data) if data is not None else None
+        if column is None:
+            return [None] * (count or 0)
+        labels = column
+    if count is None:
+        count = n_rows(data, labels=labels)
+    values, _ = column_values(data, labels, "labels", count, numeric=False, source=source)
+    return [label_text(v) for v in values]
+
+
+def display_labels(labels: Sequence[str | None]) -> list[str]:
+    """Labels as results show them: ``Study i`` (by position) where there is none."""
+    return [f"Study {i + 1}" if label is None else label for i, label in enumerate(labels)]
+
+
+def numeric_columns(
+    data: pd.DataFrame | None,
+    columns: dict[str, Column],
+    *,
+    labels: Column | None = None,
+    source: str | None = None,
+) -> tuple[dict[str, np.ndarray], list[str], list[int]]:
+    """Several numeric arguments at once (see :func:`column_values`), with the study
+    label (:func:`display_labels`) and the row of each row: as a spreadsheet shows
+    it for a table, by position (from 1) for values."""
+    table = as_table(data, source=source)
+    n = n_rows(table, **columns)
+    names = study_labels(table, labels, n=n, source=source)
+    values = {
+        name: column_values(table, value, name, n, numeric=True, source=source, labels=names)[0]
+        for name, value in columns.items()
+    }
+    rows = spreadsheet_rows(table).tolist() if table is not None else list(range(1, n + 1))
+    return values, display_labels(names), [int(r) for r in rows]
