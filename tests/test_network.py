@@ -228,6 +228,28 @@ def test_the_result_prints_tabulates_and_serialises(smoking: pd.DataFrame) -> No
     )
 
 
+def test_the_parts_of_a_result_summarise_themselves(smoking: pd.DataFrame) -> None:
+    res = metaan.fit_network(smoking, **ARMS, reference="no_contact", small_values="bad")
+    est = res.random
+    frame = est.to_frame()
+    assert len(frame) == res.n * (res.n - 1)
+    first = frame.iloc[0]
+    i, j = res.index(first.treat1), res.index(first.treat2)
+    assert first.TE == est.TE[i, j] and first.pval == est.pval[i, j]
+    assert "P-score" in est.summary() and repr(est).startswith("<NetworkEstimates random")
+    split = res.netsplit.summary()
+    assert "direct - indirect" in split and "self_help:no_contact" in split
+    ranking = metaan.sucra(res, nsim=500, seed=3).summary()
+    assert ranking.splitlines()[2].startswith(res.treatments[int(np.argmax(res.random.pscore))])
+
+
+def test_a_level_is_read_as_every_function_reads_it(smoking: pd.DataFrame) -> None:
+    fraction = metaan.fit_network(smoking, **ARMS, level=0.9).to_dict()
+    assert fraction == metaan.fit_network(smoking, **ARMS, level=90).to_dict()
+    with pytest.raises(InputError, match="level is 1, which is ambiguous"):
+        metaan.fit_network(smoking, **ARMS, level=1)
+
+
 # --------------------------------------------------------------------------------------
 # Bad input: one clear error naming the file, row and study
 # --------------------------------------------------------------------------------------
