@@ -16,6 +16,15 @@ from bcg import BCG as _BCG
 from metaan._base import Result
 
 BCG = _BCG.assign(esid=range(13), cluster=[1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7])
+#: A small network: a loop A-B-C, a three-arm study and a study of C and D.
+ARMS = pd.DataFrame(
+    {
+        "study": ["s1", "s1", "s2", "s2", "s3", "s3", "s4", "s4", "s4", "s5", "s5"],
+        "treatment": ["A", "B", "B", "C", "A", "C", "A", "B", "C", "C", "D"],
+        "events": [10, 15, 12, 20, 9, 18, 11, 14, 19, 7, 13],
+        "n": [50, 50, 60, 60, 45, 45, 40, 40, 40, 30, 30],
+    }
+)
 
 
 @cache
@@ -54,6 +63,10 @@ def results() -> dict[str, Result]:
         rob,
         rob.wald,
     ]
+    net = metaan.fit_network(
+        ARMS, treatment="treatment", events="events", n="n", measure="OR", reference="A"
+    )
+    out += [net, net.random, net.netsplit, metaan.sucra(net, nsim=200, seed=1)]
     return {type(r).__name__: r for r in out}
 
 

@@ -63,6 +63,7 @@ def test_the_default_report_has_every_part_the_reader_needs(built: Path) -> None
         "SSRIs",
         "Cannabinoids",
         "Comparing the classes",
+        "Network meta-analysis",
         "Dose and comparator",
         "Small-study effects",
         "Methods",

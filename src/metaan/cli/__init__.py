@@ -15,6 +15,7 @@ from metaan.cli import _bias  # noqa: F401  # isort: skip
 from metaan.cli import _sensitivity  # noqa: F401  # isort: skip
 from metaan.cli import _report  # noqa: F401  # isort: skip
 from metaan.cli import _plot  # noqa: F401  # isort: skip
+from metaan.cli import _network  # noqa: F401  # isort: skip
 from metaan.cli import _export  # noqa: F401  # isort: skip
 from metaan.cli import _simulate  # noqa: F401  # isort: skip
 

@@ -28,6 +28,8 @@ from metaan.cli._common import (
     read_input,
 )
 from metaan.cli._fit import TABLE_METHODS, count_arrays, fit_from_options
+from metaan.cli._network import PLOT_KINDS as NETWORK_KINDS
+from metaan.cli._network import network_plot, network_plot_options
 from metaan.errors import InputError
 from metaan.models import METHODS
 from metaan.results import Exclusion, MetaResult
@@ -48,6 +50,7 @@ KINDS = (
     "labbe",
     "compare",
     "rob",
+    *NETWORK_KINDS,
 )
 
 #: Above this many study rows a forest plot is large and slow; the command says so.
@@ -473,7 +476,8 @@ def _save(fig: Figure, req: _Request, excluded: tuple[Exclusion, ...]) -> None:
     "study_column",
     metavar="COL",
     default=None,
-    help="rob: the column naming the study (default: study_id, study or label).",
+    help="rob: the column naming the study (default: study_id, study or label); network "
+    "plots: the study column (default: study).",
 )
 @click.option(
     "--weight",
@@ -485,13 +489,15 @@ def _save(fig: Figure, req: _Request, excluded: tuple[Exclusion, ...]) -> None:
 @click.option(
     "--traffic-light", is_flag=True, default=False, help="rob: one row per study, not the summary."
 )
+@network_plot_options(study=False)
 def plot_command(kind: str, file: str, **params: Any) -> None:
     """Draw a KIND plot of the studies in FILE and write it to --output.
 
     KIND is one of forest, funnel, baujat, bubble, cumulative, leave1out,
-    radial, labbe, compare or rob. The effect-size flags are those of `metaan fit`;
-    rob reads the RoB 2 columns of FILE (D1 ... D5 and Overall, or rob_d1 ...
-    rob_overall) and draws robvis's summary, or with --traffic-light its
+    radial, labbe, compare or rob, or a network plot: network, league, netsplit or
+    netforest (with the flags of `metaan network`). The effect-size flags are those
+    of `metaan fit`; rob reads the RoB 2 columns of FILE (D1 ... D5 and Overall, or
+    rob_d1 ... rob_overall) and draws robvis's summary, or with --traffic-light its
     traffic-light plot.
     The format comes from the extension of --output (.svg, .png, .pdf); SVG
     and PDF are byte-identical from run to run. Studies left out of the fit
@@ -501,6 +507,11 @@ def plot_command(kind: str, file: str, **params: Any) -> None:
 
     options = {name: params.pop(name) for name in EFFECT_OPTION_NAMES if name in params}
     req = _request(kind, file, params, options)
+    if kind in NETWORK_KINDS:
+        with naming_file(file):
+            fig, excluded = network_plot(req, params, options)
+        _save(fig, req, excluded)
+        return
     with naming_file(file):
         table = read_input(file, options)
         if kind == "rob":

@@ -15,6 +15,7 @@ from metaan.plots.forest import forest, forest_pages
 from metaan.plots.funnel import funnel
 from metaan.plots.labbe import labbe
 from metaan.plots.leave1out import leave1out
+from metaan.plots.network import league_heatmap, netsplit_forest, network_forest, network_graph
 from metaan.plots.radial import radial
 from metaan.plots.rob import rob_summary, rob_traffic_light
 
@@ -28,7 +29,11 @@ __all__ = [
     "forest_pages",
     "funnel",
     "labbe",
+    "league_heatmap",
     "leave1out",
+    "netsplit_forest",
+    "network_forest",
+    "network_graph",
     "radial",
     "rob_summary",
     "rob_traffic_light",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaan._dist import norm_isf, norm_sf
+from metaan._dist import norm_isf, norm_sf, t_isf, t_sf
 from metaan.bias import SmallStudyEffects, small_study_effects
 from metaan.effects import escalc
 from metaan.errors import SpecError
@@ -179,7 +179,9 @@ class ClassResults:
 
 @dataclass(frozen=True)
 class Contrast:
-    """A single comparison with its estimate, SE and interval (normal)."""
+    """A single comparison with its estimate, SE and interval: normal, or Student's t
+    with ``df`` degrees of freedom when it comes from a Hartung-Knapp fit (or is built
+    from one), so that it carries the inference of the evidence behind it."""
 
     label: str
     estimate: float
@@ -188,22 +190,35 @@ class Contrast:
     ci_ub: float
     pval: float
     detail: str
+    df: int | None = None
 
     @staticmethod
     def from_estimate(
-        label: str, estimate: float, se: float, level: float, detail: str
+        label: str, estimate: float, se: float, level: float, detail: str, df: int | None = None
     ) -> Contrast:
-        crit = norm_isf((1.0 - level / 100.0) / 2.0)
-        z = estimate / se
+        alpha = (1.0 - level / 100.0) / 2.0
+        crit = norm_isf(alpha) if df is None else t_isf(alpha, df)
+        z = abs(estimate / se)
         return Contrast(
             label=label,
             estimate=estimate,
             se=se,
             ci_lb=estimate - crit * se,
             ci_ub=estimate + crit * se,
-            pval=2.0 * norm_sf(abs(z)),
+            pval=2.0 * (norm_sf(z) if df is None else t_sf(z, df)),
             detail=detail,
+            df=df,
         )
+
+    @staticmethod
+    def combined_df(*dfs: int | None) -> int | None:
+        """The df of a difference of independent estimates: the smallest of theirs
+        (None when every one is normal). Student's t with the smallest df keeps the
+        difference's interval at least as wide as each part's own interval, since
+        ``t(min df) * sqrt(se_a^2 + se_b^2) >= t(df_a) * se_a``; a Welch-Satterthwaite
+        df can fall below that when one part has few df."""
+        finite = [d for d in dfs if d is not None]
+        return min(finite) if finite else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -213,6 +228,7 @@ class Contrast:
             "ci_lb": self.ci_lb,
             "ci_ub": self.ci_ub,
             "pval": self.pval,
+            "df": self.df,
             "detail": self.detail,
         }
 

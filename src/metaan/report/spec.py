@@ -40,6 +40,7 @@ __all__ = [
     "Filter",
     "GradeSpec",
     "ModelSpec",
+    "NetworkSpec",
     "OutcomeSpec",
     "ReportSpec",
     "ReproductionSpec",
@@ -195,6 +196,40 @@ class DoseSpec:
 
 
 @dataclass(frozen=True)
+class NetworkSpec:
+    """The ``[network]`` table of a report specification."""
+
+    #: The classes whose trials form the network (their continuous and response
+    #: selections), in order.
+    classes: tuple[str, ...] = ()
+    #: The node of a class's drug arms: a name (all doses of psilocybin are
+    #: "psilocybin"), or "" for the drug the record names (one node per SSRI).
+    drug_nodes: dict[str, str] = field(default_factory=dict)
+    #: The node of each kind of control (the records' ``comparator_kind``), or "" for
+    #: the drug the record names as comparator (an active drug).
+    control_nodes: dict[str, str] = field(default_factory=dict)
+    #: ``nodes``: each kind of control is its own treatment; ``lumped``: the kinds in
+    #: ``lump`` are the reference treatment.
+    controls: str = field(default="nodes", metadata=_choices("nodes", "lumped"))
+    #: Kinds of control lumped into the reference (in the main network with
+    #: ``controls = "lumped"``, else in a sensitivity analysis).
+    lump: tuple[str, ...] = ()
+    reference: str = "placebo"
+    method: str = field(default="REML", metadata=_choices("DL", "REML", "ML"))
+    response_measure: str = field(default="OR", metadata=_choices("OR", "RR", "RD"))
+    #: The trial that compares two classes directly, for each outcome.
+    link_label: str = ""
+    link_continuous: Selection | None = None
+    link_response: Selection | None = None
+    #: The comparison the section reports in detail (treatments a and b).
+    focus: tuple[str, ...] = ()
+    #: Classes left out of the network, with the reason.
+    left_out: dict[str, str] = field(default_factory=dict)
+    #: Plain-language notes on transitivity, printed under the network.
+    caveats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class BiasSpec:
     min_k: int = 10
     contours: tuple[float, ...] = (0.10, 0.05, 0.01)
@@ -269,6 +304,7 @@ class ReportSpec:
     bias: BiasSpec
     grade: GradeSpec
     reproductions: tuple[ReproductionSpec, ...] = ()
+    network: NetworkSpec | None = None
     #: Attributions the data licences require, as the report prints them.
     attribution: tuple[str, ...] = ()
     figure_formats: tuple[str, ...] = ("svg", "png")
@@ -505,13 +541,14 @@ _TOP: dict[str, tuple[type, bool]] = {
     "bias": (BiasSpec, False),
     "grade": (GradeSpec, False),
     "reproduction": (ReproductionSpec, True),
+    "network": (NetworkSpec, False),
     "figures": (_Figures, False),
     "dependent": (DependentSpec, False),
 }
 
 
 #: Tables that are None when the file leaves them out.
-_OPTIONAL = (ComparisonSpec, DoseSpec, DependentSpec)
+_OPTIONAL = (ComparisonSpec, DoseSpec, DependentSpec, NetworkSpec)
 
 
 def _output(c: _Checker, report: _Report, spec_path: Path) -> Path:
@@ -547,6 +584,11 @@ def _check_references(c: _Checker, parts: dict[str, Any]) -> None:
         for cid in (*comp.classes, *([comp.indirect_b] if comp.indirect_b else [])):
             if cid not in ids:
                 raise c.fail("comparison", "classes", f"{cid!r} is not a class id", f"use {ids}")
+    network: NetworkSpec | None = parts["network"]
+    if network is not None:
+        for cid in (*network.classes, *network.left_out):
+            if cid not in ids:
+                raise c.fail("network", "classes", f"{cid!r} is not a class id", f"use {ids}")
     dose: DoseSpec | None = parts["dose"]
     if dose is not None and dose.class_id not in ids:
         raise c.fail("dose", "class", f"{dose.class_id!r} is not a class id", f"use {ids}")
@@ -635,6 +677,7 @@ def load_spec(path: str | Path) -> ReportSpec:
         bias=parts["bias"],
         grade=parts["grade"],
         reproductions=tuple(parts["reproduction"]),
+        network=parts["network"],
         attribution=parts["data"].attribution,
         figure_formats=parts["figures"].formats,
         dependent=parts["dependent"],

@@ -236,8 +236,10 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         else " Records with imputed values are left out."
     )
     from metaan.report.dependent import methods_paragraph
+    from metaan.report.network import methods_paragraph as network_paragraph
 
     shared = methods_paragraph(spec, results.sections.get("dependent"))
+    network = network_paragraph(spec)
     paragraphs = [
         f"The report pools {'; and '.join(pooled)}, in random-effects models with "
         f"{_ESTIMATORS.get(m.method, m.method)}, solved to 1e-14 relative by a bracketed Newton "
@@ -257,8 +259,9 @@ def methods_text(results: ReportResults, versions: dict[str, str]) -> list[str]:
         + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "metaan")
         + ".",
     ]
-    if shared:  # after the sensitivity analyses, before the software
-        paragraphs.insert(len(paragraphs) - 1, shared)
+    for extra in (shared, network):  # after the sensitivity analyses, before the software
+        if extra:
+            paragraphs.insert(len(paragraphs) - 1, extra)
     return paragraphs
 
 

@@ -86,7 +86,8 @@ def _direct(results: ReportResults) -> tuple[Analysis | None, Contrast | None]:
     if analysis.fit is not None:
         f = analysis.fit
         detail = f"pooled over {f.k} comparisons"
-        return analysis, Contrast.from_estimate(comp.direct_label, f.estimate, f.se, level, detail)
+        contrast = Contrast.from_estimate(comp.direct_label, f.estimate, f.se, level, detail, f.df)
+        return analysis, contrast
     return analysis, None
 
 
@@ -120,21 +121,30 @@ def _run(results: ReportResults) -> ComparisonResults | None:
         a, b = indirect_a.fit, by_id[comp.indirect_b].primary.fit
         if a is not None and b is not None:
             # Bucher et al. (1997): the indirect estimate of A vs B through their
-            # common comparator is d_AC - d_BC with variance var_AC + var_BC.
+            # common comparator is d_AC - d_BC with variance var_AC + var_BC. Each leg
+            # keeps its own inference: with a Hartung-Knapp leg (t with k - 1 df) the
+            # difference is referred to t with the smaller df, never to the normal, so
+            # it is never more precise than either leg.
+            df = Contrast.combined_df(a.df, b.df)
             indirect = Contrast.from_estimate(
                 comp.indirect_label,
                 a.estimate - b.estimate,
                 math.sqrt(a.se**2 + b.se**2),
                 level,
-                f"({a.estimate:.3f}) − ({b.estimate:.3f}); k = {a.k} and {b.k}",
+                f"({a.estimate:.3f}) − ({b.estimate:.3f}); k = {a.k} and {b.k}"
+                + ("" if df is None else f"; t with {df} df"),
+                df,
             )
             if direct is not None:
+                df = Contrast.combined_df(direct.df, indirect.df)
+                test = "z-test" if df is None else f"t-test ({df} df)"
                 inconsistency = Contrast.from_estimate(
                     "direct − indirect",
                     direct.estimate - indirect.estimate,
                     math.sqrt(direct.se**2 + indirect.se**2),
                     level,
-                    "z-test of the difference between direct and indirect evidence",
+                    f"{test} of the difference between direct and indirect evidence",
+                    df,
                 )
     symbol = effect_symbol(measure)
     findings = tuple(
