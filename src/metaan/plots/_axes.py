@@ -8,8 +8,10 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from metaan._format import MINUS
 from metaan.plots import _theme as th
@@ -19,6 +21,7 @@ __all__ = [
     "axes_figure",
     "circle_key",
     "figure_legend",
+    "fixed_ticks",
     "legend_rows",
     "place_labels",
     "study_circles",
@@ -292,6 +295,13 @@ def place_labels(
             gid=gid,
             clip_on=False,
         )
+
+
+def fixed_ticks(axis: Axis, ticks: Sequence[float]) -> None:
+    """Put major ticks at exactly ``ticks``, labelled by :func:`tick_text`, and no minor ones."""
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _p: tick_text(v)))
+    axis.set_minor_locator(NullLocator())
 
 
 def tick_text(value: float) -> str:

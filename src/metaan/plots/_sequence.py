@@ -14,9 +14,15 @@ from metaan.plots._inputs import (
     extra_columns,
     favours_text,
 )
-from metaan.plots._table import Column, Row, draw_table
+from metaan.plots._table import Column, Row
 from metaan.plots._text import effect_header, excluded_notes, fmt_ci, short_model_label
-from metaan.plots.forest import measure_scale, pooled_rows, scale_of
+from metaan.plots.forest import (
+    ForestTable,
+    draw_forest_table,
+    measure_scale,
+    pooled_rows,
+    scale_of,
+)
 from metaan.results import MetaResult
 from metaan.sensitivity import Cumulative, LeaveOneOut
 
@@ -109,16 +115,14 @@ def refit_forest(
         Column("tau2", "\u03c4\u00b2", "right", "right"),
         Column("I2", "I\u00b2", "right", "right"),
     ]
-    return draw_table(
-        rows,
-        label_header=label_header,
-        columns=cols,
+    table = ForestTable(
+        rows=tuple(rows),
+        columns=tuple(cols),
         scale=scale,
+        rob_domains=(),
+        rob_legend=(),
         favours=favours_text(favours, groups, lower_is_better),
-        xlim=xlim,
-        label_width=label_width,
-        plot_width=plot_width,
-        title=title,
-        footnotes=[*footnotes, *(excluded_notes(full.excluded) if full is not None else [])],
+        footnotes=(*footnotes, *(excluded_notes(full.excluded) if full is not None else [])),
         reference=full.estimate if full is not None else None,
     )
+    return draw_forest_table(table, xlim, label_header, label_width, plot_width, title)

@@ -58,6 +58,8 @@ __all__ = [
     "RATIO_MEASURES",
     "ForestTable",
     "SortKey",
+    "draw_forest_table",
+    "draw_options",
     "forest",
     "forest_pages",
     "forest_table",
@@ -268,7 +270,23 @@ def _split(values: Mapping[str, Sequence[Any]], sizes: Sequence[int]) -> list[di
 
 @dataclass(frozen=True)
 class ForestTable:
-    """A forest plot before it is drawn: its rows, columns, axis and notes (the layout step)."""
+    """A forest plot before it is drawn: its rows, columns, axis and notes (the layout step).
+
+    Each study is a row: its label (wrapped, never cut), any extra columns, its
+    effect and confidence interval (a square whose area is proportional to the
+    study's weight in the model), the effect and CI as text and the weight in
+    percent. The pooled estimate is a diamond spanning its CI; a random-effects
+    model adds its prediction interval as a hatched bar (IntHout et al. 2016),
+    and the heterogeneity statistics and the test of the overall effect are
+    printed under it. Studies left out of pooling (``excluded``) are shown,
+    marked with a dagger, with the reason in a footnote. Every number is the
+    result's (the study CIs are those of ``result.to_frame()``).
+
+    A :class:`~metaan.subgroups.SubgroupResult` is laid out as one block per
+    level (its studies, its own diamond, prediction interval and heterogeneity;
+    a level with a single study is shown, not pooled), then the tests for
+    subgroup differences under the blocks.
+    """
 
     rows: tuple[Row, ...]
     columns: tuple[Column, ...]
@@ -303,21 +321,8 @@ def forest(
 ) -> Figure:
     """Draw a forest plot of a meta-analysis or of a subgroup analysis.
 
-    Each study is a row: its label (wrapped, never cut), any extra columns, its
-    effect and confidence interval (a square whose area is proportional to the
-    study's weight in the model), the effect and CI as text and the weight in
-    percent. The pooled estimate is a diamond spanning its CI; a random-effects
-    model adds its prediction interval as a hatched bar (IntHout et al. 2016),
-    and the heterogeneity statistics and the test of the overall effect are
-    printed under it. Studies left out of pooling (``excluded``) are shown,
-    marked with a dagger, with the reason in a footnote. OR and RR are drawn on
-    a log axis labelled in ratios. Nothing is computed here: every number is
-    the result's (the study CIs are those of ``result.to_frame()``).
-
-    A :class:`~metaan.subgroups.SubgroupResult` is drawn as one block per level
-    (its studies, its own diamond, prediction interval and heterogeneity; a
-    level with a single study is shown, not pooled), then the tests for
-    subgroup differences under the blocks.
+    The rows are those of :func:`forest_table` (see :class:`ForestTable` for what
+    each shows); OR and RR are drawn on a log axis labelled in ratios.
 
     Parameters
     ----------
@@ -325,16 +330,15 @@ def forest(
         A fitted :class:`~metaan.results.MetaResult`, or a
         :class:`~metaan.subgroups.SubgroupResult`.
     columns
-        Extra columns drawn between the label and the plot (e.g. n per arm,
-        events, dose, year): a DataFrame or a mapping of header to values, one
-        value per study in the order of ``result.labels`` (for subgroups: level
-        by level, in the order of ``result.levels`` and of each level's labels).
+        Extra columns drawn between the label and the plot (e.g. n per arm, events, dose,
+        year): a DataFrame or a mapping of header to values, one value per study in the order
+        of ``result.labels`` (for subgroups: level by level, in the order of ``result.levels``
+        and of each level's labels).
     rob
-        Risk-of-bias judgements, aligned as ``columns``, in columns ``D1`` ...
-        ``D5`` and ``Overall`` (or ``rob_d1`` ... ``rob_overall``); values
-        ``Low``, ``Some concerns``, ``High`` or ``No information`` (blank cells
-        are left empty). Drawn as a traffic light in which colour and symbol
-        both carry the judgement (Sterne et al. 2019).
+        Risk-of-bias judgements, aligned as ``columns``, in columns ``D1`` ... ``D5`` and
+        ``Overall`` (or ``rob_d1`` ... ``rob_overall``); values ``Low``, ``Some concerns``,
+        ``High`` or ``No information`` (blank cells are left empty). Drawn as a traffic
+        light in which colour and symbol both carry the judgement (Sterne et al. 2019).
     sort
         Order the study rows (within each subgroup) by ``"effect"``
         (ascending), ``"weight"`` (descending) or ``"year"`` (ascending; from
@@ -342,25 +346,22 @@ def forest(
     year
         One year per study (aligned as ``columns``), for ``sort="year"``.
     overall
-        For subgroups: the fit to all studies, drawn as the overall diamond
-        under the blocks.
+        For subgroups: the fit to all studies, drawn as the overall diamond.
     groups
-        Names of group 1 and group 2 of the effect (group 1 minus group 2, or
-        group 1 over group 2), for the "favours" labels.
+        Names of group 1 and group 2 of the effect (1 minus 2, or 1 over 2), for "favours".
     lower_is_better
         Whether less of the outcome is better (symptom scores, deaths, dropouts):
         then effects left of the null favour group 1. ``False`` for outcomes
         where more is better (response, remission). ``None`` draws no labels.
     favours
-        The left and right "favours" texts, overriding ``groups`` and
-        ``lower_is_better``.
+        The left and right "favours" texts, overriding ``groups`` and ``lower_is_better``.
     prediction
         Draw the prediction interval of random-effects models.
     show_weights
         Print the weight column (within each subgroup for subgroups).
     xlim
-        Axis limits in the units shown (ratios for OR and RR). Intervals that
-        go beyond them end in an arrow. By default every interval fits.
+        Axis limits in the units shown (ratios for OR and RR); intervals beyond
+        them end in an arrow. By default every interval fits.
     xlabel, label_header, title
         Texts of the axis, of the label column header and above the plot.
     label_width
@@ -379,9 +380,7 @@ def forest(
     Raises
     ------
     InputError
-        Extra columns or RoB judgements that do not have one value per study, a
-        RoB judgement that is not one of the RoB 2 levels, or ``sort="year"``
-        without years.
+        Bad extra columns, RoB judgements or years: see :func:`forest_table`.
     """
     table = forest_table(
         result,
@@ -398,10 +397,7 @@ def forest(
         xlabel=xlabel,
         digits=digits,
     )
-    return draw_table(
-        table.rows,
-        **_draw_options(table, xlim, label_header, label_width, plot_width, title),
-    )
+    return draw_forest_table(table, xlim, label_header, label_width, plot_width, title)
 
 
 def forest_pages(
@@ -427,11 +423,25 @@ def forest_pages(
     return draw_table_pages(
         table.rows,
         page_size=page_size,
-        **_draw_options(table, xlim, label_header, label_width, plot_width, title),
+        **draw_options(table, xlim, label_header, label_width, plot_width, title),
     )
 
 
-def _draw_options(
+def draw_forest_table(
+    table: ForestTable,
+    xlim: tuple[float, float] | None,
+    label_header: str,
+    label_width: int,
+    plot_width: float,
+    title: str | None,
+) -> Figure:
+    """Draw ``table`` as a forest-style figure (the drawing step of every forest-style plot)."""
+    return draw_table(
+        table.rows, **draw_options(table, xlim, label_header, label_width, plot_width, title)
+    )
+
+
+def draw_options(
     table: ForestTable,
     xlim: tuple[float, float] | None,
     label_header: str,
@@ -439,6 +449,7 @@ def _draw_options(
     plot_width: float,
     title: str | None,
 ) -> dict[str, Any]:
+    """The options of :func:`~metaan.plots._table.layout_table` that draw ``table``."""
     return {
         "label_header": label_header,
         "columns": table.columns,
@@ -471,7 +482,17 @@ def forest_table(
     xlabel: str | None = None,
     digits: int = 2,
 ) -> ForestTable:
-    """The rows, columns, axis and notes of a forest plot (see :func:`forest`); draws nothing."""
+    """The rows, columns, axis and notes of a forest plot (its layout step); draws nothing.
+
+    The parameters are those of :func:`forest` that choose what the rows show.
+
+    Raises
+    ------
+    InputError
+        Extra columns or RoB judgements that do not have one value per study, a
+        RoB judgement that is not one of the RoB 2 levels, or ``sort="year"``
+        without years.
+    """
     if isinstance(result, SubgroupResult):
         fits = [lev.fit for lev in result.levels]
     elif isinstance(result, MetaResult):
