@@ -170,10 +170,10 @@ def funnel_layout(
 ) -> FunnelLayout:
     """Where everything of a funnel plot goes (see :func:`funnel`); draws nothing.
 
-    The standard-error axis ends on the first round tick at or below 1.04 times
-    the largest standard error; the effect axis covers the studies and the
-    pseudo-confidence region at that standard error, on round numbers (powers
-    of ten and their halves and fifths for ratios), unless ``xlim`` is given.
+    The standard-error axis ends on a round tick at or past 1.04 times the
+    largest standard error; the effect axis covers the studies and the
+    pseudo-confidence region at that standard error and ends on round numbers,
+    unless ``xlim`` is given. The contours are wedges from no effect at SE 0.
     A study without a finite effect and a positive variance (a double-zero
     table under Peto) has no place on the plot: it is named in a footnote.
     """
@@ -207,11 +207,11 @@ def funnel_layout(
             raise InputError(f"xlim is {xlim}; give increasing limits (> 0 for ratios)")
         x_ticks = [t for t in nice_limits(lo, hi, scale.log)[1] if lo <= t <= hi]
 
-    def wedge(centre: float, z: float) -> tuple[tuple[float, float], ...]:
+    def wedge(z: float) -> tuple[tuple[float, float], ...]:
         return (
-            (float(show(centre - z * se_max)), se_max),
-            (float(show(centre)), 0.0),
-            (float(show(centre + z * se_max)), se_max),
+            (float(show(0.0 - z * se_max)), se_max),
+            (float(show(0.0)), 0.0),
+            (float(show(0.0 + z * se_max)), se_max),
         )
 
     se_grid = np.array([0.0, se_max])
@@ -229,7 +229,7 @@ def funnel_layout(
         se_max=se_max,
         y_ticks=tuple(y_ticks),
         levels=tuple(levels),
-        wedges=tuple(wedge(0.0, norm_isf(alpha / 2.0)) for alpha in levels),
+        wedges=tuple(wedge(norm_isf(alpha / 2.0)) for alpha in levels),
         estimate=float(show(est)),
         estimate_observed=float(show(observed.estimate)) if filled else None,
         pseudo_ci=tuple(
