@@ -89,8 +89,11 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Cells of one padded block (B x K); a block's arrays then take a few tens of MiB.
-BLOCK_CELLS = 1 << 21
+#: Cells of one padded block (B x K): each of a block's arrays takes 2 MiB, so the
+#: dozen of them an evaluation touches stay in the processor's cache, and a fresh
+#: one costs little (fresh memory costs more than the arithmetic on ten studies);
+#: per block, the Python overhead (a few hundred numpy calls) is then a few percent.
+BLOCK_CELLS = 1 << 18
 _EPS = float(np.finfo(float).eps)
 
 
@@ -384,6 +387,12 @@ def _pad(
 ) -> tuple[FloatArray, FloatArray]:
     """The padded (B, K) arrays of the problems ``block`` (NaN in padded cells)."""
     width = int(sizes[block].max())
+    first = int(starts[block[0]])
+    if bool(np.all(sizes[block] == width)) and bool(
+        np.all(starts[block] == first + width * np.arange(block.size))
+    ):  # equal sizes, consecutive: the block is a view of the data, nothing padded
+        end = first + width * block.size
+        return y[first:end].reshape(-1, width), v[first:end].reshape(-1, width)
     col = np.arange(width)
     inside = col[None, :] < sizes[block][:, None]
     index = np.where(inside, starts[block][:, None] + col[None, :], 0)
@@ -416,8 +425,8 @@ def _out_of_range(
     return np.asarray(bad, dtype=np.bool_), smallest, dominance
 
 
-def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.str_]:
-    """Why each problem cannot be fitted ("" where it can)."""
+def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.object_]:
+    """Why each problem cannot be fitted ("" where it can), as Python strings."""
     error = np.full(sizes.size, "", dtype=object)
     error[sizes == 0] = "no study has an effect size and a sampling variance"
     if method != "EE":
@@ -425,7 +434,7 @@ def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.str_]:
         error[one] = "a random-effects model needs at least 2 studies; 1 has an effect size"
     elif test == "knha":
         error[sizes == 1] = "the Knapp-Hartung test needs at least 2 studies"
-    return error.astype(str)
+    return error
 
 
 def fit_segments(
@@ -473,12 +482,14 @@ def fit_segments(
     y, v = y[order], v[order]
     sizes = np.bincount(codes, minlength=count).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    error = _checks(sizes, method, test).astype(object)  # messages of any length
+    error = _checks(sizes, method, test)
+    ok = sizes >= (1 if method == "EE" and test != "knha" else 2)
     for code in np.unique(codes[order][_outside(y, v)]).tolist():
         part = slice(starts[code], starts[code] + sizes[code])
         error[code] = outside_limits(y[part], v[part])
+        ok[code] = False
     out = {name: np.full(count, np.nan) for name in FIT_FIELDS}
-    ok = np.flatnonzero(error == "")
+    ok = np.flatnonzero(ok)
     for block in _blocks(sizes[ok]):
         problems = ok[block]
         Y, V = _pad(y, v, starts, sizes, problems)

@@ -140,6 +140,12 @@ def rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
     return _f(np.einsum("bk,bk->b", a, b))
 
 
+def rowdot3(a: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
+    """``(a * b * c).sum(axis=1)`` without a (B, K) product in memory: a fresh
+    (B, K) array costs more than the arithmetic (its pages are new memory)."""
+    return _f(np.einsum("bk,bk,bk->b", a, b, c))
+
+
 @dataclass(frozen=True)
 class Tau2Estimate:
     """An estimate of tau^2 with its standard error and how it was obtained."""
@@ -345,17 +351,15 @@ class Weighted:
         ``tr(P) = sw - sw2 / sw``, ``tr(PP) = sw2 - 2 sw3 / sw + (sw2 / sw)^2`` and
         ``Y'PPPY = sum w^3 e^2 - (sum w^2 e)^2 / sw``."""
         U, ue, a = self.U, self.ue, self.a_inv
-        w2 = U * U
-        sw2, sw3 = rowsum(w2), rowdot(w2, U)
-        wue = U * ue
-        c = rowsum(wue)
+        sw2, sw3 = rowdot(U, U), rowdot3(U, U, U)
+        c = rowdot(U, ue)
         ratio = sw2 * a
         return Moments(
             sw=self.sw,
             sw2=sw2,
             rss=self.rss(),
             ypp=self.ypp_y(),
-            yppp=rowdot(wue, ue) - a * c * c,
+            yppp=rowdot3(U, ue, ue) - a * c * c,
             trp=self.sw - ratio,
             trpp=sw2 - 2.0 * sw3 * a + ratio * ratio,
         )
@@ -404,8 +408,10 @@ class Batch:
         if rows is None or rows.size == self.Y.shape[0]:  # every problem (rows ascend)
             U = self.Vinf + t[:, None]
             return Weighted(self.Y, np.reciprocal(U, out=U), self.X)
-        U = self.Vinf[rows] + t[:, None]
-        return Weighted(self.Y[rows], np.reciprocal(U, out=U), self.X)
+        # np.take and in-place arithmetic: no (B, K) temporary beyond U itself.
+        U = np.take(self.Vinf, rows, axis=0)
+        U += t[:, None]
+        return Weighted(np.take(self.Y, rows, axis=0), np.reciprocal(U, out=U), self.X)
 
     def at(self, t: Num, rows: Any = None) -> Moments:
         return self.weighted(t, rows).moments()
