@@ -153,6 +153,7 @@ def q_profile_batch(
     typical: Num,
     estimate: Num | None = None,
     fe: Moments | None = None,
+    at_estimate: Weighted | SingleFit | None = None,
 ) -> dict[str, Num]:
     """Q-profile confidence limits of tau^2 (Viechtbauer 2007) for every problem.
 
@@ -163,7 +164,9 @@ def q_profile_batch(
     for the limits of I^2 and H^2. ``source`` is a batch, or one problem on
     floats. ``estimate`` (tau^2 of each problem, when known) is where the upper
     limit's search starts if it is above the lower limit; ``fe`` (the moments
-    at tau^2 = 0, when known) saves each search its first evaluation.
+    at tau^2 = 0, when known) saves each search its first evaluation, and
+    ``at_estimate`` (the weighted fit at ``estimate``) the upper search its
+    evaluation at the start.
     """
     df = source.n - source.p
     alpha = 1.0 - level / 100.0
@@ -174,8 +177,14 @@ def q_profile_batch(
         first_lo = ratio_form(fe.rss, -fe.ypp, crit_lo, 0.0)
         first_hi = ratio_form(fe.rss, -fe.ypp, crit_hi, 0.0)
     lower = solve(source, _QSource(source, crit_lo), first=first_lo)
-    start = lower if estimate is None else where(estimate > lower, estimate, lower)
-    upper = solve(source, _QSource(source, crit_hi), start=start, first=first_hi)
+    start, at_start = lower, None
+    if estimate is not None:
+        above = estimate > lower
+        start = where(above, estimate, lower)
+        if at_estimate is not None:
+            value, slope = ratio_form(at_estimate.rss(), -at_estimate.ypp_y(), crit_hi, 0.0)
+            at_start = (where(above, value, math.nan), where(above, slope, math.nan))
+    upper = solve(source, _QSource(source, crit_hi), start=start, first=first_hi, at_start=at_start)
     out: dict[str, Num] = {"tau2_ci_lb": lower, "tau2_ci_ub": upper}
     out["tau_ci_lb"], out["tau_ci_ub"] = sqrt(lower), sqrt(upper)
     for end, t in (("lb", lower), ("ub", upper)):
@@ -335,7 +344,7 @@ def fit_batch(
     out["df"] = zero + np.nan if df is None else df
     out["se_tau2"] = se_tau2 * s2
     if random and qprofile and fixed_tau2 is None:
-        out.update(_scaled_q_profile(source, level, out["typical"] / s2, s, tau2, fe))
+        out.update(_scaled_q_profile(source, level, out["typical"] / s2, s, tau2, fe, fit))
     else:
         for name in ("tau2", "tau", "I2", "H2"):
             out[f"{name}_ci_lb"] = out[f"{name}_ci_ub"] = zero + np.nan
@@ -350,9 +359,10 @@ def _scaled_q_profile(
     s: Num,
     estimate: Num | None = None,
     fe: Moments | None = None,
+    at_estimate: Weighted | SingleFit | None = None,
 ) -> dict[str, Num]:
     """The Q-profile limits of standardised problems, on the data's scale."""
-    ci = q_profile_batch(source, level, typical, estimate, fe)
+    ci = q_profile_batch(source, level, typical, estimate, fe, at_estimate)
     for name in ("tau2_ci_lb", "tau2_ci_ub"):
         ci[name] = ci[name] * s * s
     for name in ("tau_ci_lb", "tau_ci_ub"):
@@ -483,13 +493,13 @@ def fit_segments(
     sizes = np.bincount(codes, minlength=count).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     error = _checks(sizes, method, test)
-    ok = sizes >= (1 if method == "EE" and test != "knha" else 2)
+    fittable = sizes >= (1 if method == "EE" and test != "knha" else 2)
     for code in np.unique(codes[order][_outside(y, v)]).tolist():
         part = slice(starts[code], starts[code] + sizes[code])
         error[code] = outside_limits(y[part], v[part])
-        ok[code] = False
+        fittable[code] = False
     out = {name: np.full(count, np.nan) for name in FIT_FIELDS}
-    ok = np.flatnonzero(ok)
+    ok = np.flatnonzero(fittable)
     for block in _blocks(sizes[ok]):
         problems = ok[block]
         Y, V = _pad(y, v, starts, sizes, problems)

@@ -661,11 +661,13 @@ def solve(
     *,
     start: Num | None = None,
     first: tuple[Num, Num] | None = None,
+    at_start: tuple[Num, Num] | None = None,
 ) -> Num:
     """The root in tau^2 >= 0 of a decreasing equation of every problem of ``source``.
 
     ``f(t, rows)`` gives the equation's value and derivative; ``first`` is them
-    at 0 when the caller has them. A :class:`Single` problem is solved on floats
+    at 0 and ``at_start`` at ``start`` (NaN where not known) when the caller
+    has them. A :class:`Single` problem is solved on floats
     by :func:`~metaan.solver.solve_decreasing_scalar`, a batch by
     :func:`~metaan.solver.solve_decreasing`: the same steps, one per problem.
     """
@@ -677,9 +679,16 @@ def solve(
             start=start,
             xtol=source.tolerance(),
             first=first,
+            at_start=at_start,
         )
     return solve_decreasing(
-        f, 0.0, source.scale(), start=start, xtol=source.tolerance(), first=first
+        f,
+        0.0,
+        source.scale(),
+        start=start,
+        xtol=source.tolerance(),
+        first=first,
+        at_start=at_start,
     )
 
 

@@ -282,7 +282,7 @@ def _frame(
     columns.update(measure=measure, method=method, test=test, level=level, k=fits.k)
     for name in MANY_COLUMNS[5:-3]:
         columns[name] = getattr(fits, name)
-    columns["df"] = pd.array(fits.df, dtype="Int64")
+    columns["df"] = pd.Series(fits.df).astype("Int64").array
     columns["QE_df"] = fits.QE_df
     columns["prediction"] = prediction
     columns["excluded"], columns["error"] = excluded, fits.error.astype(object)

@@ -98,6 +98,7 @@ def solve_decreasing_scalar(
     start: float | None = None,
     xtol: float | None = None,
     first: tuple[float, float] | None = None,
+    at_start: tuple[float, float] | None = None,
 ) -> float:
     """The root above ``lower`` of one decreasing equation, on Python floats.
 
@@ -118,6 +119,9 @@ def solve_decreasing_scalar(
     first
         The equation's value and derivative at ``lower``, when the caller has
         them already (saves one evaluation).
+    at_start
+        The equation's value and derivative at ``start``, when the caller has
+        them already (NaN: not known).
 
     Returns
     -------
@@ -134,7 +138,8 @@ def solve_decreasing_scalar(
     x, prev = lower, math.nan
     if start is not None and start > lower:
         lo, x = lower, start
-        value, slope = f(x)
+        known = at_start is not None and at_start[0] == at_start[0]
+        value, slope = at_start if known and at_start is not None else f(x)
     for _ in range(MAX_ITER):
         if value != value:  # NaN: the equation cannot be evaluated here
             return math.nan
@@ -175,6 +180,7 @@ def solve_decreasing(
     size: int | None = None,
     xtol: npt.ArrayLike | None = None,
     first: tuple[FloatArray, FloatArray] | None = None,
+    at_start: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
     """The roots of a batch of decreasing equations, solved together.
 
@@ -201,6 +207,9 @@ def solve_decreasing(
     first
         The equations' values and derivatives at ``lower`` for every problem,
         when the caller has them already (saves one evaluation).
+    at_start
+        The equations' values and derivatives at ``start``, where the caller
+        has them already (NaN where not: those are evaluated).
 
     Returns
     -------
@@ -235,6 +244,10 @@ def solve_decreasing(
         begin = np.broadcast_to(np.asarray(start, dtype=np.float64), (n,))
         later = active[begin[active] > low[active]]
         x[later] = begin[later]
+        if at_start is not None:
+            known = later[~np.isnan(at_start[0][later])]
+            value[known], slope[known] = at_start[0][known], at_start[1][known]
+            later = later[np.isnan(at_start[0][later])]
         if later.size:
             v_later, s_later = f(x[later], later)
             value[later], slope[later] = v_later, s_later
