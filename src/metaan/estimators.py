@@ -433,8 +433,10 @@ class Batch:
 
     def spread(self) -> FloatArray:
         mean = rowsum(self.Y) / self.n
-        d = np.where(self.mask, self.Y - mean[:, None], 0.0)
-        return rowsum(d * d) / self.n
+        d = self.Y - mean[:, None]
+        if self.Vinf is not self.V:  # padded cells: no deviation
+            d[~self.mask] = 0.0
+        return rowdot(d, d) / self.n
 
     def scale(self) -> FloatArray:
         if self._scale is None:
