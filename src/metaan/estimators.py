@@ -673,25 +673,10 @@ def solve(
     by :func:`~metaan.solver.solve_decreasing_scalar`, a batch by
     :func:`~metaan.solver.solve_decreasing`: the same steps, one per problem.
     """
+    known = {"start": start, "xtol": source.tolerance(), "first": first, "at_start": at_start}
     if isinstance(source, Single):
-        return solve_decreasing_scalar(
-            lambda t: f(t, None),
-            0.0,
-            source.scale(),
-            start=start,
-            xtol=source.tolerance(),
-            first=first,
-            at_start=at_start,
-        )
-    return solve_decreasing(
-        f,
-        0.0,
-        source.scale(),
-        start=start,
-        xtol=source.tolerance(),
-        first=first,
-        at_start=at_start,
-    )
+        return solve_decreasing_scalar(lambda t: f(t, None), 0.0, source.scale(), **known)
+    return solve_decreasing(f, 0.0, source.scale(), **known)
 
 
 def out_of_range(s: float, smallest: float, dominance: float, random: bool) -> str | None:
