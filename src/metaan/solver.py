@@ -171,6 +171,30 @@ def _per_problem(
     return low, scales, np.broadcast_to(np.asarray(xtol, dtype=np.float64), (size,)).copy()
 
 
+def _begin(
+    f: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
+    start: FloatArray,
+    at_start: tuple[FloatArray, FloatArray] | None,
+    active: IntArray,
+    x: FloatArray,
+    value: FloatArray,
+    slope: FloatArray,
+) -> None:
+    """Move the ``active`` problems whose ``start`` is above their lower end ``x``
+    there, with the equation's value and slope there (from ``at_start`` where it
+    knows them, else evaluated); ``x``, ``value`` and ``slope`` are updated in place."""
+    begin = np.broadcast_to(start, x.shape)
+    later = active[begin[active] > x[active]]
+    x[later] = begin[later]
+    if at_start is not None:
+        unknown = np.isnan(at_start[0][later])
+        known = later[~unknown]
+        value[known], slope[known] = at_start[0][known], at_start[1][known]
+        later = later[unknown]
+    if later.size:
+        value[later], slope[later] = f(x[later], later)
+
+
 def solve_decreasing(
     f: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
     lower: npt.ArrayLike,
@@ -241,16 +265,7 @@ def solve_decreasing(
     lo, hi = low.copy(), np.full(n, np.inf)
     x = low.copy()
     if start is not None:
-        begin = np.broadcast_to(np.asarray(start, dtype=np.float64), (n,))
-        later = active[begin[active] > low[active]]
-        x[later] = begin[later]
-        if at_start is not None:
-            known = later[~np.isnan(at_start[0][later])]
-            value[known], slope[known] = at_start[0][known], at_start[1][known]
-            later = later[np.isnan(at_start[0][later])]
-        if later.size:
-            v_later, s_later = f(x[later], later)
-            value[later], slope[later] = v_later, s_later
+        _begin(f, np.asarray(start, dtype=np.float64), at_start, active, x, value, slope)
     value_a, slope_a = value[active], slope[active]
     prev = np.full(n, np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
