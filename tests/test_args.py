@@ -301,3 +301,34 @@ def test_a_single_level_factor_is_refused_in_every_model_not_dropped() -> None:
         metaan.fit_regression(table, mods=["ablat", "same"])
     with pytest.raises(NotEstimableError, match="moderator same has a single level"):
         metaan.fit_multilevel(table, levels=["esid"], mods=["ablat", "same"])
+
+
+def test_labels_and_rows_of_a_large_fit_are_made_only_when_read() -> None:
+    rng = np.random.default_rng(4)
+    k = 50_000
+    vi = rng.uniform(0.01, 0.2, k)
+    res = metaan.fit(yi=rng.normal(0.3, np.sqrt(vi + 0.05)), vi=vi)
+    assert res.labels._tuple is None and res.rows._tuple is None  # type: ignore[attr-defined]
+    assert len(res.labels) == len(res.rows) == k
+    assert res.labels[0] == "Study 1" and res.labels[-1] == f"Study {k}"
+    assert res.rows[1] == 2 and isinstance(res.rows[1], int)
+    assert res.labels._tuple is None  # type: ignore[attr-defined]
+    assert res.labels == tuple(f"Study {i + 1}" for i in range(k))
+    assert res.rows == tuple(range(1, k + 1))
+
+
+def test_lazy_labels_read_as_the_tuple_they_stand_for() -> None:
+    table = pd.DataFrame(
+        {"study": ["A", None, "C", "D"], "yi": [0.1, 0.2, np.nan, 0.4], "vi": [0.1, 0.2, 0.3, 0.4]},
+        index=[10, 11, 12, 13],
+    )
+    res = metaan.fit(table, method="DL")
+    assert res.labels == ("A", "Study 2", "D") and hash(res.labels) == hash(("A", "Study 2", "D"))
+    assert res.rows == (12, 13, 15)
+    assert list(res.labels[1:]) == ["Study 2", "D"] and res.labels[1:] == ("Study 2", "D")
+    assert ("x",) + res.labels == ("x", "A", "Study 2", "D")  # noqa: RUF005 (adds as a tuple)
+    assert res.labels + ("x",) == ("A", "Study 2", "D", "x")  # noqa: RUF005 (adds as a tuple)
+    assert repr(res.rows) == "(12, 13, 15)" and res.labels != ["A", "Study 2", "D"]
+    with pytest.raises(IndexError):
+        res.labels[3]
+    assert res.to_frame()["study"].tolist() == ["A", "Study 2", "D"]

@@ -22,8 +22,9 @@ Two more rules live here so that every function applies them the same way:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, TypeAlias
+import operator
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeAlias, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ from metaan.io import spreadsheet_rows
 __all__ = [
     "LABEL_COLUMNS",
     "Column",
+    "LazyTuple",
+    "StudyLabels",
+    "StudyNumbers",
     "as_table",
     "check_choice",
     "check_level",
@@ -47,6 +51,8 @@ __all__ = [
     "refuse_unused",
     "study_labels",
 ]
+
+T = TypeVar("T")
 
 #: A column of ``data`` (its name) or one value per row.
 Column: TypeAlias = Any
@@ -301,6 +307,133 @@ def study_labels(
 def display_labels(labels: Sequence[str | None]) -> list[str]:
     """Labels as results show them: ``Study i`` (by position) where there is none."""
     return [f"Study {i + 1}" if label is None else label for i, label in enumerate(labels)]
+
+
+class LazyTuple(Sequence[T]):
+    """A read-only sequence of one value per study whose Python objects are made
+    only when they are read.
+
+    A fit of 10^6 studies should not spend most of its time and memory on
+    ``"Study 1"``, ..., ``"Study 1000000"`` and a million row numbers that no one
+    may ask for. It reads like the tuple of its items: it indexes, iterates,
+    compares equal to that tuple, hashes as it and adds to tuples; the tuple is
+    made (once) when the sequence is iterated, compared or shown.
+    """
+
+    __slots__ = ("_tuple",)
+
+    def __init__(self) -> None:
+        self._tuple: tuple[T, ...] | None = None
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _item(self, i: int) -> T:
+        raise NotImplementedError
+
+    def _items(self) -> tuple[T, ...]:
+        return tuple(self._item(i) for i in range(len(self)))
+
+    def take(self, index: Any) -> LazyTuple[T]:
+        """The items at the positions ``index`` (an integer array), still lazy."""
+        raise NotImplementedError
+
+    def as_tuple(self) -> tuple[T, ...]:
+        """The items as a tuple (made once)."""
+        if self._tuple is None:
+            self._tuple = self._items()
+        return self._tuple
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> LazyTuple[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | LazyTuple[T]:
+        n = len(self)
+        if isinstance(i, slice):
+            return self.take(np.arange(n)[i])
+        j = operator.index(i)
+        j = j + n if j < 0 else j
+        if not 0 <= j < n:
+            raise IndexError("study index out of range")
+        return self._item(j)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.as_tuple())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple | LazyTuple):
+            return len(self) == len(other) and self.as_tuple() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.as_tuple())
+
+    def __add__(self, other: object) -> tuple[Any, ...]:
+        if isinstance(other, tuple | LazyTuple):
+            return self.as_tuple() + tuple(other)
+        return NotImplemented
+
+    def __radd__(self, other: object) -> tuple[Any, ...]:
+        if isinstance(other, tuple):
+            return other + self.as_tuple()
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(self.as_tuple())
+
+
+class StudyNumbers(LazyTuple[int]):
+    """Row numbers or positions of studies, as Python ints when read."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: np.ndarray | range) -> None:
+        super().__init__()
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _item(self, i: int) -> int:
+        return int(self._values[i])
+
+    def _items(self) -> tuple[int, ...]:
+        return tuple(np.asarray(self._values, dtype=np.int64).tolist())
+
+    def take(self, index: Any) -> StudyNumbers:
+        return StudyNumbers(np.asarray(self._values, dtype=np.int64)[index])
+
+
+class StudyLabels(LazyTuple[str]):
+    """Study labels as results show them (:func:`display_labels`), each made when read.
+
+    ``given`` holds the label of each row given (None where there is none: shown
+    as ``Study i``, i its position from 1); ``index`` the positions of the
+    studies among those rows (default: all of them).
+    """
+
+    __slots__ = ("_given", "_index")
+
+    def __init__(
+        self, given: Sequence[str | None], index: np.ndarray | range | None = None
+    ) -> None:
+        super().__init__()
+        self._given = given
+        self._index = range(len(given)) if index is None else index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _item(self, i: int) -> str:
+        position = int(self._index[i])
+        label = self._given[position]
+        return f"Study {position + 1}" if label is None else label
+
+    def take(self, index: Any) -> StudyLabels:
+        return StudyLabels(self._given, np.asarray(self._index, dtype=np.int64)[index])
 
 
 def numeric_columns(

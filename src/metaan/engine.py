@@ -89,8 +89,11 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Cells of one padded block (B x K); a block's arrays then take a few tens of MiB.
-BLOCK_CELLS = 1 << 21
+#: Cells of one padded block (B x K): each of a block's arrays takes 2 MiB, so the
+#: dozen of them an evaluation touches stay in the processor's cache, and a fresh
+#: one costs little (fresh memory costs more than the arithmetic on ten studies);
+#: per block, the Python overhead (a few hundred numpy calls) is then a few percent.
+BLOCK_CELLS = 1 << 18
 _EPS = float(np.finfo(float).eps)
 
 
@@ -150,6 +153,7 @@ def q_profile_batch(
     typical: Num,
     estimate: Num | None = None,
     fe: Moments | None = None,
+    at_estimate: Weighted | SingleFit | None = None,
 ) -> dict[str, Num]:
     """Q-profile confidence limits of tau^2 (Viechtbauer 2007) for every problem.
 
@@ -160,7 +164,9 @@ def q_profile_batch(
     for the limits of I^2 and H^2. ``source`` is a batch, or one problem on
     floats. ``estimate`` (tau^2 of each problem, when known) is where the upper
     limit's search starts if it is above the lower limit; ``fe`` (the moments
-    at tau^2 = 0, when known) saves each search its first evaluation.
+    at tau^2 = 0, when known) saves each search its first evaluation, and
+    ``at_estimate`` (the weighted fit at ``estimate``) the upper search its
+    evaluation at the start.
     """
     df = source.n - source.p
     alpha = 1.0 - level / 100.0
@@ -171,8 +177,14 @@ def q_profile_batch(
         first_lo = ratio_form(fe.rss, -fe.ypp, crit_lo, 0.0)
         first_hi = ratio_form(fe.rss, -fe.ypp, crit_hi, 0.0)
     lower = solve(source, _QSource(source, crit_lo), first=first_lo)
-    start = lower if estimate is None else where(estimate > lower, estimate, lower)
-    upper = solve(source, _QSource(source, crit_hi), start=start, first=first_hi)
+    start, at_start = lower, None
+    if estimate is not None:
+        above = estimate > lower
+        start = where(above, estimate, lower)
+        if at_estimate is not None:
+            value, slope = ratio_form(at_estimate.rss(), -at_estimate.ypp_y(), crit_hi, 0.0)
+            at_start = (where(above, value, math.nan), where(above, slope, math.nan))
+    upper = solve(source, _QSource(source, crit_hi), start=start, first=first_hi, at_start=at_start)
     out: dict[str, Num] = {"tau2_ci_lb": lower, "tau2_ci_ub": upper}
     out["tau_ci_lb"], out["tau_ci_ub"] = sqrt(lower), sqrt(upper)
     for end, t in (("lb", lower), ("ub", upper)):
@@ -332,7 +344,7 @@ def fit_batch(
     out["df"] = zero + np.nan if df is None else df
     out["se_tau2"] = se_tau2 * s2
     if random and qprofile and fixed_tau2 is None:
-        out.update(_scaled_q_profile(source, level, out["typical"] / s2, s, tau2, fe))
+        out.update(_scaled_q_profile(source, level, out["typical"] / s2, s, tau2, fe, fit))
     else:
         for name in ("tau2", "tau", "I2", "H2"):
             out[f"{name}_ci_lb"] = out[f"{name}_ci_ub"] = zero + np.nan
@@ -347,9 +359,10 @@ def _scaled_q_profile(
     s: Num,
     estimate: Num | None = None,
     fe: Moments | None = None,
+    at_estimate: Weighted | SingleFit | None = None,
 ) -> dict[str, Num]:
     """The Q-profile limits of standardised problems, on the data's scale."""
-    ci = q_profile_batch(source, level, typical, estimate, fe)
+    ci = q_profile_batch(source, level, typical, estimate, fe, at_estimate)
     for name in ("tau2_ci_lb", "tau2_ci_ub"):
         ci[name] = ci[name] * s * s
     for name in ("tau_ci_lb", "tau_ci_ub"):
@@ -384,6 +397,12 @@ def _pad(
 ) -> tuple[FloatArray, FloatArray]:
     """The padded (B, K) arrays of the problems ``block`` (NaN in padded cells)."""
     width = int(sizes[block].max())
+    first = int(starts[block[0]])
+    if bool(np.all(sizes[block] == width)) and bool(
+        np.all(starts[block] == first + width * np.arange(block.size))
+    ):  # equal sizes, consecutive: the block is a view of the data, nothing padded
+        end = first + width * block.size
+        return y[first:end].reshape(-1, width), v[first:end].reshape(-1, width)
     col = np.arange(width)
     inside = col[None, :] < sizes[block][:, None]
     index = np.where(inside, starts[block][:, None] + col[None, :], 0)
@@ -416,8 +435,8 @@ def _out_of_range(
     return np.asarray(bad, dtype=np.bool_), smallest, dominance
 
 
-def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.str_]:
-    """Why each problem cannot be fitted ("" where it can)."""
+def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.object_]:
+    """Why each problem cannot be fitted ("" where it can), as Python strings."""
     error = np.full(sizes.size, "", dtype=object)
     error[sizes == 0] = "no study has an effect size and a sampling variance"
     if method != "EE":
@@ -425,7 +444,7 @@ def _checks(sizes: IntArray, method: str, test: str) -> npt.NDArray[np.str_]:
         error[one] = "a random-effects model needs at least 2 studies; 1 has an effect size"
     elif test == "knha":
         error[sizes == 1] = "the Knapp-Hartung test needs at least 2 studies"
-    return error.astype(str)
+    return error
 
 
 def fit_segments(
@@ -473,12 +492,14 @@ def fit_segments(
     y, v = y[order], v[order]
     sizes = np.bincount(codes, minlength=count).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    error = _checks(sizes, method, test).astype(object)  # messages of any length
+    error = _checks(sizes, method, test)
+    fittable = sizes >= (1 if method == "EE" and test != "knha" else 2)
     for code in np.unique(codes[order][_outside(y, v)]).tolist():
         part = slice(starts[code], starts[code] + sizes[code])
         error[code] = outside_limits(y[part], v[part])
+        fittable[code] = False
     out = {name: np.full(count, np.nan) for name in FIT_FIELDS}
-    ok = np.flatnonzero(error == "")
+    ok = np.flatnonzero(fittable)
     for block in _blocks(sizes[ok]):
         problems = ok[block]
         Y, V = _pad(y, v, starts, sizes, problems)

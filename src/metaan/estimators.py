@@ -140,6 +140,12 @@ def rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
     return _f(np.einsum("bk,bk->b", a, b))
 
 
+def rowdot3(a: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
+    """``(a * b * c).sum(axis=1)`` without a (B, K) product in memory: a fresh
+    (B, K) array costs more than the arithmetic (its pages are new memory)."""
+    return _f(np.einsum("bk,bk,bk->b", a, b, c))
+
+
 @dataclass(frozen=True)
 class Tau2Estimate:
     """An estimate of tau^2 with its standard error and how it was obtained."""
@@ -345,17 +351,15 @@ class Weighted:
         ``tr(P) = sw - sw2 / sw``, ``tr(PP) = sw2 - 2 sw3 / sw + (sw2 / sw)^2`` and
         ``Y'PPPY = sum w^3 e^2 - (sum w^2 e)^2 / sw``."""
         U, ue, a = self.U, self.ue, self.a_inv
-        w2 = U * U
-        sw2, sw3 = rowsum(w2), rowdot(w2, U)
-        wue = U * ue
-        c = rowsum(wue)
+        sw2, sw3 = rowdot(U, U), rowdot3(U, U, U)
+        c = rowdot(U, ue)
         ratio = sw2 * a
         return Moments(
             sw=self.sw,
             sw2=sw2,
             rss=self.rss(),
             ypp=self.ypp_y(),
-            yppp=rowdot(wue, ue) - a * c * c,
+            yppp=rowdot3(U, ue, ue) - a * c * c,
             trp=self.sw - ratio,
             trpp=sw2 - 2.0 * sw3 * a + ratio * ratio,
         )
@@ -404,8 +408,10 @@ class Batch:
         if rows is None or rows.size == self.Y.shape[0]:  # every problem (rows ascend)
             U = self.Vinf + t[:, None]
             return Weighted(self.Y, np.reciprocal(U, out=U), self.X)
-        U = self.Vinf[rows] + t[:, None]
-        return Weighted(self.Y[rows], np.reciprocal(U, out=U), self.X)
+        # np.take and in-place arithmetic: no (B, K) temporary beyond U itself.
+        U = np.take(self.Vinf, rows, axis=0)
+        U += t[:, None]
+        return Weighted(np.take(self.Y, rows, axis=0), np.reciprocal(U, out=U), self.X)
 
     def at(self, t: Num, rows: Any = None) -> Moments:
         return self.weighted(t, rows).moments()
@@ -427,8 +433,10 @@ class Batch:
 
     def spread(self) -> FloatArray:
         mean = rowsum(self.Y) / self.n
-        d = np.where(self.mask, self.Y - mean[:, None], 0.0)
-        return rowsum(d * d) / self.n
+        d = self.Y - mean[:, None]
+        if self.Vinf is not self.V:  # padded cells: no deviation
+            d[~self.mask] = 0.0
+        return rowdot(d, d) / self.n
 
     def scale(self) -> FloatArray:
         if self._scale is None:
@@ -655,26 +663,20 @@ def solve(
     *,
     start: Num | None = None,
     first: tuple[Num, Num] | None = None,
+    at_start: tuple[Num, Num] | None = None,
 ) -> Num:
     """The root in tau^2 >= 0 of a decreasing equation of every problem of ``source``.
 
     ``f(t, rows)`` gives the equation's value and derivative; ``first`` is them
-    at 0 when the caller has them. A :class:`Single` problem is solved on floats
+    at 0 and ``at_start`` at ``start`` (NaN where not known) when the caller
+    has them. A :class:`Single` problem is solved on floats
     by :func:`~metaan.solver.solve_decreasing_scalar`, a batch by
     :func:`~metaan.solver.solve_decreasing`: the same steps, one per problem.
     """
+    known = {"start": start, "xtol": source.tolerance(), "first": first, "at_start": at_start}
     if isinstance(source, Single):
-        return solve_decreasing_scalar(
-            lambda t: f(t, None),
-            0.0,
-            source.scale(),
-            start=start,
-            xtol=source.tolerance(),
-            first=first,
-        )
-    return solve_decreasing(
-        f, 0.0, source.scale(), start=start, xtol=source.tolerance(), first=first
-    )
+        return solve_decreasing_scalar(lambda t: f(t, None), 0.0, source.scale(), **known)
+    return solve_decreasing(f, 0.0, source.scale(), **known)
 
 
 def out_of_range(s: float, smallest: float, dominance: float, random: bool) -> str | None:

@@ -8,6 +8,7 @@ cost about as much as a single fit of 10^6 studies.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -58,9 +59,11 @@ def _groups(table: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, np.ndarra
                 fix=f"use one of {', '.join(map(str, table.columns))}",
             )
     keys = table[by].reset_index(drop=True)
-    codes = keys.groupby(by, sort=True, dropna=True).ngroup().to_numpy()
+    codes = keys.groupby(by, sort=True, dropna=True, observed=True).ngroup().to_numpy()
     codes = np.where(pd.isna(codes), -1, codes).astype(np.int64)
-    levels = keys.drop_duplicates().dropna().sort_values(by).reset_index(drop=True)
+    # Each group's values from its first row, in code order (the sorted order).
+    seen, first = np.unique(codes, return_index=True)
+    levels = keys.iloc[first[seen >= 0]].reset_index(drop=True)
     return levels, codes
 
 
@@ -142,9 +145,7 @@ def fit_many(
     )
     row_numbers = spreadsheet_rows(data)
     excluded = _excluded(effects.excluded, codes, row_numbers, names, len(levels))
-    out = _frame(levels, fits, method, test, level, prediction, effects.measure)
-    out["excluded"] = pd.Series(excluded[:-1], index=out.index, dtype=object)
-    out = out[[*names, *MANY_COLUMNS]]
+    out = _frame(levels, fits, method, test, level, prediction, effects.measure, excluded[:-1])
     out.attrs["excluded"] = excluded[-1]
     return out
 
@@ -237,13 +238,27 @@ def _excluded(
     names: list[str],
     count: int,
 ) -> list[list[dict[str, Any]]]:
-    """The excluded rows of each group, and last those with no group."""
-    out: list[list[dict[str, Any]]] = [[] for _ in range(count + 1)]
+    """The excluded rows of each group, and last those with no group.
+
+    One list per group, made with the garbage collector paused: the lists hold
+    no cycles, and 10^5 new containers would otherwise set off collections that
+    walk every object of the process (ten times the cost of the lists).
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        out: list[list[dict[str, Any]]] = [[] for _ in range(count + 1)]
+    finally:
+        if paused:
+            gc.enable()
     missing_group = np.flatnonzero(codes < 0)
-    where = {int(r): i for i, r in enumerate(row_numbers)} if excluded else {}
-    for e in excluded:
-        code = int(codes[where[int(e.row)]]) if e.row is not None else -1
-        out[code if code >= 0 else count].append(e.to_dict())
+    if excluded:  # each excluded row's position in the table, found by its row number
+        order = np.argsort(row_numbers, kind="stable")
+        wanted = np.array([-1 if e.row is None else int(e.row) for e in excluded])
+        at = order[np.minimum(np.searchsorted(row_numbers[order], wanted), order.size - 1)]
+        group = np.where(wanted >= 0, codes[at], -1).tolist()
+        for e, code in zip(excluded, group, strict=True):
+            out[code if code >= 0 else count].append(e.to_dict())
     reason = f"the grouping value ({', '.join(names)}) is missing"
     for i in missing_group.tolist():
         out[count].append(Exclusion(int(row_numbers[i]), None, reason).to_dict())
@@ -258,16 +273,20 @@ def _frame(
     level: float,
     prediction: str,
     measure: str | None,
+    excluded: list[list[dict[str, Any]]],
 ) -> pd.DataFrame:
-    """The result table of :func:`fit_many`, the exclusions aside."""
-    out = levels.copy()
-    out["measure"] = measure
-    out["method"], out["test"], out["level"] = method, test, level
-    out["k"] = fits.k
+    """The result table of :func:`fit_many`, built in one piece (a column at a time
+    into a DataFrame copies its blocks again and again)."""
+    count = len(levels)
+    columns: dict[str, Any] = {name: levels[name].to_numpy() for name in levels.columns}
+    columns.update(measure=measure, method=method, test=test, level=level, k=fits.k)
     for name in MANY_COLUMNS[5:-3]:
-        out[name] = getattr(fits, name)
-    out["df"] = out["df"].astype("Int64")
-    out["QE_df"] = fits.QE_df
-    out["prediction"] = prediction
-    out["error"] = fits.error
+        columns[name] = getattr(fits, name)
+    columns["df"] = pd.Series(fits.df).astype("Int64").array
+    columns["QE_df"] = fits.QE_df
+    columns["prediction"] = prediction
+    columns["excluded"], columns["error"] = excluded, fits.error.astype(object)
+    out = pd.DataFrame(columns, index=pd.RangeIndex(count))
+    for name in levels.columns:  # the grouping columns keep their dtypes
+        out[name] = levels[name].array
     return out

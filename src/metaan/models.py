@@ -27,11 +27,12 @@ import pandas as pd
 
 from metaan._args import (
     Column,
+    StudyLabels,
+    StudyNumbers,
     as_table,
     check_choice,
     check_level,
     column_values,
-    display_labels,
     is_default,
     label_text,
     n_rows,
@@ -68,14 +69,15 @@ class EffectData:
 
     yi: FloatArray
     vi: FloatArray
-    labels: tuple[str, ...]
-    rows: tuple[int | None, ...]
+    #: A tuple, or a lazy sequence that reads as one (:class:`~metaan._args.LazyTuple`).
+    labels: Sequence[str]
+    rows: Sequence[int | None]
     excluded: tuple[Exclusion, ...]
     measure: str | None
     #: The file the effects came from, named in error messages.
     source: str | None = None
     #: Position of each usable study among the rows given (0-based).
-    positions: tuple[int, ...] = ()
+    positions: Sequence[int] = ()
 
 
 def _spread(vi: Column, sei: Column | None) -> tuple[str, Column]:
@@ -158,9 +160,8 @@ def prepare_effects(
     if n == 0:
         raise InputError("there are no studies", file=source, fix="give at least one study")
     names = study_labels(table, labels, n=n, source=source)
-    rows: list[int | None] = (
-        [int(r) for r in spreadsheet_rows(table)] if table is not None else list(range(1, n + 1))
-    )
+    # Row numbers and shown labels stay lazy: no Python object per study until read.
+    rows = StudyNumbers(spreadsheet_rows(table) if table is not None else range(1, n + 1))
     y, _ = column_values(table, yi, "yi", n, numeric=True, source=source, labels=names)
     v, v_column = column_values(
         table, spread_value, spread, n, numeric=True, source=source, labels=names
@@ -170,19 +171,19 @@ def prepare_effects(
         v = v * v
     kept = np.isfinite(y) & np.isfinite(v)
     measure = table_measure(table, measure, used=kept, source=source)
-    shown = display_labels(names)
+    shown = StudyLabels(names)
     if kept.all():  # the common case, kept fast for small fits
-        return EffectData(y, v, tuple(shown), tuple(rows), (), measure, source, tuple(range(n)))
-    idx = np.flatnonzero(kept).tolist()
+        return EffectData(y, v, shown, rows, (), measure, source, StudyNumbers(range(n)))
+    idx = np.flatnonzero(kept)
     return EffectData(
         yi=y[idx],
         vi=v[idx],
-        labels=tuple(shown[i] for i in idx),
-        rows=tuple(rows[i] for i in idx),
+        labels=shown.take(idx),
+        rows=rows.take(idx),
         excluded=_exclusions(table, y, v, spread, rows, names),
         measure=measure,
         source=source,
-        positions=tuple(idx),
+        positions=StudyNumbers(idx),
     )
 
 

@@ -380,8 +380,8 @@ class MetaRegressionResult(Result):
     yi: FloatArray = field(default_factory=lambda: np.empty(0))
     vi: FloatArray = field(default_factory=lambda: np.empty(0))
     X: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
-    labels: tuple[str, ...] = ()
-    rows: tuple[int | None, ...] = ()
+    labels: Sequence[str] = ()
+    rows: Sequence[int | None] = ()
     coding: Coding | None = None
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -115,9 +116,9 @@ class MetaResult(Result):
     vi: FloatArray = field(default_factory=lambda: np.empty(0))
     #: Model weight of each study, in percent.
     weights: FloatArray = field(default_factory=lambda: np.empty(0))
-    labels: tuple[str, ...] = ()
+    labels: Sequence[str] = ()
     #: Source row of each study (spreadsheet numbering), where known.
-    rows: tuple[int | None, ...] = ()
+    rows: Sequence[int | None] = ()
     #: Cochran-Mantel-Haenszel test and Tarone's test (Mantel-Haenszel OR only).
     MH: float | None = None
     MHp: float | None = None

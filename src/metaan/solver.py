@@ -98,6 +98,7 @@ def solve_decreasing_scalar(
     start: float | None = None,
     xtol: float | None = None,
     first: tuple[float, float] | None = None,
+    at_start: tuple[float, float] | None = None,
 ) -> float:
     """The root above ``lower`` of one decreasing equation, on Python floats.
 
@@ -118,6 +119,9 @@ def solve_decreasing_scalar(
     first
         The equation's value and derivative at ``lower``, when the caller has
         them already (saves one evaluation).
+    at_start
+        The equation's value and derivative at ``start``, when the caller has
+        them already (NaN: not known).
 
     Returns
     -------
@@ -134,7 +138,8 @@ def solve_decreasing_scalar(
     x, prev = lower, math.nan
     if start is not None and start > lower:
         lo, x = lower, start
-        value, slope = f(x)
+        known = at_start is not None and at_start[0] == at_start[0]
+        value, slope = at_start if known and at_start is not None else f(x)
     for _ in range(MAX_ITER):
         if value != value:  # NaN: the equation cannot be evaluated here
             return math.nan
@@ -166,6 +171,30 @@ def _per_problem(
     return low, scales, np.broadcast_to(np.asarray(xtol, dtype=np.float64), (size,)).copy()
 
 
+def _begin(
+    f: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
+    start: FloatArray,
+    at_start: tuple[FloatArray, FloatArray] | None,
+    active: IntArray,
+    x: FloatArray,
+    value: FloatArray,
+    slope: FloatArray,
+) -> None:
+    """Move the ``active`` problems whose ``start`` is above their lower end ``x``
+    there, with the equation's value and slope there (from ``at_start`` where it
+    knows them, else evaluated); ``x``, ``value`` and ``slope`` are updated in place."""
+    begin = np.broadcast_to(start, x.shape)
+    later = active[begin[active] > x[active]]
+    x[later] = begin[later]
+    if at_start is not None:
+        unknown = np.isnan(at_start[0][later])
+        known = later[~unknown]
+        value[known], slope[known] = at_start[0][known], at_start[1][known]
+        later = later[unknown]
+    if later.size:
+        value[later], slope[later] = f(x[later], later)
+
+
 def solve_decreasing(
     f: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
     lower: npt.ArrayLike,
@@ -175,6 +204,7 @@ def solve_decreasing(
     size: int | None = None,
     xtol: npt.ArrayLike | None = None,
     first: tuple[FloatArray, FloatArray] | None = None,
+    at_start: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:
     """The roots of a batch of decreasing equations, solved together.
 
@@ -201,6 +231,9 @@ def solve_decreasing(
     first
         The equations' values and derivatives at ``lower`` for every problem,
         when the caller has them already (saves one evaluation).
+    at_start
+        The equations' values and derivatives at ``start``, where the caller
+        has them already (NaN where not: those are evaluated).
 
     Returns
     -------
@@ -232,12 +265,7 @@ def solve_decreasing(
     lo, hi = low.copy(), np.full(n, np.inf)
     x = low.copy()
     if start is not None:
-        begin = np.broadcast_to(np.asarray(start, dtype=np.float64), (n,))
-        later = active[begin[active] > low[active]]
-        x[later] = begin[later]
-        if later.size:
-            v_later, s_later = f(x[later], later)
-            value[later], slope[later] = v_later, s_later
+        _begin(f, np.asarray(start, dtype=np.float64), at_start, active, x, value, slope)
     value_a, slope_a = value[active], slope[active]
     prev = np.full(n, np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

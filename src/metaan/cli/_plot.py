@@ -285,7 +285,7 @@ def _study_figure(req: _Request, table: pd.DataFrame) -> tuple[Figure, tuple[Exc
     from metaan.sensitivity import baujat, cumulative, leave_one_out
 
     res = fit_from_options(req.file, req.method, req.test, req.level, req.options)
-    positions = _positions(res.rows, table)
+    positions = _positions(tuple(res.rows), table)
     extra = _study_columns(table, req.columns, positions, "--columns", req.file)
     common: dict[str, Any] = {"xlim": req.xlim, "title": req.title}
     if req.kind == "forest":
