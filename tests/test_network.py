@@ -10,6 +10,7 @@ bad input is refused with its file, row and study named.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,10 @@ def test_treatments_are_ordered_as_r_sorts_them() -> None:
 def test_the_result_prints_tabulates_and_serialises(smoking: pd.DataFrame) -> None:
     res = metaan.fit_network(smoking, **ARMS, reference="no_contact", small_values="bad")
     assert repr(res).startswith("<NetworkResult DL k=24 m=28 n=4")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.tau2 = 0.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.random.tau2 = 0.0  # type: ignore[misc]
     text = res.summary()
     assert "between designs" in text and "no_contact" in text
     frame = res.to_frame()
