@@ -136,11 +136,8 @@ def pairwise(
     The standardised mean difference is netmeta's: Cohen's d with the SD pooled
     over all arms of a multi-arm study, and the variance
     ``1/n1 + 1/n2 + d^2 / (2 N)`` with N the study's participants (Crippa & Orsini
-    2016). As in meta, the SD is pooled once more than two arms give each of n, mean
-    and SD, over the arms giving n and SD, and N counts every arm with a number, so an
-    arm without a mean still counts; an arm with a mean or SD but no n leaves N, and
-    so the study, out. It is not Hedges' g, which :func:`metaan.escalc` computes for
-    two groups.
+    2016), with meta 8.2's rules where an arm lacks a number. It is not Hedges' g,
+    which :func:`metaan.escalc` computes for two groups.
     The log risk ratio follows meta (Hartung & Knapp 2001), which differs from
     metafor's in how the increment enters.
     """
