@@ -10,6 +10,7 @@ bad input is refused with its file, row and study named.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,10 @@ def test_treatments_are_ordered_as_r_sorts_them() -> None:
 def test_the_result_prints_tabulates_and_serialises(smoking: pd.DataFrame) -> None:
     res = metaan.fit_network(smoking, **ARMS, reference="no_contact", small_values="bad")
     assert repr(res).startswith("<NetworkResult DL k=24 m=28 n=4")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.tau2 = 0.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.random.tau2 = 0.0  # type: ignore[misc]
     text = res.summary()
     assert "between designs" in text and "no_contact" in text
     frame = res.to_frame()
@@ -261,8 +266,20 @@ def _arms(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
 
 def test_a_disconnected_network_names_its_sub_networks() -> None:
     data = _arms([("s1", "A", 5, 20), ("s1", "B", 7, 20), ("s2", "C", 5, 20), ("s2", "D", 9, 20)])
-    with pytest.raises(InputError, match=r"2 sub-networks.*\{A, B\}; \{C, D\}"):
+    with pytest.raises(
+        InputError, match=r"2 sub-networks.*\{A, B\} \(rows 2, 3\); \{C, D\} \(rows 4, 5\)"
+    ):
         metaan.fit_network(data, **ARMS, source="trials.csv")
+
+
+def test_a_network_split_by_a_name_s_case_points_at_the_stray_rows() -> None:
+    rows = [("s1", "A", 5, 20), ("s1", "placebo", 7, 20), ("s2", "B", 5, 20)]
+    data = _arms([*rows, ("s2", "placebo", 9, 20), ("s3", "C", 4, 20), ("s3", "Placebo", 6, 20)])
+    with pytest.raises(InputError) as caught:
+        metaan.fit_network(data, **ARMS, source="trials.csv")
+    assert str(caught.value).startswith("trials.csv: row 6 (s3): the network is not connected")
+    assert "{C, Placebo} (rows 6, 7)" in str(caught.value)
+    assert "'placebo' and 'Placebo' differ only in case or spacing" in str(caught.value)
 
 
 def test_a_study_with_one_arm_is_refused_with_its_row() -> None:
@@ -281,6 +298,23 @@ def test_an_unknown_reference_treatment_lists_the_treatments() -> None:
     data = _arms([("s1", "A", 5, 20), ("s1", "B", 7, 20)])
     with pytest.raises(InputError, match=r"'placebo' is not in the network.*one of A, B"):
         metaan.fit_network(data, **ARMS, reference="placebo")
+
+
+def test_a_reference_differing_in_case_is_named_as_the_likely_one() -> None:
+    data = _arms([("s1", "A", 5, 20), ("s1", "Placebo", 7, 20)])
+    with pytest.raises(InputError, match=r"did you mean 'Placebo'\? choose one of A, Placebo"):
+        metaan.fit_network(data, **ARMS, reference="placebo")
+
+
+def test_a_reference_whose_arms_were_all_left_out_names_its_rows_and_why() -> None:
+    data = _arms([("s1", "A", 5, 20), ("s1", "B", 7, 20), ("s2", "A", 5, 20)])
+    data = pd.concat([data, _arms([("s2", "C", 0, 20)])], ignore_index=True)
+    data.loc[3, "xi"] = np.nan
+    with pytest.raises(InputError) as caught:
+        metaan.fit_network(data, **ARMS, reference="C", source="trials.csv")
+    text = str(caught.value)
+    assert text.startswith("trials.csv: row 5: the reference treatment 'C' is in the file")
+    assert "arm 'C' left out: the arm's events (xi) is missing" in text
 
 
 def test_a_blank_treatment_is_refused_with_its_row() -> None:

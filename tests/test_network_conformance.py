@@ -15,11 +15,16 @@ root, and netmeta's value within its optimiser's tolerance of it), and compares 
 other number at netmeta's τ² (netmeta's ``tau.preset``). A block that is
 ``{"error": ...}`` (netmeta's fit failed) requires metaan to converge: its τ² must
 satisfy the score equation, or sit at 0 with a score that is not positive there.
+A comparison netmeta could not compute (NA in ``pairwise``, as from an arm with a
+missing number) must be left out by metaan too.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,12 +221,21 @@ def test_every_value_of_every_block_matches_netmeta(
 
 @pytest.mark.parametrize("case", load_cases(), ids=lambda c: c.name)
 def test_every_file_key_is_known(case: NetworkCase) -> None:
+    check_file_keys(case)
+
+
+def check_file_keys(case: NetworkCase) -> None:
     assert set(case.raw) <= FILE_KEYS, f"{case.name}: unknown keys {set(case.raw) - FILE_KEYS}"
     case.roles()  # an input column the suite cannot place fails here
 
 
-@pytest.mark.parametrize("case", [c for c in load_cases() if c.arm_level], ids=lambda c: c.name)
-def test_pairwise_builds_netmeta_s_comparisons_from_the_arms(case: NetworkCase) -> None:
+PAIRWISE_KEYS = frozenset({"studlab", "treat1", "treat2", "TE", "seTE"})
+
+
+def check_pairwise(case: NetworkCase) -> None:
+    """metaan.pairwise gives netmeta's comparisons from the arms. A comparison netmeta
+    could not compute (TE or seTE NA, as from an arm with a missing number) must be
+    absent from metaan's or without an effect; every other one must match."""
     roles = case.roles()
     arms = {r: roles[r] for r in ("events", "n", "mean", "sd") if r in roles}
     got = metaan.pairwise(
@@ -232,21 +246,31 @@ def test_pairwise_builds_netmeta_s_comparisons_from_the_arms(case: NetworkCase) 
         **arms,
     )
     ours = {
-        (s, a, b): (y, se)
+        (str(s), a, b): (y, se)
         for s, a, b, y, se in zip(got.study, got.treat1, got.treat2, got.yi, got.sei, strict=True)
+        if math.isfinite(y) and math.isfinite(se)
     }
-    assert len(ours) == len(case.raw["pairwise"])
+    matched = set()
     for row in case.raw["pairwise"]:
-        assert set(row) <= {"studlab", "treat1", "treat2", "TE", "seTE"}, row
+        assert set(row) <= PAIRWISE_KEYS, f"{case.name}: unknown pairwise keys in {row}"
         s, a, b = str(row["studlab"]), row["treat1"], row["treat2"]
-        if (s, a, b) in ours:
-            y, se = ours[(s, a, b)]
-        else:
-            y, se = ours[(s, b, a)]
-            y = -y
+        key, sign = ((s, a, b), 1.0) if (s, a, b) in ours else ((s, b, a), -1.0)
         what = f"{case.name} pairwise {s} {a}:{b}"
-        assert_close(y, row["TE"], f"{what} TE")
+        if row["TE"] is None or row["seTE"] is None:
+            assert key not in ours, f"{what}: NA in netmeta, {ours.get(key)} in metaan"
+            continue
+        assert key in ours, f"{what}: netmeta has this comparison, metaan does not"
+        matched.add(key)
+        y, se = ours[key]
+        assert_close(sign * y, row["TE"], f"{what} TE")
         assert_close(se, row["seTE"], f"{what} seTE")
+    extra = sorted(set(ours) - matched)
+    assert not extra, f"{case.name}: comparisons netmeta does not have: {extra}"
+
+
+@pytest.mark.parametrize("case", [c for c in load_cases() if c.arm_level], ids=lambda c: c.name)
+def test_pairwise_builds_netmeta_s_comparisons_from_the_arms(case: NetworkCase) -> None:
+    check_pairwise(case)
 
 
 def test_the_suite_requires_convergence_where_netmeta_failed() -> None:
@@ -299,3 +323,97 @@ def test_tau2_at_the_boundary_needs_a_non_positive_score() -> None:
     check_converged(res, "homogeneous network")
     assert math.isclose(res.Q, 0.0, abs_tol=1e-18)
     np.testing.assert_allclose(res.random.TE, res.common.TE, rtol=0, atol=1e-15)
+
+
+def check_directory() -> None:
+    """Everything the suite checks, over the files of the reference directory."""
+    for case in load_cases():
+        check_file_keys(case)
+        for method in case.raw["results"]:
+            for kind in ("input", "pairwise"):
+                check_case_block(case, kind, method)
+        if case.arm_level:
+            check_pairwise(case)
+
+
+def _with_directory(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METAAN_NETMETA_REFERENCE_DIR", str(directory))
+    load_cases.cache_clear()
+    try:
+        check_directory()
+    finally:
+        load_cases.cache_clear()
+
+
+def _smoking_with_a_missing_arm_and_a_failed_reml() -> dict[str, Any]:
+    """Hasselblad (1998) with a third arm in study 1 whose events are missing, so that
+    netmeta's comparisons with it are NA and dropped (its numbers do not move), and
+    REML as a block where netmeta's fit failed."""
+    case = next(c for c in load_cases() if c.name == "hasselblad1998_OR")
+    raw = copy.deepcopy(case.raw)
+    first = raw["input"][0]
+    raw["input"].append({**first, "id": 51, "trt": "self_help", "xi": None, "ni": 120})
+    for other in ("no_contact", "ind_counseling"):
+        missing = {"studlab": "1", "treat1": other, "treat2": "self_help"}
+        raw["pairwise"].append(missing | {"TE": None, "seTE": None})
+    raw["results"]["REML"] = {"error": "Optimizer (nlminb) did not converge"}
+    return raw
+
+
+def _homogeneous_pair() -> dict[str, Any]:
+    """Two trials of A vs B with the same effect: Q = 0 and τ² = 0 by DL and REML (on
+    the boundary), the common effect 0.2 with SE 1/sqrt(1/0.1² + 1/0.2²), exactly."""
+    rows = [
+        {"studlab": "s1", "treat1": "A", "treat2": "B", "TE": 0.2, "seTE": 0.1},
+        {"studlab": "s2", "treat1": "A", "treat2": "B", "TE": 0.2, "seTE": 0.2},
+    ]
+    se = 1.0 / math.sqrt(100.0 + 25.0)
+    p = math.erfc(0.2 / se / math.sqrt(2.0))
+    block = {
+        "treatments": ["A", "B"],
+        "reference": "A",
+        "k": 2,
+        "m": 2,
+        "n": 2,
+        "d": 1,
+        "tau2": 0.0,
+        "I2": 0.0,
+        "Q": 0.0,
+        "df_Q": 1,
+        "pval_Q": 1.0,
+        "common": {"TE": [[0.0, 0.2], [-0.2, 0.0]], "seTE": [[0.0, se], [se, 0.0]]},
+        "random": {"TE": [[0.0, 0.2], [-0.2, 0.0]], "pval": [[None, p], [p, None]]},
+    }
+    return {
+        "case": "homogeneous_pair_MD",
+        "sm": "MD",
+        "reference_group": "A",
+        "input": rows,
+        "pairwise": rows,
+        "results": {"DL": block, "REML": dict(block)},
+    }
+
+
+def test_another_directory_with_missing_rows_a_failed_block_and_a_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "smoking_missing_arm_OR.json": _smoking_with_a_missing_arm_and_a_failed_reml(),
+        "homogeneous_pair_MD.json": _homogeneous_pair(),
+    }
+    for name, raw in files.items():
+        (tmp_path / name).write_text(json.dumps(raw), encoding="utf-8")
+    _with_directory(tmp_path, monkeypatch)
+
+
+def test_another_directory_fails_on_a_key_it_does_not_know(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = _homogeneous_pair()
+    (tmp_path / "pair.json").write_text(json.dumps({**raw, "comment": "x"}), encoding="utf-8")
+    with pytest.raises(AssertionError, match=r"unknown keys \{'comment'\}"):
+        _with_directory(tmp_path, monkeypatch)
+    raw["results"]["DL"]["common"]["lower_predict"] = [[0.0, 0.0], [0.0, 0.0]]
+    (tmp_path / "pair.json").write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(AssertionError, match=r"unknown key common\.lower_predict"):
+        _with_directory(tmp_path, monkeypatch)

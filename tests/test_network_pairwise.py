@@ -126,3 +126,69 @@ def test_text_in_a_number_column_is_refused_with_the_row() -> None:
     bad.loc[4, "n"] = "n/a?"
     with pytest.raises(InputError, match=r"row 6 \(U\): column n: n is 'n/a\?', not a number"):
         metaan.pairwise(bad, measure="OR", study="study", treatment="arm", events="events", n="n")
+
+
+FOUR_ARMS = pd.DataFrame(
+    {
+        "study": ["T", "T", "T", "T", "U", "U"],
+        "arm": ["placebo", "low", "mid", "high", "placebo", "high"],
+        "mean": [22.0, 18.5, None, 16.0, 21.0, 15.5],
+        "sd": [6.0, 7.0, 9.0, 6.5, 5.5, 6.1],
+        "n": [30, 31, 33, 29, 40, 42],
+    }
+)
+
+
+def _smd(data: pd.DataFrame) -> pd.DataFrame:
+    return metaan.pairwise(
+        data, measure="SMD", study="study", treatment="arm", mean="mean", sd="sd", n="n"
+    )
+
+
+def test_an_arm_without_a_mean_still_counts_in_the_smd_s_pooled_sd_and_total() -> None:
+    """meta's pairwise(): the SD is pooled over the arms giving n and SD once more than
+    two arms give each of n, mean and SD, and the study's total counts every arm with
+    a number, so the arm without a mean still weighs in."""
+    pw = _smd(FOUR_ARMS)
+    n, s = [30, 31, 33, 29], [6.0, 7.0, 9.0, 6.5]
+    pooled = math.sqrt(sum((k - 1) * v**2 for k, v in zip(n, s, strict=True)) / (sum(n) - 4))
+    d = (22.0 - 18.5) / pooled
+    first = pw[(pw.treat1 == "placebo") & (pw.treat2 == "low")].iloc[0]
+    assert first.yi == pytest.approx(d, rel=1e-13)
+    assert first.vi == pytest.approx(1 / 30 + 1 / 31 + d**2 / (2 * sum(n)), rel=1e-13)
+    assert not (pw.treat1 == "mid").any() and not (pw.treat2 == "mid").any()
+    assert [e.row for e in pw.attrs["excluded"]] == [4]
+
+
+def test_a_smd_study_with_an_arm_of_unknown_size_is_left_out_with_the_reason() -> None:
+    """meta's pairwise() sums the study's arm sizes for the SMD's variance; an arm with
+    a mean and SD but no n makes that sum, and every SE of the study, missing."""
+    data = FOUR_ARMS.astype({"n": float}).assign(mean=[22.0, 18.5, 17.0, 16.0, 21.0, 15.5])
+    data.loc[2, "n"] = None
+    pw = _smd(data)
+    in_t = pw[pw.study == "T"]
+    assert len(in_t) == 3 and in_t.yi.isna().all()
+    assert all("has no size (n)" in r for r in in_t.exclusion_reason)
+    assert pw[pw.study == "U"].exclusion_reason.isna().all()
+
+
+def test_a_double_zero_comparison_is_left_out_without_an_increment() -> None:
+    """meta's pairwise(): no events in both arms carry no information on the OR; the
+    comparison has no effect and, as meta reports it, no increment. Its study's other
+    comparisons keep the increment; with allstudies it is kept, with the increment."""
+    data = THREE_ARMS.assign(events=[0, 0, 9, 5, 11])
+    pw = metaan.pairwise(data, measure="OR", study="study", treatment="arm", events="events", n="n")
+    assert math.isnan(pw.yi[0]) and pw.incr[0] == 0.0
+    assert "no events in both arms" in pw.exclusion_reason[0]
+    assert list(pw.incr[1:]) == [0.5, 0.5, 0.0]
+    kept = metaan.pairwise(
+        data,
+        measure="OR",
+        study="study",
+        treatment="arm",
+        events="events",
+        n="n",
+        allstudies=True,
+    )
+    assert kept.yi[0] == pytest.approx(math.log(31.5 / 30.5), rel=1e-13) and kept.incr[0] == 0.5
+    assert kept.vi[0] == pytest.approx(2 / 0.5 + 1 / 30.5 + 1 / 31.5, rel=1e-13)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,49 @@ def test_the_network_section_states_what_it_leaves_out_and_why(report: dict[str,
         arms = network[outcome]["arms"]
         assert all(a["file"].startswith("../studies/") and a["rows"] for a in arms)
         assert all(o["reason"] for o in network[outcome]["left_out"])
+
+
+def _network_html() -> str:
+    """The text of the committed report's network section, tags and figures removed."""
+    page = (ROOT / "reports" / "depression" / "index.html").read_text(encoding="utf-8")
+    start = page.index('id="network"')
+    section = page[start : page.index("<h2", start)]
+    section = re.sub(r"<svg.*?</svg>", " [figure] ", section, flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section)))
+
+
+def test_the_network_section_holds_what_a_reader_needs(report: dict[str, Any]) -> None:
+    """Depression scores as SMD and response as OR; psilocybin, escitalopram, the other
+    SSRIs and placebo as nodes; Carhart-Harris 2021 as the direct psilocybin-versus-
+    escitalopram trial; P-scores, the inconsistency test and netsplit; and in the text
+    the graph, the league table, the caveat on ranks and the note on transitivity."""
+    network = report["sections"]["network"]
+    for outcome, measure in (("continuous", "SMD"), ("response", "OR")):
+        fit = network[outcome]["fit"]
+        assert fit["measure"] == measure
+        assert {"psilocybin", "escitalopram", "placebo"} <= set(fit["treatments"])
+        assert {"citalopram", "fluoxetine", "paroxetine", "sertraline"} <= set(fit["treatments"])
+        direct = {
+            a["treatment"] for a in network[outcome]["arms"] if a["study"] == "Carhart-Harris 2021"
+        }
+        assert direct == {"psilocybin", "escitalopram"}
+        split = fit["netsplit"]
+        pair = next(c for c in split["comparison"] if set(c.split(":")) == direct)
+        assert split["k"][split["comparison"].index(pair)] == 1
+        assert fit["decomposition"]["df_between"] > 0
+        assert set(fit["random"]["pscore"]) == set(fit["treatments"])
+    text = _network_html()
+    for needed in (
+        "Figure: the network of trials",
+        "Figure: the league table",
+        "P-scores",
+        "A rank says nothing about how large the differences are",
+        "inconsistency between designs",
+        "Psilocybin versus escitalopram",
+        "transitivity",
+        "Cannabinoids are not in the network: no poolable comparison",
+    ):
+        assert needed in text, needed
 
 
 def test_a_network_class_the_spec_does_not_declare_is_refused_with_its_line(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,6 +32,7 @@ __all__ = [
     "complete_incidence",
     "contrasts_from",
     "read_contrasts",
+    "rows_text",
 ]
 
 #: netmeta's ``tol.multiarm``: the largest residual of a multi-arm study's effects
@@ -311,8 +313,19 @@ def _participants(
 
 
 def _where(c: Contrasts, members: np.ndarray) -> str:
-    rows = sorted({r for i in members for r in c.rows[int(i)]})
-    return ", ".join(str(r) for r in rows)
+    """The spreadsheet rows of some comparisons, in order."""
+    return ", ".join(str(r) for r in sorted({r for i in members for r in c.rows[int(i)]}))
+
+
+def rows_text(rows: Sequence[int], limit: int = 6) -> str:
+    """``row 5`` or ``rows 2, 3, 7``; past ``limit`` rows, the first ones and how many
+    more."""
+    ordered = sorted(set(rows))
+    if len(ordered) == 1:
+        return f"row {ordered[0]}"
+    shown = ", ".join(str(r) for r in ordered[:limit])
+    more = len(ordered) - limit
+    return f"rows {shown}" + (f" and {more} more" if more > 0 else "")
 
 
 def _check_studies(c: Contrasts, source: str | None) -> IntArray:
@@ -400,19 +413,39 @@ def _check_multiarm(c: Contrasts, source: str | None) -> None:
 
 
 def _check_connected(c: Contrasts, source: str | None) -> None:
+    """One network: else an error naming each sub-network's treatments and rows, at the
+    first row of the smallest sub-network (the likeliest to hold a misspelt name)."""
     label = components(c.n, c.t1, c.t2)
     roots = np.unique(label)
     count = roots.size
     if count == 1:
         return
     parts = []
-    for root in roots:
+    members = [np.flatnonzero(label[c.t1] == root) for root in roots]
+    for root, inside in zip(roots, members, strict=True):
         names = [c.treatments[i] for i in np.flatnonzero(label == root)]
-        parts.append("{" + ", ".join(names) + "}")
+        rows = [r for i in inside for r in c.rows[int(i)]]
+        parts.append("{" + ", ".join(names) + f"}} ({rows_text(rows)})")
+    smallest = min(members, key=lambda m: (m.size, min(c.rows[int(i)][0] for i in m)))
+    first = min(smallest, key=lambda i: c.rows[int(i)][0])
     raise InputError(
         f"the network is not connected: its treatments fall into {count} sub-networks "
-        f"that no study links: {'; '.join(parts)}",
+        f"that no study links: {'; '.join(parts)}{_near_names(c, label)}",
         file=source,
-        fix="analyse each sub-network on its own, or add studies that compare treatments "
-        "of different sub-networks",
+        row=c.rows[int(first)][0],
+        study=c.studies[int(c.study[first])],
+        fix="check the treatment names for spelling, analyse each sub-network on its own, "
+        "or add studies that compare treatments of different sub-networks",
     )
+
+
+def _near_names(c: Contrasts, label: IntArray) -> str:
+    """A note on treatment names in different sub-networks that differ only in case or
+    spacing (``placebo`` and ``Placebo ``), the usual cause of a split network."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(c.treatments):
+        key = " ".join(name.split()).casefold()
+        j = seen.setdefault(key, i)
+        if j != i and label[i] != label[j]:
+            return f"; {c.treatments[j]!r} and {name!r} differ only in case or spacing"
+    return ""

@@ -28,11 +28,12 @@ from typing import Literal, TypeAlias, get_args
 import numpy as np
 import pandas as pd
 
-from metaan._args import check_level
+from metaan._args import check_level, study_labels
 from metaan._dist import chi2_sf, norm_isf, t_isf
 from metaan.errors import InputError
+from metaan.io import spreadsheet_rows
 from metaan.network._basic import Decomposition, KrahnFits, decomposition, likelihood_tau2
-from metaan.network._data import Contrasts, contrasts_from, read_contrasts
+from metaan.network._data import Contrasts, contrasts_from, read_contrasts, rows_text
 from metaan.network._graph import GraphFit, degrees_of_freedom, dl_tau2, graph_fit
 from metaan.network._table import FloatArray, IntArray, components
 from metaan.network.pairwise import arm_comparisons
@@ -143,7 +144,8 @@ def fit_network(
     contrasts, excluded, measure = _read(
         data, *arms, *comparisons, measure, incr, allstudies, source
     )
-    ref = _reference(contrasts, reference, source)
+    named = (treatment,) if treatment is not None else (treat1, treat2)
+    ref = _reference(contrasts, reference, source, data, named, excluded)
     return _fit(contrasts, chosen, tau2, ref, small, level, measure, excluded, source)
 
 
@@ -222,16 +224,51 @@ def _read(
     return contrasts, arms + dropped, None if measure is None else str(measure).upper()
 
 
-def _reference(c: Contrasts, reference: str | None, source: str | None) -> int:
+def _reference(
+    c: Contrasts,
+    reference: str | None,
+    source: str | None,
+    data: pd.DataFrame,
+    columns: tuple[str, ...],
+    excluded: tuple[Exclusion, ...],
+) -> int:
+    """The reference's number; a treatment not in the network is an error that says
+    whether the file has it (its rows, and why they were left out) or which name is
+    meant."""
     if reference is None:
         return 0
-    if reference not in c.treatments:
+    if reference in c.treatments:
+        return c.treatments.index(reference)
+    rows = _rows_naming(data, columns, reference)
+    choose = f"choose one of {', '.join(c.treatments)}"
+    if rows:
+        why = [e.reason for e in excluded if e.row in rows]
         raise InputError(
-            f"the reference treatment {reference!r} is not in the network",
+            f"the reference treatment {reference!r} is in the file ({rows_text(rows)}) but "
+            f"not in the network: every comparison with it was left out"
+            + (f" ({why[0]})" if why else ""),
             file=source,
-            fix=f"choose one of {', '.join(c.treatments)}",
+            row=rows[0],
+            fix=f"complete the data of its arms, or {choose}",
         )
-    return c.treatments.index(reference)
+    key = " ".join(reference.split()).casefold()
+    near = [t for t in c.treatments if " ".join(t.split()).casefold() == key]
+    raise InputError(
+        f"the reference treatment {reference!r} is not in the network",
+        file=source,
+        fix=(f"did you mean {near[0]!r}? " if near else "") + choose,
+    )
+
+
+def _rows_naming(data: pd.DataFrame, columns: tuple[str, ...], treatment: str) -> list[int]:
+    """The spreadsheet rows whose treatment columns name ``treatment``."""
+    found: set[int] = set()
+    rows = spreadsheet_rows(data)
+    for column in columns:
+        if column in data.columns:
+            labels = study_labels(data, column)
+            found.update(int(r) for r, t in zip(rows, labels, strict=True) if t == treatment)
+    return sorted(found)
 
 
 def _fits(

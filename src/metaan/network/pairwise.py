@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, get_args
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from metaan.effects import log_odds_ratio, mean_difference
@@ -135,7 +136,8 @@ def pairwise(
     The standardised mean difference is netmeta's: Cohen's d with the SD pooled
     over all arms of a multi-arm study, and the variance
     ``1/n1 + 1/n2 + d^2 / (2 N)`` with N the study's participants (Crippa & Orsini
-    2016). It is not Hedges' g, which :func:`metaan.escalc` computes for two groups.
+    2016), with meta 8.2's rules where an arm lacks a number. It is not Hedges' g,
+    which :func:`metaan.escalc` computes for two groups.
     The log risk ratio follows meta (Hartung & Knapp 2001), which differs from
     metafor's in how the increment enters.
     """
@@ -266,7 +268,46 @@ def _read_arms(table: InputTable, study: str, treatment: str, columns: dict[str,
             )
     values = {role: table.numbers(col, role, studies) for role, col in columns.items()}
     _check_ranges(table, values, columns, studies)
+    if "mean" in values:
+        values |= _study_sizes_and_sds(values, studies)
     return _keep_complete(studies, treatments, rows, values, columns)
+
+
+def _study_sizes_and_sds(
+    values: dict[str, FloatArray], studies: list[str]
+) -> dict[str, FloatArray]:
+    """Per arm, what netmeta's SMD takes from the whole study, before arms with a
+    missing number are left out (meta 8.2's ``pairwise()``):
+
+    - ``study_n``: the study's participants, summed over every arm with any of n, mean
+      and SD (nan when such an arm lacks n: netmeta then has no SE for the study);
+    - ``pooled_sd``: with more than two arms giving n, more than two a mean and more
+      than two an SD, the SD pooled over the arms giving n and SD (nan otherwise: the
+      arm's own SD is used).
+    """
+    n, mean, sd = values["n"], values["mean"], values["sd"]
+    order: dict[str, int] = {}
+    code = np.array([order.setdefault(s, len(order)) for s in studies], dtype=np.intp)
+    k = len(order)
+
+    def count(mask: npt.NDArray[np.bool_]) -> FloatArray:
+        return np.bincount(code, weights=mask.astype(np.float64), minlength=k).astype(np.float64)
+
+    present = ~(np.isnan(n) & np.isnan(mean) & np.isnan(sd))
+    with np.errstate(invalid="ignore"):
+        size = np.bincount(code, weights=np.where(present, np.nan_to_num(n), 0.0), minlength=k)
+        unknown = count(present & np.isnan(n)) > 0
+        both = ~np.isnan(n) & ~np.isnan(sd)
+        df = np.where(both, n - 1.0, 0.0)
+        var = np.bincount(
+            code, weights=np.where(both, df * np.nan_to_num(sd) ** 2, 0.0), minlength=k
+        )
+        pooled = np.sqrt(var / np.bincount(code, weights=df, minlength=k))
+        pool = (count(n > 0) > 2) & (count(~np.isnan(mean)) > 2) & (count(sd > 0) > 2)
+    return {
+        "study_n": np.where(unknown, np.nan, size)[code],
+        "pooled_sd": np.where(pool, pooled, np.nan)[code],
+    }
 
 
 def _check_ranges(
@@ -371,7 +412,9 @@ def _binary(
     for i in np.flatnonzero(~np.isfinite(yi) | ~np.isfinite(vi) | (vi <= 0)):
         if reasons[int(i)] is None:
             reasons[int(i)] = f"the {measure} cannot be computed from these counts"
-    numbers = {"events1": e1, "n1": n1, "events2": e2, "n2": n2, "incr": inc}
+    # meta reports no increment for a comparison it leaves out (its incr times incl = 0).
+    used = np.where([r is None for r in reasons], inc, 0.0)
+    numbers = {"events1": e1, "n1": n1, "events2": e2, "n2": n2, "incr": used}
     return yi, vi, reasons, numbers
 
 
@@ -393,6 +436,12 @@ def _continuous(
     reasons: list[str | None] = [None] * first.size
     for i in np.flatnonzero(~np.isfinite(yi) | ~np.isfinite(vi)):
         reasons[int(i)] = f"the {measure} cannot be computed from these values"
+    if measure == "SMD":
+        for i in np.flatnonzero(np.isnan(arms.values["study_n"][first])):
+            reasons[int(i)] = (
+                "an arm of the study has no size (n), so the study's total, which the "
+                "SMD's variance needs, is unknown (netmeta leaves it out too)"
+            )
     numbers = {"mean1": m1, "sd1": s1, "n1": n1, "mean2": m2, "sd2": s2, "n2": n2}
     return yi, vi, reasons, numbers
 
@@ -401,20 +450,15 @@ def _cohen_d(
     arms: _Arms, first: IntArray, second: IntArray, code: IntArray
 ) -> tuple[FloatArray, FloatArray]:
     """netmeta's SMD: Cohen's d, the SD pooled over every arm of a multi-arm study,
-    and the variance of Crippa & Orsini (2016) with the study's total size."""
+    and the variance of Crippa & Orsini (2016) with the study's total size (see
+    :func:`_study_sizes_and_sds`)."""
     m, s, n = arms.values["mean"], arms.values["sd"], arms.values["n"]
-    study = code_of_arms(arms)
-    k = int(study.max()) + 1
-    narms = np.bincount(study, minlength=k)
-    pooled = np.sqrt(
-        np.bincount(study, weights=(n - 1) * s**2, minlength=k)
-        / np.bincount(study, weights=n - 1, minlength=k)
-    )
-    sd = np.where(narms[study] > 2, pooled[study], s)
-    total = np.bincount(study, weights=n, minlength=k)
+    pooled = arms.values["pooled_sd"]
+    sd = np.where(np.isnan(pooled), s, pooled)
+    total = arms.values["study_n"][first]
     n1, n2, s1, s2 = n[first], n[second], sd[first], sd[second]
     with np.errstate(invalid="ignore", divide="ignore"):
         within = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
         d = (m[first] - m[second]) / within
-        vi = 1 / n1 + 1 / n2 + d**2 / (2 * total[code])
+        vi = 1 / n1 + 1 / n2 + d**2 / (2 * total)
     return d, vi
