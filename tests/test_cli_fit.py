@@ -214,3 +214,39 @@ def test_the_label_flag_names_the_studies_of_every_kind_of_fit(tmp_path: Path) -
     code, _, err = _run("plot", "forest", path, *COUNT_FLAGS, "--label", "name", "-o", str(figure))
     assert code == 0, err
     assert "X0" in figure.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("rows", "flags"),
+    [
+        ("study,yi,vi\nA,0.1,0.02\nB,0.5,0.04\nC,,0.03\nD,-0.2,0.05\n", ["--format", "table"]),
+        ("study,yi,sei\nA,0.1,0.2\nB,0.5,0.3\nC,-0.2,0.25\n", ["--format", "json"]),
+        (
+            "study,ai,n1i,ci,n2i\nA,5,50,10,50\nB,0,40,3,41\nC,12,100,,98\n",
+            ["--measure", "OR", "--format", "csv"],
+        ),
+        (
+            "study,m1i,sd1i,n1i,m2i,sd2i,n2i\nA,10,3,20,12,3.5,21\nB,9,2.5,30,11,3,29\n",
+            ["--measure", "SMD", "--method", "DL"],
+        ),
+    ],
+)
+def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_or_jinja2(
+    tmp_path: Path, rows: str, flags: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "studies.csv"
+    path.write_text(rows, encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from metaan.cli import main\n"
+        "try:\n"
+        f"    main({['fit', str(path), *flags]!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print([m for m in ('pandas', 'matplotlib', 'jinja2') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"

@@ -9,12 +9,16 @@ says so, with the rows.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from metaan.io import spreadsheet_rows
+from metaan.io import Columns, column_numbers, is_missing, spreadsheet_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["COUNT_ARGUMENTS", "table_warnings"]
 
@@ -25,14 +29,15 @@ _SHOWN = 5  # rows named in one warning before "and N more"
 
 
 def table_warnings(
-    effects: pd.DataFrame, columns: Mapping[str, str | None], label: str | None
+    effects: pd.DataFrame | Columns, columns: Mapping[str, str | None], label: str | None
 ) -> list[str]:
     """Warnings about the rows of ``effects`` that were used (``yi`` not missing).
 
     Parameters
     ----------
     effects
-        The table escalc returned (the input with ``yi``, ``vi`` added).
+        The table escalc returned (the input with ``yi``, ``vi`` added), as a
+        DataFrame or as :class:`~metaan.io.Columns`.
     columns
         escalc argument -> the column it was taken from (``None`` when not given).
     label
@@ -44,13 +49,15 @@ def table_warnings(
         One message per kind of problem: studies with the same label, rows that
         repeat another row cell for cell, counts that are not whole numbers.
     """
-    used = effects["yi"].notna().to_numpy()
+    names = [str(name) for name in effects.columns]
+    cells = {name: np.asarray(effects[name]) for name in names}
+    used = ~np.isnan(cells["yi"].astype(np.float64))
     rows = spreadsheet_rows(effects)
     out: list[str] = []
-    out += _repeated_rows(effects, used, rows)
-    if label is not None and label in effects.columns:
-        out += _repeated_labels(effects[label], used, rows)
-    out += _fractional_counts(effects, columns, used, rows)
+    out += _repeated_rows(cells, used, rows)
+    if label is not None and label in cells:
+        out += _repeated_labels(cells[label].tolist(), used, rows)
+    out += _fractional_counts(cells, columns, used, rows)
     return out
 
 
@@ -59,29 +66,45 @@ def _listing(items: list[str]) -> str:
     return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
 
 
-def _repeated_rows(effects: pd.DataFrame, used: np.ndarray, rows: np.ndarray) -> list[str]:
-    data = effects.drop(columns=["yi", "vi", "exclusion_reason"], errors="ignore")
-    repeated = data.duplicated(keep="first").to_numpy() & used
+def _keys(values: np.ndarray[Any, Any]) -> list[Any]:
+    """The cells as hashable values, every missing one (None, NaN, NA) the same."""
+    return [None if is_missing(v) else v for v in values.tolist()]
+
+
+def _repeated_rows(
+    cells: dict[str, np.ndarray[Any, Any]], used: np.ndarray, rows: np.ndarray
+) -> list[str]:
+    data = [_keys(v) for name, v in cells.items() if name not in ("yi", "vi", "exclusion_reason")]
+    records = list(zip(*data, strict=True))
+    seen: set[tuple[Any, ...]] = set()
+    earlier = np.zeros(len(records), dtype=bool)
+    for i, record in enumerate(records):
+        earlier[i] = record in seen
+        seen.add(record)
+    repeated = earlier & used
     if not repeated.any():
         return []
-    first = data.duplicated(keep=False).to_numpy()
+    counts = Counter(records)
+    first = sum(n for n in counts.values() if n > 1)
     pairs = [f"row {r}" for r in rows[repeated]]
     return [
         f"{_listing(pairs)} repeat{'s' if len(pairs) == 1 else ''} an earlier row cell for "
         f"cell and {'is' if len(pairs) == 1 else 'are'} pooled again "
-        f"({int(first.sum())} rows in all); delete the copies if they were pasted twice"
+        f"({first} rows in all); delete the copies if they were pasted twice"
     ]
 
 
-def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> list[str]:
-    # Hash the column as it is (read_table has stripped its cells); text only for repeats.
-    named = used & labels.notna().to_numpy() & (labels.astype(str) != "").to_numpy()
-    candidates = labels[named]
-    repeats = set(candidates[candidates.duplicated(keep=False)].tolist())
+def _repeated_labels(labels: list[Any], used: np.ndarray, rows: np.ndarray) -> list[str]:
+    # Compare the labels as they are (read_table has stripped its cells); text only for repeats.
+    named = [
+        bool(u) and not is_missing(v) and str(v) != "" for u, v in zip(used, labels, strict=True)
+    ]
+    candidates = [v for v, keep in zip(labels, named, strict=True) if keep]
+    repeats = {value for value, n in Counter(candidates).items() if n > 1}
     if not repeats:
         return []
     where: dict[str, list[int]] = {}
-    for position, value in zip(np.flatnonzero(named), candidates.tolist(), strict=True):
+    for position, value in zip(np.flatnonzero(named), candidates, strict=True):
         if value in repeats:
             where.setdefault(str(value), []).append(int(rows[position]))
     twice = list(where)
@@ -97,14 +120,17 @@ def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> l
 
 
 def _fractional_counts(
-    effects: pd.DataFrame, columns: Mapping[str, str | None], used: np.ndarray, rows: np.ndarray
+    cells: dict[str, np.ndarray[Any, Any]],
+    columns: Mapping[str, str | None],
+    used: np.ndarray,
+    rows: np.ndarray,
 ) -> list[str]:
     out = []
     for argument in COUNT_ARGUMENTS:
         column = columns.get(argument)
-        if column is None or column not in effects.columns:
+        if column is None or column not in cells:
             continue
-        values = pd.to_numeric(effects[column], errors="coerce").to_numpy(dtype=float)
+        values = column_numbers(cells[column])
         fractional = used & np.isfinite(values) & (values != np.round(values))
         if fractional.any():
             items = [
