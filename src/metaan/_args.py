@@ -326,6 +326,8 @@ def _numbers(
 
 def label_text(value: object) -> str | None:
     """A label cell as text: None when blank or missing; whole floats lose ``.0``."""
+    if type(value) is str:  # the common case
+        return value.strip() or None
     if is_missing(value):
         return None
     if isinstance(value, float | np.floating) and float(value).is_integer():
@@ -369,6 +371,8 @@ def study_labels(
     if count is None:
         count = n_rows(data, labels=labels)
     values, _ = column_values(data, labels, "labels", count, numeric=False, source=source)
+    if set(map(type, values)) <= {str}:  # text labels (the usual case): no call per label
+        return [text or None for text in map(str.strip, values)]
     return [label_text(v) for v in values]
 
 

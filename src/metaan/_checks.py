@@ -9,13 +9,12 @@ says so, with the rows.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metaan.io import Columns, column_numbers, is_missing, spreadsheet_rows
+from metaan.io import Columns, column_numbers, factorize, spreadsheet_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,12 +50,15 @@ def table_warnings(
     """
     names = [str(name) for name in effects.columns]
     cells = {name: np.asarray(effects[name]) for name in names}
+    # Text columns factorized once, for the rows check and the labels check.
+    texts = {n: factorize(v.tolist()) for n, v in cells.items() if v.dtype.kind not in "biuf"}
     used = ~np.isnan(cells["yi"].astype(np.float64))
     rows = spreadsheet_rows(effects)
     out: list[str] = []
-    out += _repeated_rows(cells, used, rows)
+    out += _repeated_rows(cells, texts, used, rows)
     if label is not None and label in cells:
-        out += _repeated_labels(cells[label].tolist(), used, rows)
+        codes, uniques = texts.get(label) or _numeric_codes(cells[label])
+        out += _repeated_labels(codes, uniques, used, rows)
     out += _fractional_counts(cells, columns, used, rows)
     return out
 
@@ -66,47 +68,61 @@ def _listing(items: list[str]) -> str:
     return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
 
 
-def _keys(values: np.ndarray[Any, Any]) -> list[Any]:
-    """The cells as hashable values, every missing one (None, NaN, NA) the same."""
-    return [None if is_missing(v) else v for v in values.tolist()]
+def _numeric_codes(values: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """Codes of a numeric column's cells (every NaN the same, -1) and its distinct values."""
+    uniques, codes = np.unique(values, return_inverse=True, equal_nan=True)
+    codes = np.asarray(codes).reshape(-1)
+    nan = np.isnan(uniques.astype(np.float64))
+    if nan.any():  # NaN sorts last: it is the last distinct value
+        codes = np.where(codes == len(uniques) - 1, -1, codes)
+    return codes, uniques[~nan].tolist()
 
 
 def _repeated_rows(
-    cells: dict[str, np.ndarray[Any, Any]], used: np.ndarray, rows: np.ndarray
+    cells: dict[str, np.ndarray[Any, Any]],
+    texts: dict[str, tuple[np.ndarray[Any, Any], list[Any]]],
+    used: np.ndarray,
+    rows: np.ndarray,
 ) -> list[str]:
-    data = [_keys(v) for name, v in cells.items() if name not in ("yi", "vi", "exclusion_reason")]
-    records = list(zip(*data, strict=True))
-    seen: set[tuple[Any, ...]] = set()
-    earlier = np.zeros(len(records), dtype=bool)
-    for i, record in enumerate(records):
-        earlier[i] = record in seen
-        seen.add(record)
+    data = [
+        texts[name][0] if name in texts else _numeric_codes(v)[0]
+        for name, v in cells.items()
+        if name not in ("yi", "vi", "exclusion_reason")
+    ]
+    if not data:
+        return []
+    _, first, inverse, counts = np.unique(
+        np.column_stack(data), axis=0, return_index=True, return_inverse=True, return_counts=True
+    )
+    inverse = np.asarray(inverse).reshape(-1)
+    earlier = first[inverse] != np.arange(len(inverse))  # a row that repeats an earlier one
     repeated = earlier & used
     if not repeated.any():
         return []
-    counts = Counter(records)
-    first = sum(n for n in counts.values() if n > 1)
     pairs = [f"row {r}" for r in rows[repeated]]
     return [
         f"{_listing(pairs)} repeat{'s' if len(pairs) == 1 else ''} an earlier row cell for "
         f"cell and {'is' if len(pairs) == 1 else 'are'} pooled again "
-        f"({first} rows in all); delete the copies if they were pasted twice"
+        f"({int(counts[counts > 1].sum())} rows in all); delete the copies if they were "
+        "pasted twice"
     ]
 
 
-def _repeated_labels(labels: list[Any], used: np.ndarray, rows: np.ndarray) -> list[str]:
+def _repeated_labels(
+    codes: np.ndarray[Any, Any], uniques: list[Any], used: np.ndarray, rows: np.ndarray
+) -> list[str]:
     # Compare the labels as they are (read_table has stripped its cells); text only for repeats.
-    named = [
-        bool(u) and not is_missing(v) and str(v) != "" for u, v in zip(used, labels, strict=True)
-    ]
-    candidates = [v for v, keep in zip(labels, named, strict=True) if keep]
-    repeats = {value for value, n in Counter(candidates).items() if n > 1}
-    if not repeats:
+    blank = np.array([str(u) == "" for u in uniques] + [True], dtype=bool)  # -1 picks True
+    named = used & ~blank[codes]
+    if not named.any():
+        return []
+    counts = np.bincount(codes[named], minlength=len(uniques))
+    repeats = named & (counts[np.where(named, codes, 0)] > 1)
+    if not repeats.any():
         return []
     where: dict[str, list[int]] = {}
-    for position, value in zip(np.flatnonzero(named), candidates, strict=True):
-        if value in repeats:
-            where.setdefault(str(value), []).append(int(rows[position]))
+    for position in np.flatnonzero(repeats).tolist():
+        where.setdefault(str(uniques[codes[position]]), []).append(int(rows[position]))
     twice = list(where)
     items = [f"{name} (rows {', '.join(map(str, where[name]))})" for name in twice[:_SHOWN]]
     if len(twice) > _SHOWN:

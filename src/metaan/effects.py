@@ -74,7 +74,7 @@ from metaan._args import (
 )
 from metaan._dist import norm_isf
 from metaan.errors import InputError
-from metaan.io import Columns, cell_numbers, is_missing, spreadsheet_rows
+from metaan.io import Columns, cell_numbers, factorize, is_missing, spreadsheet_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -965,7 +965,7 @@ def table_measure(
     cells = np.asarray(data[MEASURE_COLUMN], dtype=object)
     if used is not None:
         cells, rows = cells[used], rows[used]
-    codes, uniques = _factorize(cells)  # a handful of distinct values; missing is -1
+    codes, uniques = factorize(cells.tolist())  # a handful of distinct values; missing is -1
     names = [(label_text(u) or "").upper() for u in uniques]
     present, first = np.unique(codes, return_index=True)
     first_of = dict(zip(present.tolist(), first.tolist(), strict=True))
@@ -1010,18 +1010,6 @@ def table_measure(
             fix="leave out measure=, or give the measure of the table",
         )
     return recorded if measure is None else measure
-
-
-def _factorize(cells: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.intp], list[Any]]:
-    """Codes of ``cells`` by their distinct values in order of appearance, -1 for a
-    missing cell (as ``pandas.factorize``)."""
-    seen: dict[Any, int] = {}
-    codes = np.fromiter(
-        (-1 if is_missing(c) else seen.setdefault(c, len(seen)) for c in cells.tolist()),
-        dtype=np.intp,
-        count=len(cells),
-    )
-    return codes, list(seen)
 
 
 _COLUMN_ARGS: tuple[ColumnArg, ...] = get_args(ColumnArg)

@@ -100,7 +100,10 @@ class Columns:
         import pandas as pd
 
         index = pd.Index(self.rows - 2, dtype="int64")
-        frame = pd.DataFrame({name: pd.Series(v, index=index) for name, v in self.data.items()})
+        # dtype as read: pandas would otherwise make text columns its string type.
+        frame = pd.DataFrame(
+            {name: pd.Series(v, index=index, dtype=v.dtype) for name, v in self.data.items()}
+        )
         frame.attrs.update(self.attrs)
         return frame
 
@@ -356,8 +359,7 @@ def _parse_records(text: str, name: str, sep: str) -> list[list[str]]:
     records: list[list[str]] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     try:
-        for record in reader:
-            records.append(record)
+        records.extend(reader)  # keeps the records read before a broken one
     except csv.Error as exc:
         raise InputError(
             f"the file is broken from this row on ({exc})",
@@ -388,6 +390,10 @@ def _split_header(
             fix="delete the blank rows above the header",
         )
     width = len(header)
+    if set(map(len, body)) <= {width}:  # every row full: all kept unless one is blank
+        firsts = [record[0] for record in body]
+        if all(firsts) and not any(map(str.isspace, firsts)):
+            return header, body, list(range(len(body)))
     rows: list[list[str]] = []
     positions: list[int] = []
     for position, record in enumerate(body):
@@ -494,8 +500,8 @@ def _check_columns(
 def _typed_column(
     raw: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], name: str, column: str, decimal: str
 ) -> np.ndarray[Any, Any]:
-    cells = np.array([c.strip() for c in raw], dtype=object)
-    missing = np.fromiter((c in MISSING_TOKENS for c in cells), dtype=bool, count=len(cells))
+    cells = np.array(list(map(str.strip, raw)), dtype=object)
+    missing = np.fromiter(map(MISSING_TOKENS.__contains__, cells), dtype=bool, count=len(cells))
     present = cells[~missing]
     if not len(present):
         return np.full(len(cells), np.nan)
@@ -550,12 +556,34 @@ def parse_numbers(texts: Sequence[str]) -> np.ndarray[tuple[int], np.dtype[np.fl
 def is_missing(value: object) -> bool:
     """None, NaN or pandas' NA: a missing cell, whatever wrote it (pandas' NA can
     exist only once pandas has been imported)."""
+    if value is None:
+        return True
+    if type(value) is str:  # the common case, decided at once
+        return False
+    if isinstance(value, float):
+        return math.isnan(value)
     pd = sys.modules.get("pandas")
-    return (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or (pd is not None and value is pd.NA)
-    )
+    return pd is not None and value is pd.NA
+
+
+def factorize(values: Sequence[Any]) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """Codes of ``values`` by their distinct values in order of first appearance, and
+    those values; -1 for a missing one (:func:`is_missing`), as ``pandas.factorize``."""
+    distinct = dict.fromkeys(values)  # C speed; a handful of keys, or one per row
+    if set(map(type, distinct)) == {str}:  # text, none missing: no loop in Python
+        uniques = list(distinct)
+        code = dict(zip(uniques, range(len(uniques)), strict=True))
+        return np.fromiter(map(code.__getitem__, values), np.intp, len(values)), uniques
+    code = {}
+    uniques = []
+    for value in distinct:
+        if is_missing(value):
+            code[value] = -1
+        else:
+            code[value] = len(uniques)
+            uniques.append(value)
+    codes = np.fromiter(map(code.__getitem__, values), dtype=np.intp, count=len(values))
+    return codes, uniques
 
 
 def cell_numbers(cells: Sequence[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
