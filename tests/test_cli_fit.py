@@ -250,3 +250,38 @@ def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_or_jinja2
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_cell_that_is_not_a_number_counts_only_the_cells_like_it(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("study,yi,sei\nA,0.1,x\nB,0.2,\nC,0.3,y\nD,0.4,\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["fit", str(path), "--yi", "yi", "--sei", "sei"])
+    assert result.exit_code == 2
+    assert "sei is 'x', which is not a number (and 1 more row like it)" in result.output
+
+
+def test_the_command_modules_load_only_when_a_command_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, metaan.cli\n"
+        "print(sorted(m for m in sys.modules if m.startswith('metaan.cli.')))\n"
+        "from click.testing import CliRunner\n"
+        "CliRunner().invoke(metaan.cli.main, ['fit', '--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('metaan.cli.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = out.stdout.splitlines()
+    assert before == "['metaan.cli._app']"
+    assert "'metaan.cli._fit'" in after
+    assert "_plot" not in after and "_network" not in after
+
+
+def test_help_lists_every_command_with_its_short_help() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    listed = result.output.split("Commands:")[1].splitlines()
+    names = [line.split()[0] for line in listed if line.strip()]
+    assert names == sorted(main.lazy) and len(names) == 10
+    assert all(len(line.split()) > 1 for line in listed if line.strip())
