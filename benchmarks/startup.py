@@ -9,7 +9,8 @@ imports alone, so the share of start-up is visible. Whether metaan's sources
 are byte-compiled (``make`` does it; an editable install with
 ``PYTHONDONTWRITEBYTECODE=1`` otherwise compiles them on every run) is
 printed. Where ``Rscript`` with metafor is installed, the same fit of 10
-studies by ``Rscript -e 'metafor::rma(...)'`` is timed as a peer. Targets (issue 14): <= 0.35 s at k = 10 and <= 0.8 s at k = 100,000.
+studies by ``Rscript -e 'metafor::rma(...)'`` is timed as a peer. Targets
+(issue 14): <= 0.35 s at k = 10 and <= 0.8 s at k = 100,000.
 """
 
 from __future__ import annotations
