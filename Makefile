@@ -9,9 +9,13 @@ DOCS_STAMP := $(VENV)/.metaan-docs-installed
 
 .PHONY: report test lint typecheck unit docs bench clean
 
+# The editable install runs metaan from src/; byte-compiling it once spares every
+# command compiling its modules again where PYTHONDONTWRITEBYTECODE is set (Python
+# still reads .pyc files then, and recompiles in memory any source edited since).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,simulate]'
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 $(DOCS_STAMP): $(STAMP)
@@ -44,3 +48,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
+	find src -name __pycache__ -prune -exec rm -rf {} +

@@ -214,3 +214,74 @@ def test_the_label_flag_names_the_studies_of_every_kind_of_fit(tmp_path: Path) -
     code, _, err = _run("plot", "forest", path, *COUNT_FLAGS, "--label", "name", "-o", str(figure))
     assert code == 0, err
     assert "X0" in figure.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("rows", "flags"),
+    [
+        ("study,yi,vi\nA,0.1,0.02\nB,0.5,0.04\nC,,0.03\nD,-0.2,0.05\n", ["--format", "table"]),
+        ("study,yi,sei\nA,0.1,0.2\nB,0.5,0.3\nC,-0.2,0.25\n", ["--format", "json"]),
+        (
+            "study,ai,n1i,ci,n2i\nA,5,50,10,50\nB,0,40,3,41\nC,12,100,,98\n",
+            ["--measure", "OR", "--format", "csv"],
+        ),
+        (
+            "study,m1i,sd1i,n1i,m2i,sd2i,n2i\nA,10,3,20,12,3.5,21\nB,9,2.5,30,11,3,29\n",
+            ["--measure", "SMD", "--method", "DL"],
+        ),
+    ],
+)
+def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_or_jinja2(
+    tmp_path: Path, rows: str, flags: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "studies.csv"
+    path.write_text(rows, encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from metaan.cli import main\n"
+        "try:\n"
+        f"    main({['fit', str(path), *flags]!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print([m for m in ('pandas', 'matplotlib', 'jinja2') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_cell_that_is_not_a_number_counts_only_the_cells_like_it(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("study,yi,sei\nA,0.1,x\nB,0.2,\nC,0.3,y\nD,0.4,\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["fit", str(path), "--yi", "yi", "--sei", "sei"])
+    assert result.exit_code == 2
+    assert "sei is 'x', which is not a number (and 1 more row like it)" in result.output
+
+
+def test_the_command_modules_load_only_when_a_command_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, metaan.cli\n"
+        "print(sorted(m for m in sys.modules if m.startswith('metaan.cli.')))\n"
+        "from click.testing import CliRunner\n"
+        "CliRunner().invoke(metaan.cli.main, ['fit', '--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('metaan.cli.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = out.stdout.splitlines()
+    assert before == "['metaan.cli._app']"
+    assert "'metaan.cli._fit'" in after
+    assert "_plot" not in after and "_network" not in after
+
+
+def test_help_lists_every_command_with_its_short_help() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    listed = result.output.split("Commands:")[1].splitlines()
+    names = [line.split()[0] for line in listed if line.strip()]
+    assert names == sorted(main.lazy) and len(names) == 10
+    assert all(len(line.split()) > 1 for line in listed if line.strip())

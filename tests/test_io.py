@@ -234,3 +234,55 @@ def test_a_file_that_is_no_review_is_one_error(tmp_path: Path, text: str, messag
     with pytest.raises(InputError, match=re.escape(message)) as caught:
         read_revman(path)
     assert str(caught.value).startswith(str(path))
+
+
+ODD_NUMBERS = [
+    "1", "-2.5", "+.5", "1.", "1e5", "1E-05", "00012", "1e400", "-1e400", "1e-400",
+    "inf", "-Infinity", "INFINITY", "nan", "-nan", "NAN", "99999999999999999999",
+    "0.1000000000000000055511151231257827", "1_000", "\u0661", "\uff11", "1,5", "1e",
+    "1.5e+", "1D5", "0x1", "5j", "--1", "1.2.3", ".", "-", "e5", "infinityx", "NR",
+]  # fmt: skip
+
+
+def test_numbers_are_read_as_pandas_to_numeric_reads_them() -> None:
+    import pandas as pd
+
+    from metaan.io import parse_numbers
+
+    expected = pd.to_numeric(pd.Series(ODD_NUMBERS, dtype=object), errors="coerce")
+    got = parse_numbers(ODD_NUMBERS)
+    np.testing.assert_array_equal(got, expected.to_numpy(dtype=float))  # NaN equal to NaN
+
+
+def test_reading_as_columns_gives_the_table_the_data_frame_holds(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "study,yi,vi,n,note\nA,0.1,0.02,10,\n\nB,,0.03,12,x\nC,0.3,NA,7,\n", encoding="utf-8"
+    )
+    frame = read_table(path)
+    columns = read_table(path, frame=False)
+    assert columns.columns == list(frame.columns)
+    assert spreadsheet_rows(frame).tolist() == columns.rows.tolist() == [2, 4, 5]
+    for name in frame.columns:
+        assert columns[name].dtype == frame[name].dtype
+        np.testing.assert_array_equal(columns[name], frame[name].to_numpy())
+    # Text columns stay objects, a blank cell None (not pandas' string type and NaN).
+    assert frame["note"].tolist() == [None, "x", None]
+    assert frame["study"].dtype == object
+
+
+def test_effects_and_a_fit_from_columns_equal_those_from_a_data_frame(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "study,ai,n1i,ci,n2i\nA,5,50,10,50\nB,0,40,3,41\nC,12,100,,98\nD,7,60,9,61\n",
+        encoding="utf-8",
+    )
+    from_frame = metaan.escalc(read_table(path), "OR", ai="ai", n1i="n1i", ci="ci", n2i="n2i")
+    from_columns = metaan.escalc(
+        read_table(path, frame=False), "OR", ai="ai", n1i="n1i", ci="ci", n2i="n2i"
+    )
+    for name in ("yi", "vi", "exclusion_reason", "measure"):
+        np.testing.assert_array_equal(from_columns[name], from_frame[name].to_numpy())
+    a, b = metaan.fit(from_frame, source="t.csv"), metaan.fit(from_columns, source="t.csv")
+    assert a.to_dict() == b.to_dict()
+    assert a.excluded == b.excluded and a.rows == b.rows and a.labels == b.labels

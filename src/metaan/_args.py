@@ -1,7 +1,8 @@
 """The arguments every public function shares, checked in one place.
 
 One data convention runs through metaan: ``fn(data, *, yi="yi", vi="vi", ...)``.
-``data`` is a table (a :class:`pandas.DataFrame`) or ``None``; every argument
+``data`` is a table (a :class:`pandas.DataFrame`, or the :class:`~metaan.io.Columns`
+that ``read_table(..., frame=False)`` gives) or ``None``; every argument
 that holds per-study values is either the name of a column of ``data`` or the
 values themselves (one per row of ``data``, or per study when there is no
 table). :func:`column_values` reads such an argument; :func:`as_table` checks
@@ -21,16 +22,18 @@ Two more rules live here so that every function applies them the same way:
 
 from __future__ import annotations
 
-import math
 import operator
+import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
 import numpy as np
-import pandas as pd
 
 from metaan.errors import InputError
-from metaan.io import spreadsheet_rows
+from metaan.io import Columns, cell_numbers, is_missing, spreadsheet_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -39,6 +42,7 @@ __all__ = [
     "StudyLabels",
     "StudyNumbers",
     "as_table",
+    "as_table_or_columns",
     "check_choice",
     "check_level",
     "column_values",
@@ -98,10 +102,29 @@ def check_choice(value: str, allowed: Sequence[str], what: str) -> str:
     raise InputError(f"{what} is {value!r}", fix=f"choose one of {', '.join(allowed)}")
 
 
+def is_frame(data: Any) -> bool:
+    """True for a :class:`pandas.DataFrame` (without importing pandas: a frame can
+    exist only if pandas has been imported)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(data, pd.DataFrame)
+
+
 def as_table(data: Any, *, source: str | None = None) -> pd.DataFrame | None:
-    """``data`` as a table, or None; anything else is an error that shows the call."""
-    if data is None or isinstance(data, pd.DataFrame):
-        return data
+    """``data`` as a table, or None; anything else is an error that shows the call.
+
+    :class:`~metaan.io.Columns` become a DataFrame; the functions that read them
+    as they are (:func:`metaan.escalc`, :func:`metaan.fit`) use
+    :func:`as_table_or_columns`."""
+    if isinstance(data, Columns):
+        return data.to_frame()
+    return as_table_or_columns(data, source=source)  # type: ignore[return-value]
+
+
+def as_table_or_columns(data: Any, *, source: str | None = None) -> pd.DataFrame | Columns | None:
+    """``data`` as a table (a DataFrame or :class:`~metaan.io.Columns`), or None;
+    anything else is an error that shows the call."""
+    if data is None or isinstance(data, Columns) or is_frame(data):
+        return data  # type: ignore[no-any-return]
     raise InputError(
         f"data must be a table (a pandas DataFrame) or None, not {type(data).__name__}",
         file=source,
@@ -136,7 +159,7 @@ def _length(value: Any) -> int | None:
     return 1 if np.ndim(value) == 0 else len(value)
 
 
-def n_rows(data: pd.DataFrame | None, **arguments: Any) -> int:
+def n_rows(data: pd.DataFrame | Columns | None, **arguments: Any) -> int:
     """The number of rows: ``len(data)``, or the length of the first argument given
     as values. An argument naming a column without a table is an error."""
     for name, value in arguments.items():
@@ -154,7 +177,9 @@ def n_rows(data: pd.DataFrame | None, **arguments: Any) -> int:
     raise InputError("no data: give a table, or the values by keyword (yi=..., vi=...)")
 
 
-def _no_column(data: pd.DataFrame, column: str, name: str, source: str | None) -> InputError:
+def _no_column(
+    data: pd.DataFrame | Columns, column: str, name: str, source: str | None
+) -> InputError:
     return InputError(
         f"no such column (it was given as {name})",
         file=source,
@@ -164,7 +189,7 @@ def _no_column(data: pd.DataFrame, column: str, name: str, source: str | None) -
 
 
 def column_values(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | Columns | None,
     value: Column,
     name: str,
     n: int,
@@ -181,7 +206,11 @@ def column_values(
     and column.
     """
     column: str | None = None
-    if numeric and not isinstance(value, str | pd.Series):
+    if isinstance(data, Columns):
+        if isinstance(value, str):
+            return _from_columns(data, value, name, numeric, source, labels), value
+        data = data.to_frame()  # values given beside a table: checked as for a DataFrame
+    if numeric and not (isinstance(value, str) or _is_series(value)):
         fast = _float_array(value)  # the fast path: numbers given as an array
         if fast is not None:
             if fast.size != n:
@@ -189,6 +218,8 @@ def column_values(
                     f"{name} has {fast.size} values but there are {n} rows", file=source
                 )
             return fast, None
+    import pandas as pd
+
     if isinstance(value, str):
         if data is None:
             n_rows(None, **{name: value})
@@ -215,6 +246,47 @@ def column_values(
     return _numbers(series, name, column, data, source, labels), column
 
 
+def _is_series(value: Any) -> bool:
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(value, pd.Series)
+
+
+def _from_columns(
+    data: Columns,
+    column: str,
+    name: str,
+    numeric: bool,
+    source: str | None,
+    labels: Sequence[str | None] | None,
+) -> np.ndarray:
+    """A column of a :class:`~metaan.io.Columns` table, as :func:`column_values` gives
+    it: objects, or floats where a text that is not a number is an error (the rule of
+    :func:`_numbers`, without pandas)."""
+    if column not in data.data:
+        raise _no_column(data, column, name, source)
+    values = data[column]
+    if not numeric:
+        return values.astype(object)
+    if values.dtype.kind in "iuf":
+        return values.astype(np.float64)
+    if values.dtype.kind == "b":
+        bad, problem = np.arange(len(values)), "a true/false value, not a number"
+    else:
+        numbers, given = cell_numbers(values.tolist())
+        bad, problem = np.flatnonzero(given & np.isnan(numbers)), "which is not a number"
+        if not bad.size:
+            return numbers
+    i = int(bad[0])
+    raise InputError(
+        f"{name} is {values[i]!r}, {problem}",
+        file=source,
+        row=int(data.rows[i]),
+        study=labels[i] if labels is not None else None,
+        column=column,
+        fix="write a number, or leave the cell blank if the value is missing",
+    )
+
+
 def _float_array(value: Any) -> np.ndarray | None:
     """``value`` as floats when it is a 1-d array of numbers (not booleans), else None."""
     if not isinstance(value, np.ndarray):
@@ -235,6 +307,8 @@ def _numbers(
     source: str | None,
     labels: Sequence[str | None] | None,
 ) -> np.ndarray:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(series.dtype):
         bad = np.flatnonzero(series.notna().to_numpy())
         problem = "a true/false value, not a number"
@@ -258,7 +332,9 @@ def _numbers(
 
 def label_text(value: object) -> str | None:
     """A label cell as text: None when blank or missing; whole floats lose ``.0``."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if type(value) is str:  # the common case
+        return value.strip() or None
+    if is_missing(value):
         return None
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
@@ -266,7 +342,7 @@ def label_text(value: object) -> str | None:
     return text or None
 
 
-def label_column(data: pd.DataFrame) -> str | None:
+def label_column(data: pd.DataFrame | Columns) -> str | None:
     """The column of study labels when none is named: the first of
     :data:`LABEL_COLUMNS` in ``data`` (an exact match first, then any case)."""
     names = {str(c): c for c in data.columns}
@@ -280,7 +356,7 @@ def label_column(data: pd.DataFrame) -> str | None:
 
 
 def study_labels(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | Columns | None,
     labels: Column | None = None,
     *,
     n: int | None = None,
@@ -301,6 +377,8 @@ def study_labels(
     if count is None:
         count = n_rows(data, labels=labels)
     values, _ = column_values(data, labels, "labels", count, numeric=False, source=source)
+    if set(map(type, values)) <= {str}:  # text labels (the usual case): no call per label
+        return [text or None for text in map(str.strip, values)]
     return [label_text(v) for v in values]
 
 

@@ -10,11 +10,14 @@ says so, with the rows.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from metaan.io import spreadsheet_rows
+from metaan.io import Columns, column_numbers, factorize, spreadsheet_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["COUNT_ARGUMENTS", "table_warnings"]
 
@@ -25,14 +28,15 @@ _SHOWN = 5  # rows named in one warning before "and N more"
 
 
 def table_warnings(
-    effects: pd.DataFrame, columns: Mapping[str, str | None], label: str | None
+    effects: pd.DataFrame | Columns, columns: Mapping[str, str | None], label: str | None
 ) -> list[str]:
     """Warnings about the rows of ``effects`` that were used (``yi`` not missing).
 
     Parameters
     ----------
     effects
-        The table escalc returned (the input with ``yi``, ``vi`` added).
+        The table escalc returned (the input with ``yi``, ``vi`` added), as a
+        DataFrame or as :class:`~metaan.io.Columns`.
     columns
         escalc argument -> the column it was taken from (``None`` when not given).
     label
@@ -44,13 +48,18 @@ def table_warnings(
         One message per kind of problem: studies with the same label, rows that
         repeat another row cell for cell, counts that are not whole numbers.
     """
-    used = effects["yi"].notna().to_numpy()
+    names = [str(name) for name in effects.columns]
+    cells = {name: np.asarray(effects[name]) for name in names}
+    # Text columns factorized once, for the rows check and the labels check.
+    texts = {n: factorize(v.tolist()) for n, v in cells.items() if v.dtype.kind not in "biuf"}
+    used = ~np.isnan(cells["yi"].astype(np.float64))
     rows = spreadsheet_rows(effects)
     out: list[str] = []
-    out += _repeated_rows(effects, used, rows)
-    if label is not None and label in effects.columns:
-        out += _repeated_labels(effects[label], used, rows)
-    out += _fractional_counts(effects, columns, used, rows)
+    out += _repeated_rows(cells, texts, used, rows)
+    if label is not None and label in cells:
+        codes, uniques = texts.get(label) or _numeric_codes(cells[label])
+        out += _repeated_labels(codes, uniques, used, rows)
+    out += _fractional_counts(cells, columns, used, rows)
     return out
 
 
@@ -59,31 +68,61 @@ def _listing(items: list[str]) -> str:
     return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
 
 
-def _repeated_rows(effects: pd.DataFrame, used: np.ndarray, rows: np.ndarray) -> list[str]:
-    data = effects.drop(columns=["yi", "vi", "exclusion_reason"], errors="ignore")
-    repeated = data.duplicated(keep="first").to_numpy() & used
+def _numeric_codes(values: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """Codes of a numeric column's cells (every NaN the same, -1) and its distinct values."""
+    uniques, codes = np.unique(values, return_inverse=True, equal_nan=True)
+    codes = np.asarray(codes).reshape(-1)
+    nan = np.isnan(uniques.astype(np.float64))
+    if nan.any():  # NaN sorts last: it is the last distinct value
+        codes = np.where(codes == len(uniques) - 1, -1, codes)
+    return codes, uniques[~nan].tolist()
+
+
+def _repeated_rows(
+    cells: dict[str, np.ndarray[Any, Any]],
+    texts: dict[str, tuple[np.ndarray[Any, Any], list[Any]]],
+    used: np.ndarray,
+    rows: np.ndarray,
+) -> list[str]:
+    data = [
+        texts[name][0] if name in texts else _numeric_codes(v)[0]
+        for name, v in cells.items()
+        if name not in ("yi", "vi", "exclusion_reason")
+    ]
+    if not data:
+        return []
+    _, first, inverse, counts = np.unique(
+        np.column_stack(data), axis=0, return_index=True, return_inverse=True, return_counts=True
+    )
+    inverse = np.asarray(inverse).reshape(-1)
+    earlier = first[inverse] != np.arange(len(inverse))  # a row that repeats an earlier one
+    repeated = earlier & used
     if not repeated.any():
         return []
-    first = data.duplicated(keep=False).to_numpy()
     pairs = [f"row {r}" for r in rows[repeated]]
     return [
         f"{_listing(pairs)} repeat{'s' if len(pairs) == 1 else ''} an earlier row cell for "
         f"cell and {'is' if len(pairs) == 1 else 'are'} pooled again "
-        f"({int(first.sum())} rows in all); delete the copies if they were pasted twice"
+        f"({int(counts[counts > 1].sum())} rows in all); delete the copies if they were "
+        "pasted twice"
     ]
 
 
-def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> list[str]:
-    # Hash the column as it is (read_table has stripped its cells); text only for repeats.
-    named = used & labels.notna().to_numpy() & (labels.astype(str) != "").to_numpy()
-    candidates = labels[named]
-    repeats = set(candidates[candidates.duplicated(keep=False)].tolist())
-    if not repeats:
+def _repeated_labels(
+    codes: np.ndarray[Any, Any], uniques: list[Any], used: np.ndarray, rows: np.ndarray
+) -> list[str]:
+    # Compare the labels as they are (read_table has stripped its cells); text only for repeats.
+    blank = np.array([str(u) == "" for u in uniques] + [True], dtype=bool)  # -1 picks True
+    named = used & ~blank[codes]
+    if not named.any():
+        return []
+    counts = np.bincount(codes[named], minlength=len(uniques))
+    repeats = named & (counts[np.where(named, codes, 0)] > 1)
+    if not repeats.any():
         return []
     where: dict[str, list[int]] = {}
-    for position, value in zip(np.flatnonzero(named), candidates.tolist(), strict=True):
-        if value in repeats:
-            where.setdefault(str(value), []).append(int(rows[position]))
+    for position in np.flatnonzero(repeats).tolist():
+        where.setdefault(str(uniques[codes[position]]), []).append(int(rows[position]))
     twice = list(where)
     items = [f"{name} (rows {', '.join(map(str, where[name]))})" for name in twice[:_SHOWN]]
     if len(twice) > _SHOWN:
@@ -97,14 +136,17 @@ def _repeated_labels(labels: pd.Series, used: np.ndarray, rows: np.ndarray) -> l
 
 
 def _fractional_counts(
-    effects: pd.DataFrame, columns: Mapping[str, str | None], used: np.ndarray, rows: np.ndarray
+    cells: dict[str, np.ndarray[Any, Any]],
+    columns: Mapping[str, str | None],
+    used: np.ndarray,
+    rows: np.ndarray,
 ) -> list[str]:
     out = []
     for argument in COUNT_ARGUMENTS:
         column = columns.get(argument)
-        if column is None or column not in effects.columns:
+        if column is None or column not in cells:
             continue
-        values = pd.to_numeric(effects[column], errors="coerce").to_numpy(dtype=float)
+        values = column_numbers(cells[column])
         fractional = used & np.isfinite(values) & (values != np.round(values))
         if fractional.any():
             items = [

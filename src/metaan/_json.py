@@ -8,22 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, SupportsFloat
+import sys
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-from pandas.api.typing import NAType
+
+if TYPE_CHECKING:
+    from pandas.api.typing import NAType
 
 __all__ = ["json_list", "json_number", "jsonable"]
 
 
 def json_number(x: SupportsFloat | NAType | None) -> float | None:
     """``x`` as a float, or None when it is missing (None, pandas NA, NaN) or infinite."""
-    if x is None or isinstance(x, NAType):
+    if x is None or _is_pandas_missing(x):
         return None
-    number = float(x)
+    number = float(x)  # type: ignore[arg-type]
     return number if math.isfinite(number) else None
+
+
+def _is_pandas_missing(value: object) -> bool:
+    """pandas' NA or NaT (which exist only once pandas has been imported)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and (value is pd.NA or value is pd.NaT)
 
 
 def json_list(values: npt.ArrayLike) -> list[Any]:
@@ -40,7 +48,7 @@ def jsonable(value: Any) -> Any:
     records; an object with ``to_dict()`` or a dataclass becomes its dict;
     anything else its text.
     """
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or _is_pandas_missing(value):
         return None
     if isinstance(value, bool | np.bool_):
         return bool(value)
@@ -56,7 +64,8 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
-    if isinstance(value, pd.DataFrame):
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.DataFrame):
         return [jsonable(r) for r in value.to_dict(orient="records")]
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):

@@ -58,16 +58,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, get_args, overload
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-from scipy.special import gammaln
 
 from metaan._args import (
     Column,
-    as_table,
+    as_table_or_columns,
     check_level,
     column_values,
     label_text,
@@ -76,7 +74,10 @@ from metaan._args import (
 )
 from metaan._dist import norm_isf
 from metaan.errors import InputError
-from metaan.io import spreadsheet_rows
+from metaan.io import Columns, cell_numbers, factorize, is_missing, spreadsheet_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "MEASURES",
@@ -217,6 +218,8 @@ def hedges_correction(m: npt.ArrayLike) -> FloatArray:
     and related estimators. *Journal of Educational Statistics* 6(2):107-128,
     equation 6e.
     """
+    from scipy.special import gammaln  # imported when a measure needs it
+
     m = _as_float(m)
     with np.errstate(invalid="ignore", divide="ignore"):
         log_j = gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2)
@@ -827,7 +830,7 @@ class _Table:
 
     def __init__(
         self,
-        data: pd.DataFrame,
+        data: pd.DataFrame | Columns,
         given: dict[ColumnArg, Any],
         source: str | None,
         labels: Any,
@@ -840,32 +843,43 @@ class _Table:
         self.rows = np.arange(1, n + 1) if by_position else spreadsheet_rows(data)
         self.labels = study_labels(data, labels, n=n, source=source)
         self.columns: dict[ColumnArg, str | None] = {}
-        raw: dict[ColumnArg, pd.Series] = {}
+        raw: dict[ColumnArg, Any] = {}
         for arg, value in given.items():
             cells, column = column_values(data, value, arg, n, numeric=False, source=source)
             self.columns[arg] = column
-            raw[arg] = data[column] if column is not None else pd.Series(cells, index=data.index)
+            raw[arg] = data[column] if column is not None else cells
         self.values: dict[ColumnArg, FloatArray] = {
             arg: self._numeric(arg, series) for arg, series in raw.items()
         }
 
-    def _numeric(self, arg: ColumnArg, series: pd.Series) -> FloatArray:
-        if pd.api.types.is_bool_dtype(series.dtype):
+    def _numeric(self, arg: ColumnArg, series: Any) -> FloatArray:
+        """A column (a pandas Series, or an array of a :class:`~metaan.io.Columns` table
+        or of values) as floats; a cell that is not a number is an error."""
+        if isinstance(series, np.ndarray):
+            kind, is_bool = series.dtype.kind, series.dtype.kind == "b"
+        else:
+            import pandas as pd
+
+            is_bool = pd.api.types.is_bool_dtype(series.dtype)
+            kind = "f" if pd.api.types.is_numeric_dtype(series.dtype) else "O"
+        if is_bool:
+            flags = series.tolist()
             self.fail(
-                series.notna().to_numpy(dtype=bool),
+                np.array([not is_missing(f) for f in flags], dtype=bool),
                 arg,
-                lambda i: f"{arg} is {series.iloc[i]}, a true/false value, not a number",
+                lambda i: f"{arg} is {flags[i]}, a true/false value, not a number",
                 _NUMBER_FIX,
             )
-        if pd.api.types.is_numeric_dtype(series.dtype):
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if kind in "iuf":
+            values = (
+                series.astype(np.float64)
+                if isinstance(series, np.ndarray)
+                else series.to_numpy(dtype=np.float64, na_value=np.nan)
+            )
         else:
-            text = series.astype(object).where(series.notna(), None)
-            text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-            blank = text.map(lambda v: v is None or v == "").to_numpy(dtype=bool)
-            parsed = pd.to_numeric(text.where(~blank, None), errors="coerce")
-            values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-            cells = text.tolist()
+            cells = [v.strip() if isinstance(v, str) else v for v in series.tolist()]
+            values, given = cell_numbers(cells)
+            blank = ~given | np.array([v == "" for v in cells], dtype=bool)
             self.fail(
                 np.isnan(values) & ~blank,
                 arg,
@@ -925,7 +939,7 @@ def _num(x: float) -> str:
 
 
 def table_measure(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | Columns | None,
     measure: str | None = None,
     *,
     used: npt.NDArray[np.bool_] | None = None,
@@ -948,10 +962,10 @@ def table_measure(
     if data is None or MEASURE_COLUMN not in data.columns:
         return measure
     rows = spreadsheet_rows(data)
-    cells = data[MEASURE_COLUMN].to_numpy(dtype=object)
+    cells = np.asarray(data[MEASURE_COLUMN], dtype=object)
     if used is not None:
         cells, rows = cells[used], rows[used]
-    codes, uniques = pd.factorize(cells)  # a handful of distinct values; missing is -1
+    codes, uniques = factorize(cells.tolist())  # a handful of distinct values; missing is -1
     names = [(label_text(u) or "").upper() for u in uniques]
     present, first = np.unique(codes, return_index=True)
     first_of = dict(zip(present.tolist(), first.tolist(), strict=True))
@@ -1008,12 +1022,14 @@ def _given(*values: Any) -> dict[ColumnArg, Any]:
 
 def _study_table(
     data: Any, given: dict[ColumnArg, Any], source: str | None
-) -> tuple[pd.DataFrame, bool]:
+) -> tuple[pd.DataFrame | Columns, bool]:
     """``data`` as a table, or an empty one when every argument is given as values
     (True: rows are then numbered by position, from 1)."""
-    table = as_table(data, source=source)
+    table = as_table_or_columns(data, source=source)
     by_position = table is None
     if table is None:
+        import pandas as pd
+
         table = pd.DataFrame(index=pd.RangeIndex(n_rows(None, **given)))
     if len(table) == 0:
         raise InputError(
@@ -1022,8 +1038,72 @@ def _study_table(
     return table, by_position
 
 
+@overload
+def escalc(
+    data: Columns,
+    measure: str,
+    *,
+    ai: Column | None = ...,
+    bi: Column | None = ...,
+    ci: Column | None = ...,
+    di: Column | None = ...,
+    n1i: Column | None = ...,
+    n2i: Column | None = ...,
+    m1i: Column | None = ...,
+    sd1i: Column | None = ...,
+    m2i: Column | None = ...,
+    sd2i: Column | None = ...,
+    xi: Column | None = ...,
+    ni: Column | None = ...,
+    ri: Column | None = ...,
+    yi: Column | None = ...,
+    vi: Column | None = ...,
+    sei: Column | None = ...,
+    ci_lb: Column | None = ...,
+    ci_ub: Column | None = ...,
+    level: float = ...,
+    add: float = ...,
+    to: str = ...,
+    drop00: bool = ...,
+    source: str | None = ...,
+    labels: Column | None = ...,
+) -> Columns: ...
+
+
+@overload
 def escalc(
     data: pd.DataFrame | None,
+    measure: str,
+    *,
+    ai: Column | None = ...,
+    bi: Column | None = ...,
+    ci: Column | None = ...,
+    di: Column | None = ...,
+    n1i: Column | None = ...,
+    n2i: Column | None = ...,
+    m1i: Column | None = ...,
+    sd1i: Column | None = ...,
+    m2i: Column | None = ...,
+    sd2i: Column | None = ...,
+    xi: Column | None = ...,
+    ni: Column | None = ...,
+    ri: Column | None = ...,
+    yi: Column | None = ...,
+    vi: Column | None = ...,
+    sei: Column | None = ...,
+    ci_lb: Column | None = ...,
+    ci_ub: Column | None = ...,
+    level: float = ...,
+    add: float = ...,
+    to: str = ...,
+    drop00: bool = ...,
+    source: str | None = ...,
+    labels: Column | None = ...,
+) -> pd.DataFrame: ...
+
+
+def escalc(
+    data: pd.DataFrame | Columns | None,
     measure: str,
     *,
     ai: Column | None = None,
@@ -1050,7 +1130,7 @@ def escalc(
     drop00: bool = False,
     source: str | None = None,
     labels: Column | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame | Columns:
     """Compute effect sizes ``yi`` and sampling variances ``vi`` for a table of studies.
 
     The column arguments, named as metafor's ``escalc`` names them, are columns
@@ -1133,7 +1213,9 @@ def _from_raw_data(
     return _correlation(table)
 
 
-def _with_effects(data: pd.DataFrame, outcome: _Outcome, spec: _Spec, measure: str) -> pd.DataFrame:
+def _with_effects(
+    data: pd.DataFrame | Columns, outcome: _Outcome, spec: _Spec, measure: str
+) -> pd.DataFrame | Columns:
     """``data`` with ``yi``, ``vi``, ``exclusion_reason`` and ``measure`` added."""
     effect, missing, reasons = outcome
     excluded = np.isnan(effect.yi) | np.isnan(effect.vi)
@@ -1144,9 +1226,17 @@ def _with_effects(data: pd.DataFrame, outcome: _Outcome, spec: _Spec, measure: s
     gone = np.array(missing, dtype=object)
     final = np.where(gone != None, gone, why)  # noqa: E711 - a missing value explains first
     dropped = final != None  # noqa: E711
+    yi, vi = np.where(dropped, np.nan, effect.yi), np.where(dropped, np.nan, effect.vi)
+    if isinstance(data, Columns):
+        measures = np.full(len(data), measure, dtype=object)
+        return data.with_columns(
+            yi=yi, vi=vi, exclusion_reason=final.astype(object), **{MEASURE_COLUMN: measures}
+        )
+    import pandas as pd
+
     out = data.copy()
-    out["yi"] = np.where(dropped, np.nan, effect.yi)
-    out["vi"] = np.where(dropped, np.nan, effect.vi)
+    out["yi"] = yi
+    out["vi"] = vi
     out["exclusion_reason"] = pd.Series(final, index=data.index, dtype=object)
     out[MEASURE_COLUMN] = measure
     return out

@@ -16,10 +16,9 @@ effects meta-analyses. *BMJ*, 342, d549.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from metaan._args import Column, check_level
 from metaan._base import Result
@@ -27,6 +26,9 @@ from metaan._format import fmt
 from metaan._json import json_number
 from metaan.engine import q_profile_one
 from metaan.estimators import FloatArray, Weighted
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "HeterogeneityCI",
@@ -57,6 +59,8 @@ class HeterogeneityCI(Result):
 
     def to_frame(self) -> pd.DataFrame:
         """One row per quantity: its lower and upper limit."""
+        import pandas as pd
+
         items = self._intervals().items()
         return pd.DataFrame(
             {

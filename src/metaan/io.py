@@ -23,20 +23,23 @@ import csv
 import io
 import math
 import re
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
-import pandas as pd
 
 from metaan.errors import InputError
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
-__all__ = ["MISSING_TOKENS", "read_revman", "read_table", "spreadsheet_rows"]
+    import pandas as pd
+
+__all__ = ["MISSING_TOKENS", "Columns", "read_revman", "read_table", "spreadsheet_rows"]
 
 #: Cell texts read as a missing value (after stripping surrounding blanks).
 #: They cover what R (``NA``), Excel (``#N/A``), SAS (``.``) and pandas write.
@@ -59,6 +62,94 @@ _GROUPED = {
 }
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A table of studies as :func:`read_table` reads it, held without pandas.
+
+    ``data`` maps each column name to its values, typed as
+    :func:`read_table` types them (``float64``, ``int64``, or ``object`` holding
+    text and ``None``); ``rows`` is the spreadsheet row of each record (header =
+    row 1). It is what ``read_table(..., frame=False)`` returns, so that a
+    command that only needs arrays (``metaan fit``) does not import pandas;
+    :meth:`to_frame` gives the :class:`pandas.DataFrame` ``read_table`` returns
+    by default. The functions of the data convention (:func:`metaan.escalc`,
+    :func:`metaan.fit`) accept it wherever they accept a table.
+    """
+
+    data: dict[str, np.ndarray[Any, Any]]
+    rows: np.ndarray[tuple[int], np.dtype[np.int64]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """The column names, in the file's order."""
+        return list(self.data)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, name: str) -> np.ndarray[Any, Any]:
+        return self.data[name]
+
+    def with_columns(self, **columns: np.ndarray[Any, Any]) -> Columns:
+        """A copy with ``columns`` added (or replaced, keeping their place)."""
+        return Columns({**self.data, **columns}, self.rows, dict(self.attrs))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a :class:`pandas.DataFrame`, indexed by spreadsheet row minus 2."""
+        import pandas as pd
+
+        index = pd.Index(self.rows - 2, dtype="int64")
+        # dtype as read: pandas would otherwise make text columns its string type.
+        frame = pd.DataFrame(
+            {name: pd.Series(v, index=index, dtype=v.dtype) for name, v in self.data.items()}
+        )
+        frame.attrs.update(self.attrs)
+        return frame
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Columns:
+        """The columns of a table that :func:`read_table` returned as a DataFrame."""
+        data = {str(name): frame[name].to_numpy() for name in frame.columns}
+        return cls(data, spreadsheet_rows(frame), {str(k): v for k, v in frame.attrs.items()})
+
+
+@overload
+def read_table(
+    path: str | Path,
+    *,
+    sep: str | None = ...,
+    decimal: str | None = ...,
+    sheet: str | int | None = ...,
+    outcome: str | None = ...,
+    frame: Literal[True] = ...,
+) -> pd.DataFrame: ...
+
+
+@overload
+def read_table(
+    path: str | Path,
+    *,
+    sep: str | None = ...,
+    decimal: str | None = ...,
+    sheet: str | int | None = ...,
+    outcome: str | None = ...,
+    frame: Literal[False],
+) -> Columns: ...
+
+
+@overload
+def read_table(
+    path: str | Path,
+    *,
+    sep: str | None = ...,
+    decimal: str | None = ...,
+    sheet: str | int | None = ...,
+    outcome: str | None = ...,
+    frame: bool,
+) -> pd.DataFrame | Columns: ...
+
+
 def read_table(
     path: str | Path,
     *,
@@ -66,7 +157,8 @@ def read_table(
     decimal: str | None = None,
     sheet: str | int | None = None,
     outcome: str | None = None,
-) -> pd.DataFrame:
+    frame: bool = True,
+) -> pd.DataFrame | Columns:
     """Read a table of studies (CSV, tab-separated text, Excel or RevMan 5).
 
     The first row is the header; every later non-blank row is one record.
@@ -99,10 +191,14 @@ def read_table(
     outcome
         The outcome of a RevMan review, as ``"COMPARISON.OUTCOME"`` (e.g.
         ``"1.2"``). Required when the review has more than one outcome.
+    frame
+        True (default): return a :class:`pandas.DataFrame`. False: return the
+        same table as :class:`Columns`, numpy arrays by column, without
+        importing pandas (except for a RevMan review, which is read with it).
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or Columns
         One row per record. The index is the spreadsheet row minus 2: the
         first record after the header has index 0 (spreadsheet row 2). Blank
         rows leave gaps in the index rather than shifting later rows. A RevMan
@@ -122,10 +218,12 @@ def read_table(
     _check_path(file, name)
     suffix = file.suffix.lower()
     if suffix == ".rm5":
-        return _one_outcome(read_revman(file), outcome, name)
+        review = _one_outcome(read_revman(file), outcome, name)
+        return review if frame else Columns.from_frame(review)
     if suffix in _EXCEL:
         header, body, positions = _read_excel(file, name, sheet)
-        return _table(header, body, positions, name, decimal or ".")
+        table = _table(header, body, positions, name, decimal or ".")
+        return table.to_frame() if frame else table
     if suffix == ".xls":
         raise InputError(
             "is an Excel 97-2003 workbook (.xls), which metaan does not read",
@@ -137,16 +235,22 @@ def read_table(
     records = _parse_records(text, name, separator)
     header, body, positions = _split_header(records, name)
     mark = _decimal_mark(decimal, separator, body, name)
-    return _table(header, body, positions, name, mark)
+    table = _table(header, body, positions, name, mark)
+    return table.to_frame() if frame else table
 
 
-def spreadsheet_rows(data: pd.DataFrame) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
+def spreadsheet_rows(data: pd.DataFrame | Columns) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
     """The spreadsheet row number of each row of ``data`` (header = row 1).
 
     A table from :func:`read_table` carries its rows in the index (index + 2),
-    which survives filtering and sorting. For any other index (strings,
-    negative or repeated numbers) the position in ``data`` is used instead.
+    which survives filtering and sorting (:class:`Columns` carries them as
+    ``rows``). For any other index (strings, negative or repeated numbers) the
+    position in ``data`` is used instead.
     """
+    if isinstance(data, Columns):
+        return data.rows
+    import pandas as pd
+
     labels = data.index
     if (
         pd.api.types.is_integer_dtype(labels.dtype)
@@ -255,8 +359,7 @@ def _parse_records(text: str, name: str, sep: str) -> list[list[str]]:
     records: list[list[str]] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     try:
-        for record in reader:
-            records.append(record)
+        records.extend(reader)  # keeps the records read before a broken one
     except csv.Error as exc:
         raise InputError(
             f"the file is broken from this row on ({exc})",
@@ -287,6 +390,10 @@ def _split_header(
             fix="delete the blank rows above the header",
         )
     width = len(header)
+    if set(map(len, body)) <= {width}:  # every row full: all kept unless one is blank
+        firsts = [record[0] for record in body]
+        if all(firsts) and not any(map(str.isspace, firsts)):
+            return header, body, list(range(len(body)))
     rows: list[list[str]] = []
     positions: list[int] = []
     for position, record in enumerate(body):
@@ -342,7 +449,7 @@ def _decimal_mark(decimal: str | None, sep: str, body: list[list[str]], name: st
 
 def _table(
     header: list[str], body: list[list[str]], positions: list[int], name: str, decimal: str
-) -> pd.DataFrame:
+) -> Columns:
     """The typed table from text cells: the one convention of every reader."""
     if not body:
         raise InputError(
@@ -356,9 +463,9 @@ def _table(
     cells[:] = body
     by_column = [cells[:, j] for j in range(len(columns))]
     keep = _check_columns(columns, by_column, name)
-    labels = pd.Index(positions, dtype="int64")
-    out = {columns[j]: _typed_column(by_column[j], labels, name, columns[j], decimal) for j in keep}
-    return pd.DataFrame(out)
+    rows = np.asarray(positions, dtype=np.int64) + 2
+    out = {columns[j]: _typed_column(by_column[j], rows, name, columns[j], decimal) for j in keep}
+    return Columns(out, rows)
 
 
 def _check_columns(
@@ -391,72 +498,158 @@ def _check_columns(
 
 
 def _typed_column(
-    raw: np.ndarray[Any, Any], index: pd.Index, name: str, column: str, decimal: str
-) -> pd.Series:
-    cells = np.array([c.strip() for c in raw], dtype=object)
-    missing = pd.Series(cells, dtype=object).isin(MISSING_TOKENS).to_numpy(dtype=bool)
+    raw: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], name: str, column: str, decimal: str
+) -> np.ndarray[Any, Any]:
+    cells = np.array(list(map(str.strip, raw)), dtype=object)
+    missing = np.fromiter(map(MISSING_TOKENS.__contains__, cells), dtype=bool, count=len(cells))
     present = cells[~missing]
     if not len(present):
-        return pd.Series(np.full(len(cells), np.nan), index=index)
-    if decimal == "." and pd.to_numeric(pd.Series(present[:64]), errors="coerce").isna().any():
+        return np.full(len(cells), np.nan)
+    if decimal == "." and np.isnan(parse_numbers(present[:64])).any():
         # A column is numeric only if every cell reads as a number: one of the first
         # that does not makes it text, without reading the rest as numbers.
         unread = np.flatnonzero(~missing)
-        _refuse_grouped_digits(cells[unread], index[unread], name, column, decimal)
+        _refuse_grouped_digits(cells[unread], rows[unread], name, column, decimal)
         text = cells.copy()
         text[missing] = None
-        return pd.Series(text, index=index, dtype=object)
-    texts = pd.Series(present, dtype=object)
+        return text
+    texts = present
     if decimal == ",":
-        dotted = texts.str.contains(".", regex=False).to_numpy(dtype=bool)
-        if dotted.any():
-            _refuse_points(cells, missing, index, name, column)
-        texts = texts.str.replace(",", ".", regex=False)
-    numbers = pd.to_numeric(texts, errors="coerce")
-    failed = numbers.isna().to_numpy()
+        if any("." in t for t in texts):
+            _refuse_points(cells, missing, rows, name, column)
+        texts = np.array([t.replace(",", ".") for t in texts], dtype=object)
+    numbers = parse_numbers(texts)
+    failed = np.isnan(numbers)
     if failed.any():
         unread = np.flatnonzero(~missing)[failed]
-        _refuse_grouped_digits(cells[unread], index[unread], name, column, decimal)
+        _refuse_grouped_digits(cells[unread], rows[unread], name, column, decimal)
         text = cells.copy()
         text[missing] = None
-        return pd.Series(text, index=index, dtype=object)
+        return text
     values = np.full(len(cells), np.nan)
-    values[~missing] = numbers.to_numpy(dtype=np.float64)
+    values[~missing] = numbers
     finite = values[~missing]
     whole = bool(np.all(np.isfinite(finite) & (finite == np.round(finite))))
     if whole and not missing.any() and bool(np.all(np.abs(finite) < 2.0**53)):
-        return pd.Series(values.astype(np.int64), index=index)
-    return pd.Series(values, index=index)
+        return values.astype(np.int64)
+    return values
+
+
+def parse_numbers(texts: Sequence[str]) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
+    """Text cells as numbers, NaN where a cell is not one (nor where it reads as NaN).
+
+    Numbers are read as ``pandas.to_numeric`` reads text (and as a spreadsheet
+    writes them): decimal, with an optional exponent, ``inf`` and ``infinity``
+    in any case, ASCII digits only and no ``_`` between them (which Python's
+    ``float`` would accept), each rounded correctly to the nearest double.
+    """
+    count = len(texts)
+    joined = "".join(texts)
+    if joined.isascii() and "_" not in joined:
+        try:  # the common case: every cell a number
+            return np.fromiter(map(float, texts), dtype=np.float64, count=count)
+        except ValueError:
+            pass
+    return np.fromiter(map(_number, texts), dtype=np.float64, count=count)
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN or pandas' NA: a missing cell, whatever wrote it (pandas' NA can
+    exist only once pandas has been imported)."""
+    if value is None:
+        return True
+    if type(value) is str:  # the common case, decided at once
+        return False
+    if isinstance(value, float):
+        return math.isnan(value)
+    pd = sys.modules.get("pandas")
+    return pd is not None and value is pd.NA
+
+
+def factorize(values: Sequence[Any]) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """Codes of ``values`` by their distinct values in order of first appearance, and
+    those values; -1 for a missing one (:func:`is_missing`), as ``pandas.factorize``."""
+    distinct = dict.fromkeys(values)  # C speed; a handful of keys, or one per row
+    if set(map(type, distinct)) == {str}:  # text, none missing: no loop in Python
+        uniques = list(distinct)
+        code = dict(zip(uniques, range(len(uniques)), strict=True))
+        return np.fromiter(map(code.__getitem__, values), np.intp, len(values)), uniques
+    code = {}
+    uniques = []
+    for value in distinct:
+        if is_missing(value):
+            code[value] = -1
+        else:
+            code[value] = len(uniques)
+            uniques.append(value)
+    codes = np.fromiter(map(code.__getitem__, values), dtype=np.intp, count=len(values))
+    return codes, uniques
+
+
+def cell_numbers(cells: Sequence[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Cells of any kind (text, numbers, missing) as numbers, as ``pandas.to_numeric``
+    with ``errors="coerce"`` reads them: NaN where a cell is missing
+    (:func:`is_missing`) or not a number (text by :func:`parse_numbers`); and
+    which cells were given (not missing)."""
+    given = np.fromiter((not is_missing(v) for v in cells), dtype=bool, count=len(cells))
+    numbers = np.fromiter(map(_cell_number, cells), dtype=np.float64, count=len(cells))
+    return numbers, given
+
+
+def column_numbers(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A column's values as numbers, NaN where a cell is missing or not a number
+    (``pandas.to_numeric(..., errors="coerce")`` of the column, as floats)."""
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    return cell_numbers(values.tolist())[0]
+
+
+def _cell_number(value: Any) -> float:
+    if isinstance(value, str):
+        return _number(value)
+    try:
+        return math.nan if is_missing(value) else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _number(text: str) -> float:
+    if not text.isascii() or "_" in text:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _refuse_points(
     cells: np.ndarray[Any, Any],
     missing: np.ndarray[Any, Any],
-    index: pd.Index,
+    rows: np.ndarray[Any, Any],
     name: str,
     column: str,
 ) -> None:
     """In a file with decimal commas, a number with a point is a thousands separator
     or a slip; either way it is not read as a decimal."""
     present = np.flatnonzero(~missing)
-    _refuse_grouped_digits(cells[present], index[present], name, column, ",")
+    _refuse_grouped_digits(cells[present], rows[present], name, column, ",")
     for position, (cell, gone) in enumerate(zip(cells, missing, strict=True)):
         if not gone and _DECIMAL_POINT.match(cell):
             raise InputError(
                 f"{cell} is written with a decimal point, but the numbers of this file "
                 "have decimal commas",
                 file=name,
-                row=int(index[position]) + 2,
+                row=int(rows[position]),
                 column=column,
                 fix="write it with a comma, or give --decimal . if points are meant",
             )
 
 
 def _refuse_grouped_digits(
-    cells: np.ndarray[Any, Any], index: pd.Index, name: str, column: str, decimal: str
+    cells: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], name: str, column: str, decimal: str
 ) -> None:
     """Refuse a number written with thousands separators, which no reader should guess
-    (``cells`` are the ones that did not read as numbers, ``index`` their rows)."""
+    (``cells`` are the ones that did not read as numbers, ``rows`` their spreadsheet rows)."""
     pattern = _GROUPED[decimal]
     for position, cell in enumerate(cells):
         if cell[:1] not in _NUMBER_START:
@@ -470,7 +663,7 @@ def _refuse_grouped_digits(
                 f"{cell} is written with a thousands separator ({mark}), which metaan does "
                 "not guess at",
                 file=name,
-                row=int(index[position]) + 2,
+                row=int(rows[position]),
                 column=column,
                 fix="write the number without separators (e.g. 1234 or 1234.5), or give "
                 "--decimal if this mark is the decimal one",
@@ -651,7 +844,7 @@ def read_revman(path: str | Path) -> pd.DataFrame:
         )
     columns = list(dict.fromkeys(key for record in records for key in record))
     body = [[record.get(c, "") for c in columns] for record in records]
-    table = _table(columns, body, list(range(len(body))), name, ".")
+    table = _table(columns, body, list(range(len(body))), name, ".").to_frame()
     for column in _REVMAN_TEXT:
         # Names and numbers such as "1.10" stay as RevMan wrote them.
         table[column] = [record[column].strip() or None for record in records]
@@ -689,6 +882,8 @@ def _revman_outcome(
 
 def _one_outcome(review: pd.DataFrame, outcome: str | None, name: str) -> pd.DataFrame:
     """The rows of one outcome, numbered from row 2, with its effect measure in attrs."""
+    import pandas as pd
+
     available = review.drop_duplicates("outcome")
     listing = "; ".join(
         f"{row.outcome} {row.outcome_name} ({row.data_type}, {row.effect_measure})"

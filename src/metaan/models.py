@@ -20,16 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
-import pandas as pd
 
 from metaan._args import (
     Column,
     StudyLabels,
     StudyNumbers,
-    as_table,
+    as_table_or_columns,
     check_choice,
     check_level,
     column_values,
@@ -42,8 +41,11 @@ from metaan.effects import table_measure
 from metaan.engine import fit_one
 from metaan.errors import InputError
 from metaan.estimators import FloatArray
-from metaan.io import spreadsheet_rows
+from metaan.io import Columns, spreadsheet_rows
 from metaan.results import Exclusion, MetaResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "METHODS",
@@ -116,7 +118,7 @@ def _check_spread(
 
 
 def _exclusions(
-    table: pd.DataFrame | None,
+    table: pd.DataFrame | Columns | None,
     y: FloatArray,
     v: FloatArray,
     spread: str,
@@ -136,7 +138,7 @@ def _exclusions(
 
 
 def prepare_effects(
-    data: pd.DataFrame | None = None,
+    data: pd.DataFrame | Columns | None = None,
     *,
     yi: Column = "yi",
     vi: Column = "vi",
@@ -154,7 +156,7 @@ def prepare_effects(
     variance or SE that is not positive is an error. The measure is ``measure``,
     or the table's ``measure`` column (:func:`metaan.effects.table_measure`).
     """
-    table = as_table(data, source=source)
+    table = as_table_or_columns(data, source=source)
     spread, spread_value = _spread(vi, sei)
     n = n_rows(table, yi=yi, **{spread: spread_value}, labels=labels)
     if n == 0:
@@ -188,7 +190,7 @@ def prepare_effects(
 
 
 def fit(
-    data: pd.DataFrame | None = None,
+    data: pd.DataFrame | Columns | None = None,
     *,
     yi: Column = "yi",
     vi: Column = "vi",

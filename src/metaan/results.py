@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from metaan._base import Result
 from metaan._dist import norm_isf
 from metaan._json import json_number
 from metaan.estimators import FloatArray
 from metaan.heterogeneity import HeterogeneityCI, heterogeneity_ci
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Exclusion", "MetaResult", "Result"]
 
@@ -202,6 +204,8 @@ class MetaResult(Result):
 
     def to_frame(self) -> pd.DataFrame:
         """The study-level table: label, row, yi, vi, SE, CI and weight (percent)."""
+        import pandas as pd
+
         crit = norm_isf((1.0 - self.level / 100.0) / 2.0)
         sei = np.sqrt(self.vi)
         return pd.DataFrame(

@@ -1,22 +1,28 @@
 """The ``metaan`` command line: a thin adapter that parses and calls the library.
 
-Each command group lives in its own module and registers itself on :data:`main`.
+Each command lives in its own module and registers itself on :data:`main` when
+that module is imported; :data:`main` imports it only when the command is used.
 """
 
 from __future__ import annotations
 
 from metaan.cli._app import main
 
-# Importing a module registers its commands on ``main``.
-from metaan.cli import _fit  # noqa: F401  # isort: skip
-from metaan.cli import _studies  # noqa: F401  # isort: skip
-from metaan.cli import _effects  # noqa: F401  # isort: skip
-from metaan.cli import _bias  # noqa: F401  # isort: skip
-from metaan.cli import _sensitivity  # noqa: F401  # isort: skip
-from metaan.cli import _report  # noqa: F401  # isort: skip
-from metaan.cli import _plot  # noqa: F401  # isort: skip
-from metaan.cli import _network  # noqa: F401  # isort: skip
-from metaan.cli import _export  # noqa: F401  # isort: skip
-from metaan.cli import _simulate  # noqa: F401  # isort: skip
+# Each command's module registers it on ``main`` when imported, which the group
+# does only when the command runs or --help lists it (see metaan.cli._app._Group).
+main.lazy.update(
+    {
+        "fit": "metaan.cli._fit",
+        "studies": "metaan.cli._studies",
+        "effects": "metaan.cli._effects",
+        "bias": "metaan.cli._bias",
+        "sensitivity": "metaan.cli._sensitivity",
+        "report": "metaan.cli._report",
+        "plot": "metaan.cli._plot",
+        "network": "metaan.cli._network",
+        "export": "metaan.cli._export",
+        "simulate": "metaan.cli._simulate",
+    }
+)
 
 __all__ = ["main"]

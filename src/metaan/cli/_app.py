@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import Any
 
@@ -13,7 +14,28 @@ from metaan.errors import MetaanError
 class _Group(click.Group):
     """A group that turns a :class:`MetaanError` into one line and exit status 2, and
     a Python warning (a numerical one from numpy, say) into one ``metaan: warning:``
-    line rather than a source listing."""
+    line rather than a source listing.
+
+    Commands are loaded lazily: :attr:`lazy` names, for each command, the module
+    that registers it on the group when imported, and the module is imported only
+    when the command runs or ``--help`` lists it. So ``metaan fit`` does not pay for
+    the imports of ``metaan plot`` or ``metaan network``.
+    """
+
+    #: Command name -> the module that defines it.
+    lazy: dict[str, str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            importlib.import_module(self.lazy[cmd_name])  # registers the command
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings(record=True) as caught:

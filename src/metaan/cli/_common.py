@@ -16,14 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import numpy as np
-import pandas as pd
 
 from metaan._args import check_level as confidence_level
 from metaan._args import label_column, study_labels
@@ -31,9 +30,12 @@ from metaan._checks import table_warnings
 from metaan._output import atomic_write, refuse_input
 from metaan.effects import MEASURES, ZERO_CELL_RULES, escalc, raw_columns, table_measure
 from metaan.errors import InputError, MetaanError
-from metaan.io import read_table
+from metaan.io import Columns, column_numbers, is_missing, read_table
 from metaan.models import fit
 from metaan.results import Exclusion, MetaResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "COLUMN_FLAGS",
@@ -54,6 +56,7 @@ __all__ = [
     "note_on_stderr",
     "output_options",
     "read_input",
+    "records_as_csv",
     "showing_exclusions",
     "with_excluded_rows",
     "write_output",
@@ -284,9 +287,10 @@ def chosen_format(output_format: str | None, output: str | None) -> str:
     return suffix if suffix in ("json", "csv") else "table"
 
 
-def read_input(file: str, options: dict[str, Any]) -> pd.DataFrame:
+def read_input(file: str, options: dict[str, Any], *, frame: bool = True) -> Any:
     """Read ``file`` with the reading options :func:`effect_options` parsed
-    (``--sep``, ``--decimal``, ``--sheet``, ``--revman-outcome``)."""
+    (``--sep``, ``--decimal``, ``--sheet``, ``--revman-outcome``): a DataFrame, or
+    with ``frame=False`` the same table as :class:`~metaan.io.Columns` (no pandas)."""
     sep = options.get("sep")
     return read_table(
         file,
@@ -294,12 +298,11 @@ def read_input(file: str, options: dict[str, Any]) -> pd.DataFrame:
         decimal=options.get("decimal"),
         sheet=options.get("sheet"),
         outcome=options.get("revman_outcome"),
+        frame=frame,
     )
 
 
-def compute_effects_from_options(
-    path: str | Path, table: pd.DataFrame, **options: Any
-) -> pd.DataFrame:
+def compute_effects_from_options(path: str | Path, table: Any, **options: Any) -> Any:
     """Compute effect sizes for ``table`` from the values :func:`effect_options` parsed.
 
     Keywords other than :data:`EFFECT_OPTION_NAMES` are ignored, so a command may
@@ -314,13 +317,14 @@ def compute_effects_from_options(
     path
         The file ``table`` was read from, named in error messages.
     table
-        The studies, as :func:`metaan.io.read_table` returns them.
+        The studies, as :func:`metaan.io.read_table` returns them (a DataFrame or
+        :class:`~metaan.io.Columns`).
     **options
         The parsed command-line values.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or Columns
         ``table`` with ``yi``, ``vi`` and ``exclusion_reason`` added (see
         :func:`metaan.effects.escalc`).
 
@@ -361,17 +365,17 @@ def compute_effects_from_options(
     return effects
 
 
-def _label_column(table: pd.DataFrame, label: str | None) -> str | None:
+def _label_column(table: pd.DataFrame | Columns, label: str | None) -> str | None:
     """The column of study labels: ``--label``, else the one metaan's rule chooses."""
     return label if label is not None else label_column(table)
 
 
-def _recorded_measure(table: pd.DataFrame, source: str) -> str | None:
+def _recorded_measure(table: pd.DataFrame | Columns, source: str) -> str | None:
     """The measure a table of effect sizes records (the output of ``metaan effects``),
     so that precomputed log odds ratios stay odds ratios."""
     usable = None
     if "yi" in table.columns:
-        usable = pd.to_numeric(table["yi"], errors="coerce").notna().to_numpy()
+        usable = ~np.isnan(column_numbers(np.asarray(table["yi"])))
     return table_measure(table, used=usable, source=source)
 
 
@@ -382,7 +386,7 @@ PRECOMPUTED_COLUMNS = ("yi", "vi", "sei", "ci_lb", "ci_ub")
 
 
 def _columns_by_name(
-    table: pd.DataFrame, measure: str | None, columns: dict[str, str | None]
+    table: pd.DataFrame | Columns, measure: str | None, columns: dict[str, str | None]
 ) -> dict[str, str]:
     """Columns named as metafor's arguments, for the arguments no flag named."""
     present = {str(c) for c in table.columns}
@@ -412,9 +416,13 @@ def fit_effects(
     options: dict[str, Any],
     *,
     prediction: str = "metafor",
-) -> tuple[pd.DataFrame, MetaResult]:
-    """Read ``file``, compute the effect sizes the options ask for and fit the model."""
-    table = read_input(file, options)
+    frame: bool = True,
+) -> tuple[Any, MetaResult]:
+    """Read ``file``, compute the effect sizes the options ask for and fit the model.
+
+    The effects are a DataFrame, or with ``frame=False`` :class:`~metaan.io.Columns`
+    (the same numbers, read and fitted without importing pandas)."""
+    table = read_input(file, options, frame=frame)
     effects = compute_effects_from_options(file, table, **options)
     with showing_exclusions(effects, file, options.get("label")):
         res = fit(
@@ -429,24 +437,26 @@ def fit_effects(
     return effects, res
 
 
-def effect_exclusions(effects: pd.DataFrame, label: str | None = None) -> list[Exclusion]:
+def effect_exclusions(effects: pd.DataFrame | Columns, label: str | None = None) -> list[Exclusion]:
     """The rows escalc could not use, with their spreadsheet rows, labels and reasons."""
     from metaan.io import spreadsheet_rows
 
-    reasons = effects["exclusion_reason"]
-    gone = reasons.notna().to_numpy()
+    reasons = np.asarray(effects["exclusion_reason"], dtype=object)
+    gone = np.array([not is_missing(r) for r in reasons], dtype=bool)
     if not gone.any():
         return []
     labels = study_labels(effects, label)
     rows = spreadsheet_rows(effects)
     return [
-        Exclusion(int(rows[i]), labels[i], str(reasons.iloc[i]))
+        Exclusion(int(rows[i]), labels[i], str(reasons[i]))
         for i in (int(j) for j in np.flatnonzero(gone))
     ]
 
 
 @contextmanager
-def showing_exclusions(effects: pd.DataFrame, file: str, label: str | None) -> Iterator[None]:
+def showing_exclusions(
+    effects: pd.DataFrame | Columns, file: str, label: str | None
+) -> Iterator[None]:
     """When a fit fails, the rows escalc left out are printed as notes before the error,
     since they are usually why (a measure's columns all missing, --drop00, --add 0)."""
     try:
@@ -478,14 +488,20 @@ def json_text(document: dict[str, Any]) -> str:
 
 def frame_as_csv(frame: pd.DataFrame) -> str:
     """A table as CSV: floats written exactly (repr), booleans as true/false, missing
-    values blank."""
+    values blank (see :func:`records_as_csv`)."""
+    return records_as_csv(frame.columns, frame.itertuples(index=False))
+
+
+def records_as_csv(columns: Iterable[Any], records: Iterable[Iterable[Any]]) -> str:
+    """Records (one sequence of cells each) under a header as CSV, as
+    :func:`frame_as_csv` writes a table, without pandas."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(frame.columns)
-    for row in frame.itertuples(index=False):
+    writer.writerow(columns)
+    for row in records:
         cells = []
         for value in row:
-            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            if is_missing(value):
                 cells.append("")
             elif isinstance(value, bool | np.bool_):
                 cells.append(str(bool(value)).lower())
@@ -524,6 +540,8 @@ def with_excluded_rows(frame: pd.DataFrame, excluded: Sequence[Exclusion]) -> pd
     """
     if not excluded:
         return frame
+    import pandas as pd
+
     extra = pd.DataFrame(
         {
             "excluded_row": [e.row for e in excluded],

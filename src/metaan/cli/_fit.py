@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
-import pandas as pd
 
 from metaan._args import study_labels
 from metaan._format import format_excluded
 from metaan._json import jsonable
 from metaan.cli._app import main
 from metaan.cli._common import (
+    EXCLUDED_COLUMNS,
     chosen_format,
     compute_effects_from_options,
     effect_options,
@@ -26,6 +26,7 @@ from metaan.cli._common import (
     note_on_stderr,
     output_options,
     read_input,
+    records_as_csv,
     showing_exclusions,
     with_excluded_rows,
     write_output,
@@ -37,6 +38,8 @@ from metaan.models import METHODS, PREDICTIONS
 from metaan.results import Exclusion, MetaResult
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from metaan.regression import MetaRegressionResult
     from metaan.subgroups import SubgroupResult
 
@@ -48,6 +51,8 @@ def count_arrays(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Events and totals per arm for Mantel-Haenszel and Peto, from the columns the
     effect options name (or metafor's names), for the rows escalc accepted."""
+
+    import pandas as pd
 
     def column(name: str) -> np.ndarray | None:
         chosen = options.get(name) or (name if name in table.columns else None)
@@ -96,11 +101,15 @@ def fit_from_options(
 ) -> MetaResult:
     """Read ``file``, compute effect sizes from the options and fit the model
     (inverse variance, Mantel-Haenszel or Peto)."""
+    method_upper = method.upper()
+    if method_upper not in TABLE_METHODS:  # read and fitted without pandas
+        return fit_effects(file, method, test, level, options, prediction=prediction, frame=False)[
+            1
+        ]
+    import pandas as pd
+
     from metaan.tables import fit_mh, fit_peto
 
-    method_upper = method.upper()
-    if method_upper not in TABLE_METHODS:
-        return fit_effects(file, method, test, level, options, prediction=prediction)[1]
     measure = "OR" if method_upper == "PETO" else (options.get("measure") or "OR").upper()
     options = {**options, "measure": measure}
     table = read_input(file, options)
@@ -143,7 +152,11 @@ def render(res: MetaResult, output_format: str) -> str:
                 flat[f"{key}_lb"], flat[f"{key}_ub"] = value
             else:
                 flat[key] = value
-        return frame_as_csv(with_excluded_rows(pd.DataFrame([flat]), res.excluded))
+        # One row, and the excluded rows as with_excluded_rows lists them (no pandas).
+        records = [[*flat.values(), *([None] * len(EXCLUDED_COLUMNS) if res.excluded else [])]]
+        records += [[*([None] * len(flat)), e.row, e.study, e.reason] for e in res.excluded]
+        columns = [*flat, *(EXCLUDED_COLUMNS if res.excluded else ())]
+        return records_as_csv(columns, records)
     return res.summary() + "\n"
 
 
@@ -295,6 +308,8 @@ def _render_grouped(res: SubgroupResult | MetaRegressionResult, output_format: s
         return json_text(res.to_dict())
     if output_format == "table":
         return res.summary() + "\n"
+    import pandas as pd
+
     frame = res.to_frame()
     # The subgroup table writes its ``pooled`` column as True/False.
     bools = [name for name in frame.columns if pd.api.types.is_bool_dtype(frame[name])]

@@ -5,13 +5,15 @@ models from the command line (the options are added to ``metaan fit`` by
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pandas as pd
 
 from metaan.cli._common import compute_effects_from_options, frame_as_csv, json_text, read_input
 from metaan.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The choices of --struct and --robust, as metaan.multilevel.STRUCTS and
 #: metaan.robust.KINDS define them (a test checks they agree); spelt out here so
@@ -151,6 +153,8 @@ def _render(res: Any, rob: Any, output_format: str) -> str:
         frame = res.to_frame()
         if rob is not None:
             extra = rob.to_frame().drop(columns=["name", "estimate"]).add_prefix("robust_")
+            import pandas as pd
+
             frame = pd.concat([frame, extra], axis=1)
         return frame_as_csv(frame)
     text = str(res.summary()) + "\n"

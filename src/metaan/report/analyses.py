@@ -496,7 +496,7 @@ def _effects(
                     "n2i": "n2_used"}  # fmt: skip
         else:
             cols = {"ai": "events1", "n1i": "total1", "ci": "events2_used", "n2i": "total2_used"}
-        done = escalc(calc, measure, **cols, source="selected records")  # type: ignore[arg-type]
+        done = escalc(calc, measure, **cols, source="selected records")  # type: ignore[call-overload]
         for idx, why in done["exclusion_reason"].items():
             if isinstance(why, str) and why:
                 reasons[idx] = why
