@@ -131,7 +131,7 @@ def _spec(tmp_path: Path) -> Path:
 def test_rebuilding_a_report_keeps_the_user_s_files_in_its_folders(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     out = tmp_path / "out"
-    run = CliRunner().invoke(main, ["report", str(spec), "--no-pdf", "--quiet"])
+    run = CliRunner().invoke(main, ["report", str(spec), "--no-pdf", "--no-docx", "--quiet"])
     assert run.exit_code == 0, run.stderr
     mine = [out / "figures" / "my-edit.svg", out / "tables" / "my-notes.csv", out / "readme.txt"]
     for path in mine:
@@ -142,7 +142,7 @@ def test_rebuilding_a_report_keeps_the_user_s_files_in_its_folders(tmp_path: Pat
         manifest.read_text(encoding="utf-8") + "figures/forest_old.svg\n", encoding="utf-8"
     )
     stale.write_text("from an earlier build", encoding="utf-8")
-    again = CliRunner().invoke(main, ["report", str(spec), "--no-pdf", "-o", str(out)])
+    again = CliRunner().invoke(main, ["report", str(spec), "--no-pdf", "--no-docx", "-o", str(out)])
     assert again.exit_code == 0, again.stderr
     assert "removed figures/forest_old.svg" in again.stderr
     assert not stale.exists()

@@ -208,7 +208,7 @@ def test_text_from_a_study_file_is_escaped_in_the_html(tmp_path: Path) -> None:
     _hostile_studies(tmp_path)
     spec = tmp_path / "hostile.toml"
     spec.write_text(HOSTILE_SPEC, encoding="utf-8")
-    result = build_report(spec, pdf=False)
+    result = build_report(spec, pdf=False, docx=False)
     html = (result.output / "index.html").read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -234,13 +234,15 @@ def test_metaan_report_prints_progress_on_stderr_and_quiet_silences_it(tmp_path:
     _hostile_studies(tmp_path)
     spec = tmp_path / "hostile.toml"
     spec.write_text(HOSTILE_SPEC, encoding="utf-8")
-    loud = CliRunner().invoke(main, ["report", str(spec), "--no-pdf", "-o", str(tmp_path / "a")])
+    loud = CliRunner().invoke(
+        main, ["report", str(spec), "--no-pdf", "--no-docx", "-o", str(tmp_path / "a")]
+    )
     assert loud.exit_code == 0, loud.stderr
     assert "metaan report:" in loud.stderr and loud.stdout == ""
     assert (tmp_path / "a" / "index.html").is_file()
     assert not (tmp_path / "a" / "report.pdf").exists()
     quiet = CliRunner().invoke(
-        main, ["report", str(spec), "--no-pdf", "--quiet", "-o", str(tmp_path / "b")]
+        main, ["report", str(spec), "--no-pdf", "--no-docx", "--quiet", "-o", str(tmp_path / "b")]
     )
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
@@ -437,10 +439,12 @@ def test_no_pdf_removes_a_stale_pdf_and_says_so(tmp_path: Path) -> None:
     spec.write_text(HOSTILE_SPEC, encoding="utf-8")
     out = tmp_path / "out"
     # The command line renders the PDF in a process of its own, beside the rest.
-    first = CliRunner().invoke(main, ["report", str(spec), "--quiet", "-o", str(out)])
+    first = CliRunner().invoke(main, ["report", str(spec), "--no-docx", "--quiet", "-o", str(out)])
     assert first.exit_code == 0, first.stderr
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
-    result = CliRunner().invoke(main, ["report", str(spec), "--no-pdf", "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["report", str(spec), "--no-pdf", "--no-docx", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.stderr
     assert not (out / "report.pdf").exists()
     assert "removed the earlier report.pdf" in result.stderr

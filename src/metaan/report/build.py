@@ -260,15 +260,17 @@ def build_report(
         text = data_svg.decode("utf-8")
         svg_text[name] = text[text.find("<svg") :]
     svg = {name: [(s, svg_text[s]) for s in stems] for name, stems in groups.items()}
-    say("writing tables and results.json")
-    written.extend(_write_data(results, out))
     say("rendering index.html")
     html = render_html(results, svg)
     written.append(out.write("index.html", html))
     wait_pdf = None
     if pdf:
+        # The PDF needs only index.html and the SVG figures: it starts as soon as they
+        # are written, so a renderer in a process of its own overlaps all that follows.
         say("rendering report.pdf")
         wait_pdf = start_pdf(out.root)
+    say("writing tables and results.json")
+    written.extend(_write_data(results, out))
     png: dict[str, bytes] = {}
     if "png" in spec.figure_formats or docx:
         say("rendering the PNG figures")

@@ -198,9 +198,9 @@ class _Writer(HTMLParser):
         width = max(len(r) for r in rows)
         table: Table = self.doc.add_table(rows=len(rows), cols=width)
         table.style = "Table Grid"
-        for i, row in enumerate(rows):
-            for j, (text, header) in enumerate(row):
-                cell = table.cell(i, j)
+        # Row by row: Table.cell(i, j) rebuilds the whole grid of cells at each call.
+        for row, values in zip(table.rows, rows, strict=True):
+            for cell, (text, header) in zip(row.cells, values, strict=False):
                 run = cell.paragraphs[0].add_run(text)
                 run.font.size = Pt(8)
                 run.bold = header or None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,12 @@ LIBRARIES = (
 
 def relative(path: str | Path, base: Path) -> str:
     """``path`` relative to ``base`` (with ``..`` where needed), in POSIX form."""
+    return _relative(str(path), base)
+
+
+@lru_cache(maxsize=64)
+def _relative(path: str, base: Path) -> str:
+    # Every record names one of a few study files: each is resolved once, not per record.
     try:
         return Path(path).resolve().relative_to(base).as_posix()
     except ValueError:
