@@ -73,7 +73,7 @@ from metaan._args import (
     study_labels,
 )
 from metaan._dist import norm_isf
-from metaan.errors import InputError
+from metaan.errors import InputError, raise_at_first
 from metaan.io import Columns, cell_numbers, factorize, is_missing, spreadsheet_rows
 
 if TYPE_CHECKING:
@@ -902,20 +902,13 @@ class _Table:
         fix: str,
     ) -> None:
         """Raise InputError at the first row where ``mask`` holds, if any."""
-        where = np.flatnonzero(mask)
-        if where.size == 0:
-            return
-        i = int(where[0])
-        text = problem(i)
-        if where.size > 1:
-            more = where.size - 1
-            text += f" (and {more} more row{'s' if more > 1 else ''} like it)"
-        raise InputError(
-            text,
+        raise_at_first(
+            np.flatnonzero(mask),
+            problem,
             file=self.source,
-            row=int(self.rows[i]),
+            rows=self.rows,
             column=self.columns[arg] or arg,
-            study=self.labels[i],
+            studies=self.labels,
             fix=fix,
         )
 

@@ -7,12 +7,16 @@ traceback for a user's mistake.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
 __all__ = [
     "ConvergenceError",
     "InputError",
     "MetaanError",
     "NotEstimableError",
     "SpecError",
+    "raise_at_first",
 ]
 
 
@@ -94,3 +98,36 @@ class ConvergenceError(MetaanError):
 
 class SpecError(MetaanError):
     """A report specification is invalid (unknown key, wrong type, bad path)."""
+
+
+class _Indexed(Protocol):
+    """Integers by position: a sequence or a one-dimensional numpy array."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int, /) -> Any: ...
+
+
+def raise_at_first(
+    where: _Indexed,
+    problem: Callable[[int], str],
+    *,
+    file: str | None,
+    rows: _Indexed,
+    column: str,
+    studies: Sequence[str | None],
+    fix: str,
+) -> None:
+    """Raise :class:`InputError` at the first of the positions ``where``, if any.
+
+    The message names that row (``rows`` gives each position's spreadsheet row,
+    ``studies`` its study) and counts the others as "(and N more rows like it)".
+    """
+    if len(where) == 0:
+        return
+    i = int(where[0])
+    text = problem(i)
+    if len(where) > 1:
+        more = len(where) - 1
+        text += f" (and {more} more row{'s' if more > 1 else ''} like it)"
+    raise InputError(text, file=file, row=int(rows[i]), column=column, study=studies[i], fix=fix)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from metaan._args import study_labels
-from metaan.errors import InputError
+from metaan.errors import InputError, raise_at_first
 from metaan.io import spreadsheet_rows
 
 __all__ = ["FloatArray", "InputTable", "IntArray", "components", "pairs_within"]
@@ -112,27 +112,24 @@ class InputTable:
         fix: str = _NUMBER_FIX,
     ) -> None:
         """Raise at the first row where ``mask`` holds: ``"column is VALUE, PROBLEM"``."""
-        where = np.flatnonzero(mask)
-        if where.size == 0:
-            return
-        i = int(where[0])
-        raw: object = cells[i] if cells is not None else self.data[column].iloc[i]
-        if isinstance(raw, str):
-            value = repr(raw)
-        elif isinstance(raw, bool | np.bool_):
-            value = str(bool(raw))
-        else:
-            value = format(float(str(raw)), ".10g")
-        text = f"{column} is {value}, {problem}"
-        if where.size > 1:
-            more = where.size - 1
-            text += f" (and {more} more row{'s' if more > 1 else ''} like it)"
-        raise InputError(
+
+        def text(i: int) -> str:
+            raw: object = cells[i] if cells is not None else self.data[column].iloc[i]
+            if isinstance(raw, str):
+                value = repr(raw)
+            elif isinstance(raw, bool | np.bool_):
+                value = str(bool(raw))
+            else:
+                value = format(float(str(raw)), ".10g")
+            return f"{column} is {value}, {problem}"
+
+        raise_at_first(
+            np.flatnonzero(mask),
             text,
             file=self.source,
-            row=int(self.rows[i]),
+            rows=self.rows,
             column=column,
-            study=studies[i],
+            studies=studies,
             fix=fix,
         )
 
