@@ -61,17 +61,7 @@ def axes_figure(
     ax.xaxis.label.set_fontfamily(th.FONT_FAMILY)
     ax.yaxis.label.set_fontfamily(th.FONT_FAMILY)
     if title:
-        fig.text(
-            LEFT / fig_w,
-            1.0 - (TOP / 2 + TITLE / 2) / fig_h,
-            title,
-            ha="left",
-            va="center",
-            fontsize=th.FONT_SIZE + 1,
-            fontweight="bold",
-            fontfamily=th.FONT_FAMILY,
-            parse_math=False,
-        )
+        th.figure_title(fig, LEFT / fig_w, 1.0 - (TOP / 2 + TITLE / 2) / fig_h, title)
     return fig, ax
 
 

@@ -709,16 +709,8 @@ def _draw_header(cv: _Canvas) -> None:
     )
     if lay.title:
         title = lay.title if cv.first else f"{lay.title} (continued)"
-        fig.text(
-            MARGIN / lay.fig_width,
-            1 - (MARGIN + lay.title_height / 2) / cv.fig_height,
-            title,
-            ha="left",
-            va="center",
-            fontsize=th.FONT_SIZE + 1,
-            fontweight="bold",
-            fontfamily=th.FONT_FAMILY,
-            parse_math=False,
+        th.figure_title(
+            fig, MARGIN / lay.fig_width, 1 - (MARGIN + lay.title_height / 2) / cv.fig_height, title
         )
 
 

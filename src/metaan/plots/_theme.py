@@ -116,6 +116,22 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=100, layout=None)
 
 
+def figure_title(fig: Figure, x: float, y: float, title: str) -> None:
+    """Draw a figure's title in bold, its left end at ``x`` and centred on ``y``
+    (fractions of the figure)."""
+    fig.text(
+        x,
+        y,
+        title,
+        ha="left",
+        va="center",
+        fontsize=FONT_SIZE + 1,
+        fontweight="bold",
+        fontfamily=FONT_FAMILY,
+        parse_math=False,
+    )
+
+
 def font(size: float = FONT_SIZE, *, weight: str = "normal") -> FontProperties:
     """The theme's font at a given size."""
     return FontProperties(family=FONT_FAMILY, size=size, weight=weight)

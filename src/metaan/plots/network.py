@@ -211,17 +211,7 @@ def _footnotes(fig: Figure, lines: list[str], title: str | None) -> None:
             parse_math=False,
         )
     if title:
-        fig.text(
-            0.15 / fig.get_figwidth(),
-            1 - 0.25 / height,
-            title,
-            ha="left",
-            va="center",
-            fontsize=th.FONT_SIZE + 1,
-            fontweight="bold",
-            fontfamily=th.FONT_FAMILY,
-            parse_math=False,
-        )
+        th.figure_title(fig, 0.15 / fig.get_figwidth(), 1 - 0.25 / height, title)
 
 
 def network_forest(
