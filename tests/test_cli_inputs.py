@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import metaan.plots
+from bcg import BCG
 from metaan.cli import main
 from metaan.errors import InputError
 
@@ -242,6 +243,24 @@ def test_a_row_pasted_twice_and_a_repeated_label_are_warned(tmp_path: Path) -> N
     assert result.exit_code == 0
     assert "row 8 repeats an earlier row cell for cell and is pooled again" in result.stderr
     assert "Aronson 1948 (rows 2, 8)" in result.stderr
+
+
+def test_a_yi_vi_table_without_labels_warns_only_of_a_row_pasted_twice(
+    tmp_path: Path,
+) -> None:
+    # The first five BCG trials' log risk ratios (Colditz et al. 1994), no study column:
+    # escalc adds a constant measure column, which alone must not make rows "repeats".
+    rows = [f"{y},{v}" for y, v in zip(BCG["yi"][:5], BCG["vi"][:5], strict=True)]
+    distinct = write(tmp_path, "\n".join(["yi,vi", *rows]) + "\n", "distinct.csv")
+    result = run("fit", distinct)
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+    pasted = write(tmp_path, "\n".join(["yi,vi", *rows, rows[1]]) + "\n", "pasted.csv")
+    result = run("fit", pasted)
+    assert result.exit_code == 0, result.stderr
+    assert "row 7 repeats an earlier row cell for cell and is pooled again (2 rows in all)" in (
+        result.stderr
+    )
 
 
 def test_a_blank_label_beside_a_repeated_one_is_no_problem(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ the summary (``_repr_html_``).
 
 from __future__ import annotations
 
-import html
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
@@ -49,4 +48,6 @@ class Result(ABC):
 
     def _repr_html_(self) -> str:
         """How a notebook shows the result: its summary, as preformatted text."""
+        import html  # only notebooks show results as HTML; not imported by every command
+
         return f'<pre class="metaan-result">{html.escape(self.summary())}</pre>'

@@ -28,15 +28,22 @@ _SHOWN = 5  # rows named in one warning before "and N more"
 
 
 def table_warnings(
-    effects: pd.DataFrame | Columns, columns: Mapping[str, str | None], label: str | None
+    table: pd.DataFrame | Columns,
+    effects: pd.DataFrame | Columns,
+    columns: Mapping[str, str | None],
+    label: str | None,
 ) -> list[str]:
-    """Warnings about the rows of ``effects`` that were used (``yi`` not missing).
+    """Warnings about the rows of ``table`` that were used (``yi`` not missing).
 
     Parameters
     ----------
+    table
+        The studies as read (a DataFrame or :class:`~metaan.io.Columns`): the
+        cells a user typed, which are what "a row pasted twice" repeats.
     effects
-        The table escalc returned (the input with ``yi``, ``vi`` added), as a
-        DataFrame or as :class:`~metaan.io.Columns`.
+        What escalc returned for ``table``: the same rows with ``yi``, ``vi``,
+        ``exclusion_reason`` and ``measure`` added (or replaced); its ``yi`` says
+        which rows are used.
     columns
         escalc argument -> the column it was taken from (``None`` when not given).
     label
@@ -48,17 +55,16 @@ def table_warnings(
         One message per kind of problem: studies with the same label, rows that
         repeat another row cell for cell, counts that are not whole numbers.
     """
-    names = [str(name) for name in effects.columns]
-    cells = {name: np.asarray(effects[name]) for name in names}
-    # Text columns factorized once, for the rows check and the labels check.
-    texts = {n: factorize(v.tolist()) for n, v in cells.items() if v.dtype.kind not in "biuf"}
-    used = ~np.isnan(cells["yi"].astype(np.float64))
+    cells = {str(name): np.asarray(table[name]) for name in table.columns}
+    used = ~np.isnan(np.asarray(effects["yi"], dtype=np.float64))
     rows = spreadsheet_rows(effects)
-    out: list[str] = []
-    out += _repeated_rows(cells, texts, used, rows)
+    # Codes of a column's cells, made once for the rows check and the labels check.
+    coded: dict[str, tuple[np.ndarray[Any, Any], list[Any]]] = {}
     if label is not None and label in cells:
-        codes, uniques = texts.get(label) or _numeric_codes(cells[label])
-        out += _repeated_labels(codes, uniques, used, rows)
+        coded[label] = _codes(cells[label])
+    out = _repeated_rows(cells, coded, used, rows)
+    if label in coded:
+        out += _repeated_labels(*coded[label], used, rows)
     out += _fractional_counts(cells, columns, used, rows)
     return out
 
@@ -78,23 +84,35 @@ def _numeric_codes(values: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], 
     return codes, uniques[~nan].tolist()
 
 
+def _codes(values: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """Codes of a column's cells (-1 for a missing one) and its distinct values."""
+    if values.dtype.kind in "biuf":
+        return _numeric_codes(values)
+    return factorize(values.tolist())
+
+
 def _repeated_rows(
     cells: dict[str, np.ndarray[Any, Any]],
-    texts: dict[str, tuple[np.ndarray[Any, Any], list[Any]]],
+    coded: dict[str, tuple[np.ndarray[Any, Any], list[Any]]],
     used: np.ndarray,
     rows: np.ndarray,
 ) -> list[str]:
-    data = [
-        texts[name][0] if name in texts else _numeric_codes(v)[0]
-        for name, v in cells.items()
-        if name not in ("yi", "vi", "exclusion_reason")
-    ]
-    if not data:
+    """Rows that repeat an earlier row in every cell of the table as read."""
+    # One code per distinct row so far, column after column (mixed radix, renumbered
+    # at once, so it stays below the number of rows); a column in which every row
+    # differs, as a column of effects usually does, ends the search.
+    if not cells:
         return []
+    key = np.zeros(len(used), dtype=np.int64)
+    for name, values in cells.items():
+        codes, uniques = coded.get(name) or _codes(values)
+        key = key * (len(uniques) + 1) + (codes + 1)
+        distinct, key = np.unique(key, return_inverse=True)
+        if len(distinct) == len(key):
+            return []
     _, first, inverse, counts = np.unique(
-        np.column_stack(data), axis=0, return_index=True, return_inverse=True, return_counts=True
+        key, return_index=True, return_inverse=True, return_counts=True
     )
-    inverse = np.asarray(inverse).reshape(-1)
     earlier = first[inverse] != np.arange(len(inverse))  # a row that repeats an earlier one
     repeated = earlier & used
     if not repeated.any():

@@ -12,9 +12,9 @@ import sys
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import numpy as np
-import numpy.typing as npt
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     from pandas.api.typing import NAType
 
 __all__ = ["json_list", "json_number", "jsonable"]

@@ -15,7 +15,6 @@ report build alike:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -89,6 +88,10 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> Path:
     """
     target = writable_target(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    # tempfile (with shutil, bz2, lzma and random) is imported only to write a file:
+    # printing to stdout, as most commands do, never needs it.
+    import tempfile
+
     try:
         handle, temporary = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=".part", dir=target.parent

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -360,7 +359,8 @@ def compute_effects_from_options(path: str | Path, table: Any, **options: Any) -
         source=source,
         labels=options.get("label"),
     )
-    for warning in table_warnings(effects, columns, _label_column(effects, options.get("label"))):
+    label = _label_column(effects, options.get("label"))
+    for warning in table_warnings(table, effects, columns, label):
         click.echo(f"metaan: warning: {source}: {warning}", err=True)
     return effects
 
@@ -483,6 +483,8 @@ def naming_file(file: str) -> Iterator[None]:
 
 def json_text(document: dict[str, Any]) -> str:
     """A JSON document as the commands print it: indented, ASCII, with no NaN."""
+    import json  # only --format json needs it, not the table every fit prints by default
+
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
