@@ -52,6 +52,32 @@ def test_a_tab_separated_file_reads_as_the_comma_separated_one(tmp_path: Path) -
     assert tab.equals(comma)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "study,yi,vi\r\nA ,0.5, 0.1\r\nB,NA,0.2\r\nC,-1e-3,.",
+        "study;yi;vi\nA;0,5;0,1\nB;-,25;1,5e-2\nC;1;NA\n",
+        "study\tyi\tvi\tnote\nA\t1\t2\t\nB\t3\t4\tx y\n",
+        "study,yi,vi\nA,0.5,0.1\n,,\nB,1,0.2\n\n",
+        "yi\n0.5\n\n1\n",
+    ],
+)
+def test_a_file_without_quotes_reads_as_the_same_file_with_a_quoted_header(
+    tmp_path: Path, text: str
+) -> None:
+    # A quote sends the file through the csv module record by record; a file without
+    # one is split by column at once, and must read alike, cell for cell.
+    first = re.match(r"[^,;\t\r\n]*", text).group()  # type: ignore[union-attr]
+    quoted = f'"{first}"' + text[len(first) :]
+    plain = read_table(write(tmp_path, text, "plain.csv"), frame=False)
+    reference = read_table(write(tmp_path, quoted, "quoted.csv"), frame=False)
+    assert plain.columns == reference.columns
+    assert plain.rows.tolist() == reference.rows.tolist()
+    for name in plain.columns:
+        assert plain[name].dtype == reference[name].dtype
+        np.testing.assert_array_equal(plain[name], reference[name])
+
+
 def test_sep_and_decimal_choose_what_detection_would_not(tmp_path: Path) -> None:
     path = write(tmp_path, "study;yi\nA;1.234\nB;2\n")
     assert read_table(path)["yi"].tolist() == [1.234, 2.0]

@@ -106,6 +106,8 @@ def _repeated_rows(
     key = np.zeros(len(used), dtype=np.int64)
     for name, values in cells.items():
         codes, uniques = coded.get(name) or _codes(values)
+        if len(uniques) == len(key):
+            return []
         key = key * (len(uniques) + 1) + (codes + 1)
         distinct, key = np.unique(key, return_inverse=True)
         if len(distinct) == len(key):

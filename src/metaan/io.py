@@ -22,9 +22,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import operator
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from metaan._gc import collector_paused
 from metaan.errors import InputError
 
 if TYPE_CHECKING:
@@ -232,11 +234,23 @@ def read_table(
         )
     text = _read_text(file, name)
     separator = _separator(sep, text, name)
+    with collector_paused():  # one list per record, and no cycle among them
+        table = _text_table(text, name, separator, decimal)
+    return table.to_frame() if frame else table
+
+
+def _text_table(text: str, name: str, separator: str, decimal: str | None) -> Columns:
+    """The typed table of a text file; its records are freed on return."""
+    plain = _plain_columns(text, separator)
+    if plain is not None:
+        header, by_column = plain
+        # The decimal mark depends on which cells there are, not on their order.
+        mark = _decimal_mark(decimal, separator, by_column, name)
+        return _typed_table(header, by_column, list(range(len(by_column[0]))), name, mark)
     records = _parse_records(text, name, separator)
     header, body, positions = _split_header(records, name)
     mark = _decimal_mark(decimal, separator, body, name)
-    table = _table(header, body, positions, name, mark)
-    return table.to_frame() if frame else table
+    return _table(header, body, positions, name, mark)
 
 
 def spreadsheet_rows(data: pd.DataFrame | Columns) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
@@ -325,7 +339,8 @@ def _separator(sep: str | None, text: str, name: str) -> str:
                 fix="use --sep , or --sep ; or --sep tab",
             )
         return chosen
-    header = next((line for line in text.splitlines() if line.strip()), "")
+    lines = _leading_lines(text, 2)
+    header = lines[0] if lines else ""
     counts = {s: len(_split_line(header, s)) for s in _SEPARATORS}
     best = max(counts.values())
     if best == 1:
@@ -333,7 +348,6 @@ def _separator(sep: str | None, text: str, name: str) -> str:
     candidates = [s for s, n in counts.items() if n == best]
     if len(candidates) > 1:
         # Break a tie with the first data line: the right separator splits it alike.
-        lines = [line for line in text.splitlines() if line.strip()]
         first = lines[1] if len(lines) > 1 else ""
         candidates = [s for s in candidates if len(_split_line(first, s)) == best] or candidates
     if len(candidates) > 1:
@@ -348,11 +362,53 @@ def _separator(sep: str | None, text: str, name: str) -> str:
     return candidates[0]
 
 
+def _leading_lines(text: str, count: int) -> list[str]:
+    """The first ``count`` non-blank lines of ``text``, as ``text.splitlines()`` gives
+    them, without splitting the whole file (the header is all the separator needs)."""
+    size = 1 << 12
+    while True:
+        lines = [line for line in text[:size].splitlines() if line.strip()]
+        # Lines before the last one seen are whole; the last may be cut at ``size``.
+        if size >= len(text) or len(lines) > count:
+            return lines[:count]
+        size *= 8
+
+
 def _split_line(line: str, sep: str) -> list[str]:
     try:
         return next(csv.reader([line], delimiter=sep), [])
     except csv.Error:
         return [line]
+
+
+def _plain_columns(text: str, sep: str) -> tuple[list[str], list[list[str]]] | None:
+    """The header and the columns of a plain file, split without a list per record.
+
+    A plain file has no quote (so a cell is the text between separators, as the
+    csv module reads it), a header that is not blank, and the same number of
+    cells in every row, the first one filled (so no row is blank). Any other
+    file gives ``None`` and is read record by record, with its errors.
+    """
+    if '"' in text or "\0" in text:
+        return None
+    joined = text.replace("\r\n", "\n")
+    if "\r" in joined:
+        return None
+    lines = joined.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the line break that ends the last row
+    if len(lines) < 2:
+        return None
+    width = lines[0].count(sep) + 1
+    if set(map(operator.methodcaller("count", sep), lines)) != {width - 1}:
+        return None
+    cells = sep.join(lines).split(sep)
+    header = cells[:width]
+    by_column = [cells[width + j :: width] for j in range(width)]
+    firsts = by_column[0]
+    if _is_blank(header) or not all(firsts) or any(map(str.isspace, firsts)):
+        return None
+    return header, by_column
 
 
 def _parse_records(text: str, name: str, sep: str) -> list[list[str]]:
@@ -457,20 +513,29 @@ def _table(
             file=name,
             fix="add one row per study below the header",
         )
-    columns = [cell.strip() for cell in header]
     # One object array, sliced by column: faster than transposing the lists.
-    cells = np.empty((len(body), len(columns)), dtype=object)
+    cells = np.empty((len(body), len(header)), dtype=object)
     cells[:] = body
-    by_column = [cells[:, j] for j in range(len(columns))]
+    by_column = [cells[:, j] for j in range(len(header))]
+    return _typed_table(header, by_column, positions, name, decimal)
+
+
+def _typed_table(
+    header: list[str],
+    by_column: Sequence[Iterable[Any]],
+    positions: list[int],
+    name: str,
+    decimal: str,
+) -> Columns:
+    """The typed table from the header and the text cells of each column."""
+    columns = [cell.strip() for cell in header]
     keep = _check_columns(columns, by_column, name)
     rows = np.asarray(positions, dtype=np.int64) + 2
     out = {columns[j]: _typed_column(by_column[j], rows, name, columns[j], decimal) for j in keep}
     return Columns(out, rows)
 
 
-def _check_columns(
-    columns: list[str], cells: Sequence[np.ndarray[Any, Any]], name: str
-) -> list[int]:
+def _check_columns(columns: list[str], cells: Sequence[Iterable[Any]], name: str) -> list[int]:
     """Indices of the columns to keep; unnamed columns are kept only if they are empty."""
     keep: list[int] = []
     seen: dict[str, int] = {}
@@ -498,7 +563,7 @@ def _check_columns(
 
 
 def _typed_column(
-    raw: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], name: str, column: str, decimal: str
+    raw: Iterable[Any], rows: np.ndarray[Any, Any], name: str, column: str, decimal: str
 ) -> np.ndarray[Any, Any]:
     cells = np.array(list(map(str.strip, raw)), dtype=object)
     missing = np.fromiter(map(MISSING_TOKENS.__contains__, cells), dtype=bool, count=len(cells))

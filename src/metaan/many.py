@@ -8,7 +8,6 @@ cost about as much as a single fit of 10^6 studies.
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from metaan._args import Column, column_values
+from metaan._gc import collector_paused
 from metaan.engine import SegmentFit, fit_segments
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
@@ -244,13 +244,8 @@ def _excluded(
     no cycles, and 10^5 new containers would otherwise set off collections that
     walk every object of the process (ten times the cost of the lists).
     """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         out: list[list[dict[str, Any]]] = [[] for _ in range(count + 1)]
-    finally:
-        if paused:
-            gc.enable()
     missing_group = np.flatnonzero(codes < 0)
     if excluded:  # each excluded row's position in the table, found by its row number
         order = np.argsort(row_numbers, kind="stable")
