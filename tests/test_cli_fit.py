@@ -252,6 +252,51 @@ def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_or_jinja2
     assert out.stdout.splitlines()[-1] == "[]"
 
 
+#: Modules a plain ``metaan fit FILE`` (a table on stdout) has no use for, which metaan
+#: imports only where they are used: writing a file (tempfile, which brings shutil,
+#: bz2, lzma and random), ``--format json``, a notebook's HTML view, data frames,
+#: figures and report templates.
+NOT_ON_THE_FIT_PATH = (
+    "tempfile",
+    "shutil",
+    "bz2",
+    "lzma",
+    "random",
+    "json",
+    "html",
+    "pandas",
+    "matplotlib",
+    "jinja2",
+)
+
+
+def test_a_plain_fit_imports_none_of_the_modules_it_does_not_use(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from bcg import BCG
+
+    path = tmp_path / "bcg.csv"
+    BCG[["trial", "yi", "vi"]].to_csv(path, index=False)
+    # numpy and the numerical backend of metaan._dist are imported first, and what they
+    # bring of these modules is forgotten, so that only metaan's own imports are seen.
+    code = (
+        "import sys, numpy, metaan._dist\n"
+        f"lazy = {NOT_ON_THE_FIT_PATH!r}\n"
+        "for name in lazy:\n"
+        "    sys.modules.pop(name, None)\n"
+        "from metaan.cli import main\n"
+        "try:\n"
+        f"    main({['fit', str(path)]!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print([name for name in lazy if name in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Random-effects model" in out.stdout
+    assert out.stdout.splitlines()[-1] == "[]"
+
+
 def test_a_cell_that_is_not_a_number_counts_only_the_cells_like_it(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("study,yi,sei\nA,0.1,x\nB,0.2,\nC,0.3,y\nD,0.4,\n", encoding="utf-8")
