@@ -20,6 +20,7 @@ the row and column where known, and what to do.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import operator
@@ -54,14 +55,21 @@ _SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
 _EXCEL = (".xlsx", ".xlsm")
 
 # A number written with a decimal comma (0,5 or -,25) or a decimal point.
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
-_DECIMAL_POINT = re.compile(r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$")
+_DECIMAL_COMMA = r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$"
+_DECIMAL_POINT = r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$"
 _NUMBER_START = frozenset("0123456789+-")
 # Digits grouped in threes by a separator: 1,234 / 1.234,5 / 1 234 / 1'234.
 _GROUPED = {
-    ".": re.compile(r"^[+-]?\d{1,3}(?:([,'\u00a0\u202f ])\d{3})+(?:\.\d*)?$"),
-    ",": re.compile(r"^[+-]?\d{1,3}(?:([.'\u00a0\u202f ])\d{3})+(?:,\d*)?$"),
+    ".": r"^[+-]?\d{1,3}(?:([,'\u00a0\u202f ])\d{3})+(?:\.\d*)?$",
+    ",": r"^[+-]?\d{1,3}(?:([.'\u00a0\u202f ])\d{3})+(?:,\d*)?$",
 }
+
+
+@functools.cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled when first used: a comma-separated file of numbers needs none
+    of these, and compiling them all would cost every command about 2 ms."""
+    return re.compile(pattern)
 
 
 @dataclass(frozen=True)
@@ -488,11 +496,12 @@ def _decimal_mark(decimal: str | None, sep: str, body: list[list[str]], name: st
     if sep == ",":
         return "."
     comma = point = False
+    comma_number, point_number = _regex(_DECIMAL_COMMA).match, _regex(_DECIMAL_POINT).match
     for record in body:
         for cell in record:
             text = cell.strip()
-            comma = comma or bool(_DECIMAL_COMMA.match(text))
-            point = point or bool(_DECIMAL_POINT.match(text))
+            comma = comma or bool(comma_number(text))
+            point = point or bool(point_number(text))
         if comma and point:
             raise InputError(
                 f"cannot tell the decimal mark: this {_SEPARATORS[sep]}-separated file has "
@@ -698,8 +707,9 @@ def _refuse_points(
     or a slip; either way it is not read as a decimal."""
     present = np.flatnonzero(~missing)
     _refuse_grouped_digits(cells[present], rows[present], name, column, ",")
+    point_number = _regex(_DECIMAL_POINT).match
     for position, (cell, gone) in enumerate(zip(cells, missing, strict=True)):
-        if not gone and _DECIMAL_POINT.match(cell):
+        if not gone and point_number(cell):
             raise InputError(
                 f"{cell} is written with a decimal point, but the numbers of this file "
                 "have decimal commas",
@@ -715,7 +725,7 @@ def _refuse_grouped_digits(
 ) -> None:
     """Refuse a number written with thousands separators, which no reader should guess
     (``cells`` are the ones that did not read as numbers, ``rows`` their spreadsheet rows)."""
-    pattern = _GROUPED[decimal]
+    pattern = _regex(_GROUPED[decimal])
     for position, cell in enumerate(cells):
         if cell[:1] not in _NUMBER_START:
             continue
