@@ -78,6 +78,28 @@ def test_a_file_without_quotes_reads_as_the_same_file_with_a_quoted_header(
         np.testing.assert_array_equal(plain[name], reference[name])
 
 
+@pytest.mark.parametrize(
+    ("cells", "dtype", "values"),
+    [
+        (["12", "7", "30"], "int64", [12, 7, 30]),
+        (["12", "NA", "30"], "float64", [12.0, np.nan, 30.0]),
+        (["12", "7.5", "30"], "float64", [12.0, 7.5, 30.0]),
+        (["12", "9007199254740992", "30"], "float64", [12.0, 2.0**53, 30.0]),
+        (["12", "-nan", "30"], "object", ["12", "-nan", "30"]),
+        (["12", "", "x"], "object", ["12", None, "x"]),
+    ],
+)
+def test_a_column_is_whole_numbers_numbers_or_text_by_all_of_its_cells(
+    tmp_path: Path, cells: list[str], dtype: str, values: list[Any]
+) -> None:
+    # 70 rows, so that the cells that decide come after the first 64 read.
+    column = ["1"] * 67 + cells
+    path = write(tmp_path, "\n".join(["study,n", *(f"S{i},{c}" for i, c in enumerate(column))]))
+    read = read_table(path, frame=False)["n"]
+    assert read.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(read[67:], np.array(values, dtype=dtype))
+
+
 def test_sep_and_decimal_choose_what_detection_would_not(tmp_path: Path) -> None:
     path = write(tmp_path, "study;yi\nA;1.234\nB;2\n")
     assert read_table(path)["yi"].tolist() == [1.234, 2.0]

@@ -574,7 +574,19 @@ def _check_columns(columns: list[str], cells: Sequence[Iterable[Any]], name: str
 def _typed_column(
     raw: Iterable[Any], rows: np.ndarray[Any, Any], name: str, column: str, decimal: str
 ) -> np.ndarray[Any, Any]:
-    cells = np.array(list(map(str.strip, raw)), dtype=object)
+    stripped = list(map(str.strip, raw))
+    # Every cell given, as in most tables: a column of numbers is read without masks
+    # (a column whose first cells are text, or with any cell that is not a number, is
+    # read below, with its rows).
+    if (
+        decimal == "."
+        and MISSING_TOKENS.isdisjoint(stripped)
+        and not np.isnan(parse_numbers(stripped[:64])).any()
+    ):
+        numbers = parse_numbers(stripped)
+        if not np.isnan(numbers).any():
+            return _whole_as_integers(numbers)
+    cells = np.array(stripped, dtype=object)
     missing = np.fromiter(map(MISSING_TOKENS.__contains__, cells), dtype=bool, count=len(cells))
     present = cells[~missing]
     if not len(present):
@@ -600,11 +612,20 @@ def _typed_column(
         text = cells.copy()
         text[missing] = None
         return text
+    if not missing.any():
+        return _whole_as_integers(numbers)
     values = np.full(len(cells), np.nan)
     values[~missing] = numbers
-    finite = values[~missing]
-    whole = bool(np.all(np.isfinite(finite) & (finite == np.round(finite))))
-    if whole and not missing.any() and bool(np.all(np.abs(finite) < 2.0**53)):
+    return values
+
+
+def _whole_as_integers(
+    values: np.ndarray[tuple[int], np.dtype[np.float64]],
+) -> np.ndarray[Any, Any]:
+    """A column with every cell given: ``int64`` if all its numbers are whole (and held
+    exactly by a double), else the ``float64`` numbers."""
+    whole = bool(np.all(np.isfinite(values) & (values == np.round(values))))
+    if whole and bool(np.all(np.abs(values) < 2.0**53)):
         return values.astype(np.int64)
     return values
 
