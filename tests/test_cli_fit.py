@@ -231,7 +231,7 @@ def test_the_label_flag_names_the_studies_of_every_kind_of_fit(tmp_path: Path) -
         ),
     ],
 )
-def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_or_jinja2(
+def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_jinja2_or_scipy(
     tmp_path: Path, rows: str, flags: list[str]
 ) -> None:
     import subprocess
@@ -246,7 +246,7 @@ def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_or_jinja2
         f"    main({['fit', str(path), *flags]!r})\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print([m for m in ('pandas', 'matplotlib', 'jinja2') if m in sys.modules])\n"
+        "print([m for m in ('pandas', 'matplotlib', 'jinja2', 'scipy') if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"

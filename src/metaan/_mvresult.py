@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special
 
 from metaan._base import Result
 from metaan._covstruct import Structure
-from metaan._dist import chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
+from metaan._dist import chi2_ppf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from metaan._format import fmt, fmt_p, format_excluded, p_equals
 from metaan._gls import BlockMatrix, GLSFit
 from metaan._json import json_number
@@ -431,7 +430,7 @@ def build_result(
     m = len(btt)
     QM_df: tuple[int, int | None]
     if df is not None:
-        QM, QM_df, QMp = QM / m, (m, df), float(special.fdtrc(m, df, QM / m))
+        QM, QM_df, QMp = QM / m, (m, df), float(f_sf(QM / m, m, df))
     else:
         QM_df, QMp = (m, None), chi2_sf(QM, m)
     free = int(np.sum(structure.lower != structure.upper))

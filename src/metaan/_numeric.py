@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["divide", "isfinite", "maximum0", "sqrt", "where"]
+__all__ = ["divide", "exp", "isfinite", "largest", "log", "log1p", "maximum0", "sqrt", "where"]
 
 _float = float
 
@@ -58,3 +58,33 @@ def divide(a: Any, b: Any) -> Any:
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.divide(a, b)
+
+
+def exp(x: Any) -> Any:
+    """``e**x`` (infinite rather than an error when a float overflows)."""
+    if x.__class__ is _float:
+        return math.exp(x) if x < 709.0 else (math.inf if x == x else x)
+    return np.exp(x)
+
+
+def log(x: Any) -> Any:
+    """The natural logarithm (-inf at 0 and NaN below, as numpy has it)."""
+    if x.__class__ is _float:
+        return math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(x)
+
+
+def log1p(x: Any) -> Any:
+    """``log(1 + x)``, accurate for small ``x`` (-inf at -1 and NaN below)."""
+    if x.__class__ is _float:
+        return math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log1p(x)
+
+
+def largest(x: Any) -> float:
+    """The largest element of ``x`` (``x`` itself for a float; 0 for an empty array)."""
+    if x.__class__ is _float:
+        return float(x)
+    return float(x.max()) if x.size else 0.0

@@ -72,7 +72,7 @@ from metaan._args import (
     n_rows,
     study_labels,
 )
-from metaan._dist import norm_isf
+from metaan._dist import log_gamma_rest, norm_isf
 from metaan.errors import InputError, raise_at_first
 from metaan.io import Columns, cell_numbers, factorize, is_missing, spreadsheet_rows
 
@@ -218,11 +218,12 @@ def hedges_correction(m: npt.ArrayLike) -> FloatArray:
     and related estimators. *Journal of Educational Statistics* 6(2):107-128,
     equation 6e.
     """
-    from scipy.special import gammaln  # imported when a measure needs it
-
     m = _as_float(m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_j = gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2)
+    # With a = m/2 and Stirling's remainder r, log J = log Gamma(a) - log(a)/2
+    # - log Gamma(a - 1/2) = -(a - 1) log1p(-1/(2a)) - 1/2 + r(a) - r(a - 1/2),
+    # which keeps its accuracy for large m (no difference of large logarithms).
+    a = np.where(m > 1, m, 2.0) / 2.0
+    log_j = -(a - 1.0) * np.log1p(-0.5 / a) - 0.5 + log_gamma_rest(a) - log_gamma_rest(a - 0.5)
     return np.where(m > 1, np.exp(log_j), np.nan)
 
 

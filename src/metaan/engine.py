@@ -41,15 +41,14 @@ meta-analysis. *Statistics in Medicine*, 21(11), 1539-1558.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
+from metaan._dist import chi2_isf, chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from metaan._numeric import divide, maximum0, sqrt, where
 from metaan.estimators import (
     ITERATIVE,
@@ -112,26 +111,10 @@ def knha_factor(rss: Any, df: Any) -> Any:
         return np.where(rss <= _EPS, 0.0, rss / np.maximum(df, 1))
 
 
-def _special(fn: Callable[..., Any], *args: Any) -> Any:
-    """A :mod:`scipy.special` function of floats (a float back) or of arrays."""
-    out = fn(*args)
-    return float(out) if isinstance(out, np.floating) else out
-
-
-def _per_df(fn: Callable[..., Any], df: Num, q: float) -> Num:
-    """``fn(df, q)`` for a quantile ``q`` shared by every problem, computed once per
-    distinct ``df`` (scipy's inverse distribution functions cost about a
-    microsecond per value, and a batch of many problems has few distinct df)."""
-    if df.__class__ is float:
-        return float(fn(df, q))
-    distinct, inverse = np.unique(df, return_inverse=True)
-    return np.asarray(fn(distinct, q), dtype=np.float64)[inverse]
-
-
 @lru_cache(maxsize=64)
 def _z_crit(alpha: float) -> float:
     """The two-sided critical value of the standard normal at level ``1 - alpha``."""
-    return float(-special.ndtri(alpha / 2.0))
+    return float(norm_isf(alpha / 2.0))
 
 
 class _QSource:
@@ -170,8 +153,8 @@ def q_profile_batch(
     """
     df = source.n - source.p
     alpha = 1.0 - level / 100.0
-    crit_lo = _per_df(special.gammainccinv, df / 2.0, alpha / 2.0) * 2.0
-    crit_hi = _per_df(special.gammaincinv, df / 2.0, alpha / 2.0) * 2.0
+    crit_lo = chi2_isf(alpha / 2.0, df)
+    crit_hi = chi2_ppf(alpha / 2.0, df)
     first_lo = first_hi = None
     if fe is not None:
         first_lo = ratio_form(fe.rss, -fe.ypp, crit_lo, 0.0)
@@ -241,7 +224,7 @@ def _heterogeneity(source: Batch | Single, fe: Moments, tau2: Num, random: bool)
     """Q (QE, its df and p-value), I^2 and H^2, and the typical within-study variance."""
     qe_df = source.n - 1.0
     qe = maximum0(fe.rss)
-    qep = where(qe_df >= 1.0, _special(special.chdtrc, where(qe_df >= 1.0, qe_df, 1.0), qe), 1.0)
+    qep = where(qe_df >= 1.0, chi2_sf(qe, where(qe_df >= 1.0, qe_df, 1.0)), 1.0)
     typical = divide(qe_df, fe.trp)
     if random:
         i2 = divide(100.0 * tau2, typical + tau2)
@@ -257,11 +240,11 @@ def _inference(estimate: Num, se: Num, df: Num | None, level: float) -> dict[str
     alpha = 1.0 - level / 100.0
     stat = divide(estimate, se)
     if df is None:
-        pval = 2.0 * _special(special.ndtr, -abs(stat))
+        pval = 2.0 * norm_sf(abs(stat))
         crit = _z_crit(alpha)
     else:
-        pval = 2.0 * _special(special.stdtr, df, -abs(stat))
-        crit = -_per_df(special.stdtrit, df, alpha / 2.0)
+        pval = 2.0 * t_sf(abs(stat), df)
+        crit = t_isf(alpha / 2.0, df)
     return {
         "stat": stat,
         "pval": pval,
@@ -336,7 +319,7 @@ def fit_batch(
     out["typical"] = out["typical"] * s2
     if prediction == "meta" and random:
         # R meta: t(k-1) around the random-effects SE before any Knapp-Hartung scaling.
-        crit = -_per_df(special.stdtrit, n - 1.0, (1.0 - level / 100.0) / 2.0)
+        crit = t_isf((1.0 - level / 100.0) / 2.0, n - 1.0)
         half = crit * sqrt(se_plain * se_plain + out["tau2"])
     else:
         half = out["crit"] * sqrt(se * se + out["tau2"])

@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special
 
 from metaan._args import Column, as_table, check_choice, check_level, column_values, n_rows
 from metaan._base import Result
@@ -58,7 +57,7 @@ from metaan._design import (
     level_name,
     ordered_levels,
 )
-from metaan._dist import chi2_sf, norm_isf, t_isf
+from metaan._dist import chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from metaan._format import fmt, fmt_p, format_excluded, p_equals, text_table
 from metaan._json import json_number, jsonable
 from metaan.engine import knha_factor
@@ -548,10 +547,10 @@ class MetaRegressionResult(Result):
 def _pvals_and_crit(stat: FloatArray, df: int | None, level: float) -> tuple[FloatArray, float]:
     alpha = 1.0 - level / 100.0
     if df is None:
-        return 2.0 * special.ndtr(-np.abs(stat)), norm_isf(alpha / 2.0)
+        return 2.0 * norm_sf(np.abs(stat)), norm_isf(alpha / 2.0)
     if df <= 0:
         return np.full_like(stat, np.nan), math.nan
-    return 2.0 * special.stdtr(df, -np.abs(stat)), t_isf(alpha / 2.0, df)
+    return 2.0 * t_sf(np.abs(stat), df), t_isf(alpha / 2.0, df)
 
 
 def _wald(coef: FloatArray, vcov: FloatArray, btt: Sequence[int]) -> float:
@@ -625,7 +624,7 @@ def _moderator_test(fit: _Coefficients, btt: tuple[int, ...]) -> tuple[float, in
     if fit.df is None:
         return qm, None, chi2_sf(qm, m)
     qm /= m
-    return qm, fit.df, float(special.fdtrc(m, fit.df, qm)) if fit.df > 0 else math.nan
+    return qm, fit.df, float(f_sf(qm, m, fit.df)) if fit.df > 0 else math.nan
 
 
 def _residual_heterogeneity(

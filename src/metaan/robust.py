@@ -51,11 +51,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special
 
 from metaan._args import refuse_unused
 from metaan._base import Result
-from metaan._dist import t_isf, t_sf
+from metaan._dist import f_sf, t_isf, t_sf
 from metaan._format import fmt, fmt_p, p_equals
 from metaan._gls import BlockMatrix, Blocks
 from metaan._json import json_number
@@ -488,13 +487,13 @@ def _wald(res: RobustResult, idx: tuple[int, ...]) -> WaldTest:
     if res.kind == "CR1":
         df = float(res.df[0])
         F = Q / q
-        return WaldTest(names, F, q, df, float(special.fdtrc(q, df, F)), "F")
+        return WaldTest(names, F, q, df, float(f_sf(F, q, df)), "F")
     assert res.pieces is not None
     nu = _htz_nu(res.pieces, idx)
     delta = max((nu - q + 1.0) / nu, 0.0)
     df = nu - q + 1.0
     F = delta * Q / q
-    pval = float(special.fdtrc(q, df, F)) if df > 0.0 else math.nan
+    pval = float(f_sf(F, q, df)) if df > 0.0 else math.nan
     return WaldTest(names, F, q, df, pval, "HTZ")
 
 

@@ -50,10 +50,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special
 
 from metaan._args import Column, column_values
 from metaan._base import Result
+from metaan._dist import chi2_cdf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from metaan._format import text_table
 from metaan._json import json_list, jsonable
 from metaan.bias import as_fit
@@ -336,18 +336,18 @@ def _tests(
         stat = estimate / se
         if test == "knha":
             df = refits.n - 1.0
-            pval = 2.0 * special.stdtr(df, -np.abs(stat))
-            crit = -special.stdtrit(df, alpha / 2.0)
+            pval = 2.0 * t_sf(np.abs(stat), df)
+            crit = t_isf(alpha / 2.0, df)
         else:
-            pval = 2.0 * special.ndtr(-np.abs(stat))
-            crit = np.full(estimate.size, -special.ndtri(alpha / 2.0))
+            pval = 2.0 * norm_sf(np.abs(stat))
+            crit = np.full(estimate.size, norm_isf(alpha / 2.0))
     return se, stat, pval, estimate - crit * se, estimate + crit * se, df
 
 
 def _qe_p(qe: FloatArray, n: FloatArray) -> FloatArray:
     df = n - 1.0
     with np.errstate(invalid="ignore"):
-        return np.where(df >= 1.0, special.chdtrc(np.maximum(df, 1.0), qe), 1.0)
+        return np.where(df >= 1.0, chi2_sf(qe, np.maximum(df, 1.0)), 1.0)
 
 
 def _frame(labels: Sequence[str], rows: Sequence[int | None], **columns: Any) -> pd.DataFrame:
@@ -693,7 +693,7 @@ def influence(
     k = res.k
     influential = (
         (np.abs(dffits) > 3.0 * math.sqrt(1.0 / (k - 1)))
-        | (special.chdtr(1.0, cook_d) > 0.5)
+        | (chi2_cdf(cook_d, 1.0) > 0.5)
         | (hat > 3.0 / k)
         | (np.abs(dfbetas) > 1.0)
     )
@@ -1025,9 +1025,9 @@ def _cumulative_fits(res: MetaResult, perm: IntArray, order_by: str | None) -> C
     k = res.k
     y, v = res.yi[perm], res.vi[perm]
     # The first study alone, as metafor reports it (z test whatever the test).
-    crit = -float(special.ndtri((1.0 - res.level / 100.0) / 2.0))
+    crit = float(norm_isf((1.0 - res.level / 100.0) / 2.0))
     first_se = math.sqrt(v[0])
-    first = (y[0], first_se, y[0] / first_se, 2.0 * float(special.ndtr(-abs(y[0] / first_se))))
+    first = (y[0], first_se, y[0] / first_se, 2.0 * float(norm_sf(abs(y[0] / first_se))))
     estimate, se, stat, pval = (np.array([value]) for value in first)
     lb, ub = estimate - crit * se, estimate + crit * se
     tau2, i2, h2, qe, qep = np.zeros(1), np.zeros(1), np.ones(1), np.zeros(1), np.ones(1)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from metaan._args import check_level, study_labels
-from metaan._dist import chi2_sf, norm_isf, t_isf
+from metaan._dist import chi2_sf, norm_isf, norm_sf, t_isf
 from metaan.errors import InputError
 from metaan.io import spreadsheet_rows
 from metaan.network._basic import Decomposition, KrahnFits, decomposition, likelihood_tau2
@@ -370,7 +370,7 @@ def _estimates(
     off = ~np.eye(TE.shape[0], dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(off, TE / se, np.nan)
-    pval = np.where(off, 2.0 * _norm_sf(np.abs(z)), np.nan)
+    pval = np.where(off, 2.0 * norm_sf(np.abs(z)), np.nan)
     lower_p = upper_p = None
     if df is not None and df >= 2:
         # netmeta: the prediction interval uses t with the df of Q (Higgins et al. 2009).
@@ -393,12 +393,6 @@ def _estimates(
         lower_p,
         upper_p,
     )
-
-
-def _norm_sf(x: FloatArray) -> FloatArray:
-    from scipy.special import ndtr
-
-    return np.asarray(ndtr(-x), dtype=np.float64)
 
 
 def _i2(Q: float, df: int, level: float) -> tuple[float | None, tuple[float, float] | None]:

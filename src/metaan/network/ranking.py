@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from metaan._base import Result
+from metaan._dist import norm_sf
 from metaan._format import fmt
 from metaan._json import json_list
 from metaan.errors import InputError
@@ -78,7 +78,7 @@ def pscores(TE: FloatArray, seTE: FloatArray, small_values: SmallValues) -> Floa
     n = TE.shape[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         z = TE / seTE
-    better = ndtr(-z) if small_values == "good" else ndtr(z)
+    better = norm_sf(z) if small_values == "good" else norm_sf(-z)
     off = ~np.eye(n, dtype=bool)
     return np.asarray(np.sum(np.where(off, better, 0.0), axis=1) / (n - 1), dtype=np.float64)
 

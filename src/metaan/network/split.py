@@ -49,10 +49,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from metaan._base import Result
-from metaan._dist import norm_isf
+from metaan._dist import norm_isf, norm_sf
 from metaan._format import fmt, fmt_p
 from metaan._json import json_list
 from metaan.network._basic import KrahnFits
@@ -255,7 +254,7 @@ def split_estimates(
     diff_se = np.sqrt(d_se**2 + ind_se**2)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = diff / diff_se
-    pval = 2.0 * ndtr(-np.abs(z))
+    pval = 2.0 * norm_sf(np.abs(z))
     return SplitEstimates(model, P[i, j], net, net_se, d, d_se, ind, ind_se, diff, diff_se, z, pval)
 
 

@@ -33,8 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
+from metaan._dist import norm_sf
 from metaan.estimators import FloatArray
 from metaan.simulate.fitting import FAILED, NOT_ESTIMABLE, OK, BatchFit
 from metaan.simulate.spec import MethodSpec, Scenario
@@ -118,7 +118,7 @@ def _quantities(
     else:
         if tau2 > 0:
             tau = math.sqrt(tau2)
-            cover = special.ndtr((fit.pi_ub - mu) / tau) - special.ndtr((fit.pi_lb - mu) / tau)
+            cover = norm_sf((fit.pi_lb - mu) / tau) - norm_sf((fit.pi_ub - mu) / tau)
         else:
             cover = ((fit.pi_lb <= mu) & (mu <= fit.pi_ub)).astype(np.float64)
         quantities.update(pi_cover=cover, pi_width=fit.pi_ub - fit.pi_lb)
