@@ -255,7 +255,8 @@ def test_metaan_fit_reads_and_fits_without_importing_pandas_matplotlib_jinja2_or
 #: Modules a plain ``metaan fit FILE`` (a table on stdout) has no use for, which metaan
 #: imports only where they are used: writing a file (tempfile, which brings shutil,
 #: bz2, lzma and random), ``--format json``, a notebook's HTML view, data frames,
-#: figures and report templates.
+#: figures and report templates; and what scipy brought with it (numpy's random,
+#: testing and f2py modules, and through them package metadata, logging, sockets).
 NOT_ON_THE_FIT_PATH = (
     "tempfile",
     "shutil",
@@ -267,6 +268,17 @@ NOT_ON_THE_FIT_PATH = (
     "pandas",
     "matplotlib",
     "jinja2",
+    "scipy",
+    "numpy.random",
+    "numpy.testing",
+    "numpy.f2py",
+    "importlib.metadata",
+    "charset_normalizer",
+    "hashlib",
+    "logging",
+    "socket",
+    "subprocess",
+    "zipfile",
 )
 
 
