@@ -131,6 +131,8 @@ def _repeated_rows(
 def _repeated_labels(
     codes: np.ndarray[Any, Any], uniques: list[Any], used: np.ndarray, rows: np.ndarray
 ) -> list[str]:
+    if len(uniques) == len(codes):  # every row its own label: nothing repeats
+        return []
     # Compare the labels as they are (read_table has stripped its cells); text only for repeats.
     blank = np.array([str(u) == "" for u in uniques] + [True], dtype=bool)  # -1 picks True
     named = used & ~blank[codes]
