@@ -4,7 +4,8 @@ Run with ``.venv/bin/python benchmarks/startup.py``. Writes a CSV of 10 studies
 and one of 100,000 (seeded) into a temporary folder, then runs
 ``metaan fit FILE`` as a new process several times and prints the median wall
 time of each, with the time of ``python -c pass``, of the imports that every
-fit needs (numpy and click: the floor) and of the fit command's
+fit needs (numpy and click: the floor; metaan computes its distributions
+itself, so the fit path imports no scipy) and of the fit command's
 imports alone, so the share of start-up is visible. Whether metaan's sources
 are byte-compiled (``make`` does it; an editable install with
 ``PYTHONDONTWRITEBYTECODE=1`` otherwise compiles them on every run) is

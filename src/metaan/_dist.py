@@ -221,10 +221,22 @@ def log_gamma_rest(a: Any) -> Any:
     from 15 on, Stirling's series to the a^-9 term is exact to 2e-16. An array is
     computed once per distinct value (its values are a few degrees of freedom).
     """
-    if a.__class__ is not float and a.size > 16:
+    if a.__class__ is float:
+        return _log_gamma_rest_of_float(a)
+    if a.size > 16:
         distinct, inverse = np.unique(a, return_inverse=True)
         if distinct.size < a.size:
-            return np.asarray(log_gamma_rest(distinct))[np.asarray(inverse).reshape(a.shape)]
+            return np.asarray(_stirling_rest(distinct))[np.asarray(inverse).reshape(a.shape)]
+    return _stirling_rest(a)
+
+
+@lru_cache(maxsize=4096)
+def _log_gamma_rest_of_float(a: float) -> float:
+    return float(_stirling_rest(a))
+
+
+def _stirling_rest(a: Any) -> Any:
+    """:func:`log_gamma_rest` of a float or of every element of an array."""
     shift = 0.0 * a
     b = a
     for _ in range(15):
