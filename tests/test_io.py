@@ -60,6 +60,10 @@ def test_a_tab_separated_file_reads_as_the_comma_separated_one(tmp_path: Path) -
         "study\tyi\tvi\tnote\nA\t1\t2\t\nB\t3\t4\tx y\n",
         "study,yi,vi\nA,0.5,0.1\n,,\nB,1,0.2\n\n",
         "yi\n0.5\n\n1\n",
+        "study,yi,vi\nA,1,2\n  ,3,4\n\u00a0,5,6\n\u00c5berg,7,8\n ok,9,10\n",
+        "study,yi,vi\nA,1,2\nB,3,4\n\n\n",
+        "study,yi,vi\nA,1,2\nB,3,4\nC,5,6",
+        "study,n\n" + "".join(f"S{i},{i}\n" for i in range(200)) + "S 1 000,7\n",
     ],
 )
 def test_a_file_without_quotes_reads_as_the_same_file_with_a_quoted_header(
@@ -127,6 +131,28 @@ def test_thousands_separators_are_refused_with_the_row_and_column(
     message = str(caught.value)
     assert message.startswith(f"{path}: row 2: column n: {shown}")
     assert "without separators" in message
+
+
+def test_uneven_rows_are_refused_at_the_first_even_when_the_cells_add_up(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "study,yi,vi\nA,1,2\nB,1,2,3\nC,4\nD,5,6\n")
+    with pytest.raises(InputError, match="row 3: the row has 4 cells but the header has 3"):
+        read_table(path)
+
+
+def test_a_grouped_number_among_text_cells_is_refused_at_its_row_and_only_there(
+    tmp_path: Path,
+) -> None:
+    # A cell whose second line looks grouped is text; the cell 300 rows down is not.
+    rows = [f"S{i},{i}" for i in range(300)]
+    text = "study,n\n" + '"note\n1,234",0\n' + "\n".join(rows) + "\n1 234,5\n"
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value).startswith(f"{path}: row 303: column study: 1 234 is written")
+    read = read_table(write(tmp_path, text.replace("1 234,5", "S1 234,5"), "b.csv"))
+    assert read["study"].iloc[0] == "note\n1,234"
 
 
 def test_an_ambiguous_separator_names_both_and_the_flags(tmp_path: Path) -> None:

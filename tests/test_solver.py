@@ -56,3 +56,26 @@ def test_the_scalar_solver_takes_the_same_steps_as_the_batched_one() -> None:
 def test_a_start_above_the_root_is_safe() -> None:
     roots = solve_decreasing(lambda x, rows: (1.0 - x, -np.ones_like(x)), 0.0, 1.0, start=50.0)
     assert roots[0] == 1.0
+
+
+def test_a_newton_step_that_rounds_onto_the_point_ends_the_search_at_once() -> None:
+    # The root lies between two adjacent doubles: from the lower one, the equation is
+    # positive and the Newton step of half an ulp rounds back onto it, an end of the
+    # bracket. That is the root to working precision, not a reason to bisect.
+    a = 1e5
+    b = math.nextafter(a, math.inf)
+    calls: list[float] = []
+
+    def f(x: float) -> tuple[float, float]:
+        calls.append(x)
+        return (a - x) + (b - x), -2.0
+
+    root = solve_decreasing_scalar(f, 0.0, 1.0, start=a, first=(a + b, -2.0))
+    assert root in (a, b)
+    assert calls == [a]
+
+    def g(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (a - x) + (b - x), np.full_like(x, -2.0)
+
+    batched = solve_decreasing(g, 0.0, 1.0, start=a)
+    assert batched[0] == root

@@ -378,7 +378,8 @@ def study_labels(
         count = n_rows(data, labels=labels)
     values, _ = column_values(data, labels, "labels", count, numeric=False, source=source)
     if set(map(type, values)) <= {str}:  # text labels (the usual case): no call per label
-        return [text or None for text in map(str.strip, values)]
+        texts: list[str | None] = list(map(str.strip, values))
+        return [text or None for text in texts] if "" in texts else texts
     return [label_text(v) for v in values]
 
 

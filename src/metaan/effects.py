@@ -842,7 +842,9 @@ class _Table:
         self.source = source
         n = len(data)
         self.rows = np.arange(1, n + 1) if by_position else spreadsheet_rows(data)
-        self.labels = study_labels(data, labels, n=n, source=source)
+        # Labels name a study in an error message: the default column's are read only
+        # when one is raised; labels given are read (and checked) at once.
+        self._labels = None if labels is None else study_labels(data, labels, n=n, source=source)
         self.columns: dict[ColumnArg, str | None] = {}
         raw: dict[ColumnArg, Any] = {}
         for arg, value in given.items():
@@ -895,6 +897,13 @@ class _Table:
         )
         return values
 
+    @property
+    def labels(self) -> list[str | None]:
+        """The study label of each row (``None`` where there is none)."""
+        if self._labels is None:
+            self._labels = study_labels(self.data, n=len(self.data), source=self.source)
+        return self._labels
+
     def fail(
         self,
         mask: npt.NDArray[np.bool_],
@@ -903,8 +912,11 @@ class _Table:
         fix: str,
     ) -> None:
         """Raise InputError at the first row where ``mask`` holds, if any."""
+        where = np.flatnonzero(mask)
+        if not where.size:
+            return
         raise_at_first(
-            np.flatnonzero(mask),
+            where,
             problem,
             file=self.source,
             rows=self.rows,
@@ -1213,14 +1225,19 @@ def _with_effects(
     """``data`` with ``yi``, ``vi``, ``exclusion_reason`` and ``measure`` added."""
     effect, missing, reasons = outcome
     excluded = np.isnan(effect.yi) | np.isnan(effect.vi)
-    fallback = f"the {spec.name} cannot be computed from these values"
-    why = np.array(reasons, dtype=object)
-    why[excluded & (why == None)] = fallback  # noqa: E711 - elementwise test on an object array
-    why[~excluded] = None
-    gone = np.array(missing, dtype=object)
-    final = np.where(gone != None, gone, why)  # noqa: E711 - a missing value explains first
-    dropped = final != None  # noqa: E711
-    yi, vi = np.where(dropped, np.nan, effect.yi), np.where(dropped, np.nan, effect.vi)
+    n = len(missing)
+    if not excluded.any() and missing.count(None) == n and reasons.count(None) == n:
+        final = np.full(n, None, dtype=object)  # every row used, as in most tables
+        yi, vi = effect.yi.copy(), effect.vi.copy()
+    else:
+        fallback = f"the {spec.name} cannot be computed from these values"
+        why = np.array(reasons, dtype=object)
+        why[excluded & (why == None)] = fallback  # noqa: E711 - elementwise on objects
+        why[~excluded] = None
+        gone = np.array(missing, dtype=object)
+        final = np.where(gone != None, gone, why)  # noqa: E711 - a missing value explains first
+        dropped = final != None  # noqa: E711
+        yi, vi = np.where(dropped, np.nan, effect.yi), np.where(dropped, np.nan, effect.vi)
     if isinstance(data, Columns):
         measures = np.full(len(data), measure, dtype=object)
         return data.with_columns(

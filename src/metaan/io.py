@@ -23,10 +23,9 @@ import csv
 import functools
 import io
 import math
-import operator
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -402,19 +401,21 @@ def _plain_columns(text: str, sep: str) -> tuple[list[str], list[list[str]]] | N
     joined = text.replace("\r\n", "\n")
     if "\r" in joined:
         return None
-    lines = joined.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the line break that ends the last row
-    if len(lines) < 2:
+    if joined.endswith("\n"):
+        joined = joined[:-1]  # the line break that ends the last row
+    shape = _plain_shape(joined, sep)
+    if shape is None:
         return None
-    width = lines[0].count(sep) + 1
-    if set(map(operator.methodcaller("count", sep), lines)) != {width - 1}:
-        return None
-    cells = sep.join(lines).split(sep)
+    width, doubtful = shape
+    cells = joined.replace("\n", sep).split(sep)
     header = cells[:width]
     by_column = [cells[width + j :: width] for j in range(width)]
+    if _is_blank(header):
+        return None
+    # A first cell is blank only if its line starts with a separator or a space (or a
+    # character beyond ASCII, which may be one): only those lines are looked at.
     firsts = by_column[0]
-    if _is_blank(header) or not all(firsts) or any(map(str.isspace, firsts)):
+    if any(not firsts[i].strip() for i in doubtful.tolist()):
         return None
     return header, by_column
 
@@ -477,6 +478,27 @@ def _split_header(
         rows.append(record)
         positions.append(position)
     return header, rows, positions
+
+
+def _plain_shape(joined: str, sep: str) -> tuple[int, np.ndarray[Any, Any]] | None:
+    """The number of cells in each line of ``joined`` and the positions of the rows
+    after the header whose first cell may be blank (see :func:`_plain_columns`); None
+    if ``joined`` has fewer than two lines, or lines with different numbers of cells.
+
+    Counted on the UTF-8 bytes with numpy: a separator and a line break are ASCII,
+    and no byte of a longer character is ASCII.
+    """
+    codes = np.frombuffer(joined.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    breaks = np.flatnonzero(codes == 10)
+    if not breaks.size:
+        return None
+    ends = np.append(breaks, len(codes))
+    per_line = np.diff(np.searchsorted(np.flatnonzero(codes == ord(sep)), ends), prepend=0)
+    if not bool(np.all(per_line == per_line[0])) or breaks[-1] + 1 == len(codes):
+        return None
+    first = codes[breaks + 1]
+    doubtful = (first == ord(sep)) | (first <= 32) | (first >= 128)
+    return int(per_line[0]) + 1, np.flatnonzero(doubtful)
 
 
 def _is_blank(record: Sequence[str]) -> bool:
@@ -574,19 +596,17 @@ def _check_columns(columns: list[str], cells: Sequence[Iterable[Any]], name: str
 def _typed_column(
     raw: Iterable[Any], rows: np.ndarray[Any, Any], name: str, column: str, decimal: str
 ) -> np.ndarray[Any, Any]:
-    stripped = list(map(str.strip, raw))
     # Every cell given, as in most tables: a column of numbers is read without masks
     # (a column whose first cells are text, or with any cell that is not a number, is
-    # read below, with its rows).
-    if (
-        decimal == "."
-        and MISSING_TOKENS.isdisjoint(stripped)
-        and not np.isnan(parse_numbers(stripped[:64])).any()
-    ):
-        numbers = parse_numbers(stripped)
+    # read below, with its rows). ``float`` ignores the spaces around a number, and
+    # every missing token reads as NaN or not at all, so a column read here whole,
+    # without NaN, has none.
+    raw = raw if isinstance(raw, list) else list(raw)
+    if decimal == "." and not np.isnan(parse_numbers(raw[:64])).any():
+        numbers = parse_numbers(raw)
         if not np.isnan(numbers).any():
             return _whole_as_integers(numbers)
-    cells = np.array(stripped, dtype=object)
+    cells = np.array(list(map(str.strip, raw)), dtype=object)
     missing = np.fromiter(map(MISSING_TOKENS.__contains__, cells), dtype=bool, count=len(cells))
     present = cells[~missing]
     if not len(present):
@@ -667,6 +687,8 @@ def factorize(values: Sequence[Any]) -> tuple[np.ndarray[Any, Any], list[Any]]:
     distinct = dict.fromkeys(values)  # C speed; a handful of keys, or one per row
     if set(map(type, distinct)) == {str}:  # text, none missing: no loop in Python
         uniques = list(distinct)
+        if len(uniques) == len(values):  # every value its own, as study labels are
+            return np.arange(len(values), dtype=np.intp), uniques
         code = dict(zip(uniques, range(len(uniques)), strict=True))
         return np.fromiter(map(code.__getitem__, values), np.intp, len(values)), uniques
     code = {}
@@ -747,7 +769,8 @@ def _refuse_grouped_digits(
     """Refuse a number written with thousands separators, which no reader should guess
     (``cells`` are the ones that did not read as numbers, ``rows`` their spreadsheet rows)."""
     pattern = _regex(_GROUPED[decimal])
-    for position, cell in enumerate(cells):
+    for position in _candidates(cells, _GROUPED[decimal]):
+        cell = cells[position]
         if cell[:1] not in _NUMBER_START:
             continue
         match = pattern.match(cell)
@@ -764,6 +787,22 @@ def _refuse_grouped_digits(
                 fix="write the number without separators (e.g. 1234 or 1234.5), or give "
                 "--decimal if this mark is the decimal one",
             )
+
+
+def _candidates(cells: np.ndarray[Any, Any], pattern: str) -> Iterator[int]:
+    """Positions of the cells that may match ``pattern`` (anchored at both ends) in
+    order: one search of the cells joined line by line finds them without a Python
+    call per cell. A cell with a line break of its own can give a position whose
+    cell does not match; the caller matches each position's cell again."""
+    # Each cell follows a line break, which the search finds at C speed; the anchors
+    # ^ and $ of ``pattern`` become that break and the next (or the end).
+    joined = "\n" + "\n".join(cells.tolist())  # a list joins twice as fast as an array
+    ends: np.ndarray[Any, Any] | None = None
+    for match in _regex("\n" + pattern[1:-1] + "(?=\n|\\Z)").finditer(joined):
+        if ends is None:  # where each cell's line ends, once there is a match
+            lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+            ends = np.cumsum(lengths + 1)
+        yield int(np.searchsorted(ends, match.start(), side="right"))
 
 
 # ----------------------------------------------------------------------------- Excel

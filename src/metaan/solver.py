@@ -82,7 +82,12 @@ def _step(
     tol = ROOT_RTOL * abs(new) + xtol
     # NaN (no previous Newton step, or this one is not) never compares as small.
     ratio = step / prev
-    small_step = (step <= tol) | (inside & (step * ratio * ratio <= tol))
+    # A Newton step within the tolerance ends the search even where it is not
+    # strictly inside the bracket: at the root, x + step can round to x itself,
+    # which is an end of the bracket, and bisecting from there only confirms x.
+    tiny_newton = usable & (abs(newton - x) <= ROOT_RTOL * abs(newton) + xtol)
+    new = _where(tiny_newton, newton, new)
+    small_step = tiny_newton | (step <= tol) | (inside & (step * ratio * ratio <= tol))
     tight = finite_hi & (hi - lo <= ROOT_RTOL * abs(hi) + xtol)
     exact = value == 0.0
     done = exact | small_step | tight
