@@ -146,11 +146,11 @@ def test_a_grouped_number_among_text_cells_is_refused_at_its_row_and_only_there(
 ) -> None:
     # A cell whose second line looks grouped is text; the cell 300 rows down is not.
     rows = [f"S{i},{i}" for i in range(300)]
-    text = "study,n\n" + '"note\n1,234",0\n' + "\n".join(rows) + "\n1 234,5\n"
+    text = "study,n\n" + '"note\n1,234",0\n"1,234\nx",0\n' + "\n".join(rows) + "\n1 234,5\n"
     path = write(tmp_path, text)
     with pytest.raises(InputError) as caught:
         read_table(path)
-    assert str(caught.value).startswith(f"{path}: row 303: column study: 1 234 is written")
+    assert str(caught.value).startswith(f"{path}: row 304: column study: 1 234 is written")
     read = read_table(write(tmp_path, text.replace("1 234,5", "S1 234,5"), "b.csv"))
     assert read["study"].iloc[0] == "note\n1,234"
 

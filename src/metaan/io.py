@@ -57,10 +57,11 @@ _EXCEL = (".xlsx", ".xlsm")
 _DECIMAL_COMMA = r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$"
 _DECIMAL_POINT = r"^[+-]?\d*\.\d+(?:[eE][+-]?\d+)?$"
 _NUMBER_START = frozenset("0123456789+-")
-# Digits grouped in threes by a separator: 1,234 / 1.234,5 / 1 234 / 1'234.
+# Digits grouped in threes by a separator: 1,234 / 1.234,5 / 1 234 / 1'234; a whole
+# cell, after a line break and before the next one or the end (see _grouped_cells).
 _GROUPED = {
-    ".": r"^[+-]?\d{1,3}(?:([,'\u00a0\u202f ])\d{3})+(?:\.\d*)?$",
-    ",": r"^[+-]?\d{1,3}(?:([.'\u00a0\u202f ])\d{3})+(?:,\d*)?$",
+    ".": r"\n[+-]?\d{1,3}(?:([,'\u00a0\u202f ])\d{3})+(?:\.\d*)?(?=\n|\Z)",
+    ",": r"\n[+-]?\d{1,3}(?:([.'\u00a0\u202f ])\d{3})+(?:,\d*)?(?=\n|\Z)",
 }
 
 
@@ -768,41 +769,43 @@ def _refuse_grouped_digits(
 ) -> None:
     """Refuse a number written with thousands separators, which no reader should guess
     (``cells`` are the ones that did not read as numbers, ``rows`` their spreadsheet rows)."""
+    for position, match in _grouped_cells(cells, decimal):
+        mark = {" ": "space", "\u00a0": "space", "\u202f": "space"}.get(
+            match.group(1), match.group(1)
+        )
+        raise InputError(
+            f"{cells[position]} is written with a thousands separator ({mark}), which metaan "
+            "does not guess at",
+            file=name,
+            row=int(rows[position]),
+            column=column,
+            fix="write the number without separators (e.g. 1234 or 1234.5), or give "
+            "--decimal if this mark is the decimal one",
+        )
+
+
+def _grouped_cells(
+    cells: np.ndarray[Any, Any], decimal: str
+) -> Iterator[tuple[int, re.Match[str]]]:
+    """The positions of the cells written as grouped digits, in order, with the match.
+
+    One search of the cells joined line by line finds them without a Python call per
+    cell. A cell with a line break of its own can show a grouped number on a line of
+    its own; each cell found is matched again whole, from its start.
+    """
     pattern = _regex(_GROUPED[decimal])
-    for position in _candidates(cells, _GROUPED[decimal]):
-        cell = cells[position]
-        if cell[:1] not in _NUMBER_START:
-            continue
-        match = pattern.match(cell)
-        if match:
-            mark = {" ": "space", "\u00a0": "space", "\u202f": "space"}.get(
-                match.group(1), match.group(1)
-            )
-            raise InputError(
-                f"{cell} is written with a thousands separator ({mark}), which metaan does "
-                "not guess at",
-                file=name,
-                row=int(rows[position]),
-                column=column,
-                fix="write the number without separators (e.g. 1234 or 1234.5), or give "
-                "--decimal if this mark is the decimal one",
-            )
-
-
-def _candidates(cells: np.ndarray[Any, Any], pattern: str) -> Iterator[int]:
-    """Positions of the cells that may match ``pattern`` (anchored at both ends) in
-    order: one search of the cells joined line by line finds them without a Python
-    call per cell. A cell with a line break of its own can give a position whose
-    cell does not match; the caller matches each position's cell again."""
-    # Each cell follows a line break, which the search finds at C speed; the anchors
-    # ^ and $ of ``pattern`` become that break and the next (or the end).
     joined = "\n" + "\n".join(cells.tolist())  # a list joins twice as fast as an array
     ends: np.ndarray[Any, Any] | None = None
-    for match in _regex("\n" + pattern[1:-1] + "(?=\n|\\Z)").finditer(joined):
+    for found in pattern.finditer(joined):
         if ends is None:  # where each cell's line ends, once there is a match
             lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
             ends = np.cumsum(lengths + 1)
-        yield int(np.searchsorted(ends, match.start(), side="right"))
+        position = int(np.searchsorted(ends, found.start(), side="right"))
+        cell = cells[position]
+        match = pattern.match("\n" + cell)
+        # Whole: to the cell's end, or to a line break that ends it.
+        if match and cell[:1] in _NUMBER_START and cell[match.end() - 1 :] in ("", "\n"):
+            yield position, match
 
 
 # ----------------------------------------------------------------------------- Excel
