@@ -360,3 +360,25 @@ def test_effects_and_a_fit_from_columns_equal_those_from_a_data_frame(tmp_path: 
     a, b = metaan.fit(from_frame, source="t.csv"), metaan.fit(from_columns, source="t.csv")
     assert a.to_dict() == b.to_dict()
     assert a.excluded == b.excluded and a.rows == b.rows and a.labels == b.labels
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["b", "a", "c"],
+        ["GEN"] * 4,
+        ["b", "a", "b", "c", "a"],
+        ["x", None, "x", float("nan"), "y"],
+        [None, None],
+        [2.5, "2.5", 2.5],
+    ],
+)
+def test_factorize_codes_values_as_pandas_does(values: list[Any]) -> None:
+    import pandas as pd
+
+    from metaan.io import factorize
+
+    codes, uniques = factorize(values)
+    expected_codes, expected_uniques = pd.factorize(pd.Series(values, dtype=object))
+    assert codes.tolist() == expected_codes.tolist()
+    assert uniques == list(expected_uniques)

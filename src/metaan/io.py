@@ -690,6 +690,8 @@ def factorize(values: Sequence[Any]) -> tuple[np.ndarray[Any, Any], list[Any]]:
         uniques = list(distinct)
         if len(uniques) == len(values):  # every value its own, as study labels are
             return np.arange(len(values), dtype=np.intp), uniques
+        if len(uniques) == 1:  # one value throughout, as a column of the measure is
+            return np.zeros(len(values), dtype=np.intp), uniques
         code = dict(zip(uniques, range(len(uniques)), strict=True))
         return np.fromiter(map(code.__getitem__, values), np.intp, len(values)), uniques
     code = {}
