@@ -913,7 +913,7 @@ class _Table:
     ) -> None:
         """Raise InputError at the first row where ``mask`` holds, if any."""
         where = np.flatnonzero(mask)
-        if not where.size:
+        if not where.size:  # before self.labels is read: it is made only for an error
             return
         raise_at_first(
             where,

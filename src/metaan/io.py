@@ -771,19 +771,20 @@ def _refuse_grouped_digits(
 ) -> None:
     """Refuse a number written with thousands separators, which no reader should guess
     (``cells`` are the ones that did not read as numbers, ``rows`` their spreadsheet rows)."""
-    for position, match in _grouped_cells(cells, decimal):
-        mark = {" ": "space", "\u00a0": "space", "\u202f": "space"}.get(
-            match.group(1), match.group(1)
-        )
-        raise InputError(
-            f"{cells[position]} is written with a thousands separator ({mark}), which metaan "
-            "does not guess at",
-            file=name,
-            row=int(rows[position]),
-            column=column,
-            fix="write the number without separators (e.g. 1234 or 1234.5), or give "
-            "--decimal if this mark is the decimal one",
-        )
+    first = next(_grouped_cells(cells, decimal), None)
+    if first is None:
+        return
+    position, match = first
+    mark = {" ": "space", "\u00a0": "space", "\u202f": "space"}.get(match.group(1), match.group(1))
+    raise InputError(
+        f"{cells[position]} is written with a thousands separator ({mark}), which metaan "
+        "does not guess at",
+        file=name,
+        row=int(rows[position]),
+        column=column,
+        fix="write the number without separators (e.g. 1234 or 1234.5), or give "
+        "--decimal if this mark is the decimal one",
+    )
 
 
 def _grouped_cells(
